@@ -1,0 +1,67 @@
+// Prepended to every wgnn shader: the workgroup size of 1-D kernels, the linear thread
+// index, and workgroup-wide reductions.
+
+const WG: u32 = 256u;
+
+var<workgroup> scratch: array<f32, 256>;
+
+// Linear index of a thread in a 1-D launch folded into two dimensions.
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid.x;
+}
+
+// Offset of element `i` of a tensor of (front-padded) dims d, read through strides s.
+fn strided_offset(i: u32, d: vec4<u32>, s: vec4<u32>) -> u32 {
+    var rem = i;
+    let i3 = rem % d.w;
+    rem = rem / d.w;
+    let i2 = rem % d.z;
+    rem = rem / d.z;
+    let i1 = rem % d.y;
+    let i0 = rem / d.y;
+    return i0 * s.x + i1 * s.y + i2 * s.z + i3 * s.w;
+}
+
+// Sum of `v` over the 256 threads of the workgroup; every thread gets the result.
+fn workgroup_sum(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            scratch[lid] = scratch[lid] + scratch[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = scratch[0];
+    workgroupBarrier();
+    return total;
+}
+
+// Maximum of `v` over the 256 threads of the workgroup; every thread gets the result.
+fn workgroup_max(v: f32, lid: u32) -> f32 {
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            scratch[lid] = max(scratch[lid], scratch[lid + stride]);
+        }
+        workgroupBarrier();
+    }
+    let best = scratch[0];
+    workgroupBarrier();
+    return best;
+}
+
+// 1 / (1 + e^-x), without overflow for large |x|.
+fn stable_sigmoid(x: f32) -> f32 {
+    if (x >= 0.0) {
+        return 1.0 / (1.0 + exp(-x));
+    }
+    let e = exp(x);
+    return e / (1.0 + e);
+}
+
+// log(1 + e^x), without overflow for large x.
+fn stable_softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}

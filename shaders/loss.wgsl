@@ -1,0 +1,110 @@
+// Losses. `pair_loss` writes each element's term of MSE, MAE or binary cross-entropy on
+// logits (the mean is a reduction after it); `pair_loss_backward` writes both gradients.
+// `cross_entropy` is fused: one workgroup per row computes the row's loss from logits and
+// an integer label and writes the gradient (softmax - onehot) * scale in the same pass.
+
+struct Params {
+    n: u32,      // elements (pair) or rows (cross_entropy)
+    cols: u32,   // classes (cross_entropy)
+    scale: f32,  // 1 / count of the mean
+}
+//@params
+
+// 0 squared error, 1 absolute error, 2 binary cross-entropy on logits
+override OP: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> p: array<f32>;
+@group(0) @binding(1) var<storage, read> t: array<f32>;
+@group(0) @binding(2) var<storage, read_write> term: array<f32>;
+
+@compute @workgroup_size(256)
+fn pair_loss(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.n) {
+        return;
+    }
+    let x = p[i];
+    let y = t[i];
+    switch OP {
+        case 0u: { term[i] = (x - y) * (x - y); }
+        case 1u: { term[i] = abs(x - y); }
+        default: { term[i] = max(x, 0.0) - x * y + log(1.0 + exp(-abs(x))); }
+    }
+}
+
+@group(0) @binding(0) var<storage, read> bp: array<f32>;
+@group(0) @binding(1) var<storage, read> bt: array<f32>;
+@group(0) @binding(2) var<storage, read> upstream: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dp: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dt: array<f32>;
+
+@compute @workgroup_size(256)
+fn pair_loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= P.n) {
+        return;
+    }
+    let g = upstream[0] * P.scale;
+    let x = bp[i];
+    let y = bt[i];
+    switch OP {
+        case 0u: {
+            dp[i] = 2.0 * (x - y) * g;
+            dt[i] = -2.0 * (x - y) * g;
+        }
+        case 1u: {
+            dp[i] = sign(x - y) * g;
+            dt[i] = -sign(x - y) * g;
+        }
+        default: {
+            dp[i] = (stable_sigmoid(x) - y) * g;
+            dt[i] = -x * g;
+        }
+    }
+}
+
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> labels: array<f32>;
+@group(0) @binding(2) var<storage, read_write> row_loss: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+
+// A label outside [0, cols) makes that row's loss and gradient NaN.
+@compute @workgroup_size(256)
+fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.y * nwg.x + wid.x;
+    let valid = row < P.n;
+    let base = row * P.cols;
+    var m = -3.4028235e38;
+    if (valid) {
+        for (var j = lid.x; j < P.cols; j = j + WG) {
+            m = max(m, logits[base + j]);
+        }
+    }
+    m = workgroup_max(m, lid.x);
+    var s = 0.0;
+    if (valid) {
+        for (var j = lid.x; j < P.cols; j = j + WG) {
+            s = s + exp(logits[base + j] - m);
+        }
+    }
+    s = workgroup_sum(s, lid.x);
+    if (!valid) {
+        return;
+    }
+    let label_f = labels[row];
+    let in_range = label_f >= 0.0 && label_f < f32(P.cols) && floor(label_f) == label_f;
+    let label = u32(max(label_f, 0.0));
+    let nan = bitcast<f32>(0x7fc00000u);
+    for (var j = lid.x; j < P.cols; j = j + WG) {
+        let prob = exp(logits[base + j] - m) / s;
+        let target_j = select(0.0, 1.0, j == label);
+        grad[base + j] = select(nan, (prob - target_j) * P.scale, in_range);
+    }
+    if (lid.x == 0u) {
+        let lse = m + log(s);
+        row_loss[row] = select(nan, lse - logits[base + min(label, P.cols - 1u)], in_range);
+    }
+}

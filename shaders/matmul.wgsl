@@ -1,0 +1,113 @@
+// C = op(A) · op(B), batched, for any M, N, K. Each workgroup computes a 64x64 tile of C
+// from 64x16 and 16x64 tiles of A and B staged in workgroup memory; each of its 256
+// threads accumulates a 4x4 register block. TRANS_A / TRANS_B read a transposed operand
+// in place (no copy); loads stay coalesced either way. Out-of-range elements load as 0.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch_a: u32, // elements between consecutive batches of A (0 = shared)
+    batch_b: u32,
+    batch_c: u32,
+}
+//@params
+
+override TRANS_A: u32 = 0u;
+override TRANS_B: u32 = 0u;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+
+var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
+var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let a_off = wid.z * P.batch_a;
+    let b_off = wid.z * P.batch_b;
+    let c_off = wid.z * P.batch_c;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = 0.0;
+    }
+    for (var k0 = 0u; k0 < P.k; k0 = k0 + BK) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = tid + r * 256u;
+            // A element (m, k): consecutive threads walk the operand's contiguous axis.
+            var am: u32;
+            var ak: u32;
+            if (TRANS_A == 1u) {
+                am = e % BM;
+                ak = e / BM;
+            } else {
+                ak = e % BK;
+                am = e / BK;
+            }
+            let gm = row0 + am;
+            let gka = k0 + ak;
+            var va = 0.0;
+            if (gm < P.m && gka < P.k) {
+                if (TRANS_A == 1u) {
+                    va = a[a_off + gka * P.m + gm];
+                } else {
+                    va = a[a_off + gm * P.k + gka];
+                }
+            }
+            tile_a[ak * BM + am] = va;
+            // B element (k, n).
+            var bn: u32;
+            var bk: u32;
+            if (TRANS_B == 1u) {
+                bk = e % BK;
+                bn = e / BK;
+            } else {
+                bn = e % BN;
+                bk = e / BN;
+            }
+            let gn = col0 + bn;
+            let gkb = k0 + bk;
+            var vb = 0.0;
+            if (gn < P.n && gkb < P.k) {
+                if (TRANS_B == 1u) {
+                    vb = b[b_off + gn * P.k + gkb];
+                } else {
+                    vb = b[b_off + gkb * P.n + gn];
+                }
+            }
+            tile_b[bk * BN + bn] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk = kk + 1u) {
+            var ra: array<f32, 4>;
+            var rb: array<f32, 4>;
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                ra[i] = tile_a[kk * BM + lid.y + 16u * i];
+                rb[i] = tile_b[kk * BN + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i * 4u + j] = fma(ra[i], rb[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let col = col0 + lid.x + 16u * j;
+            if (row < P.m && col < P.n) {
+                c[c_off + row * P.n + col] = acc[i * 4u + j];
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+// Reductions. `reduce_rows` gives one workgroup to each contiguous row (sum over the last
+// axis, or a chunk of a whole-tensor sum); `reduce_strided` gives one thread to each output
+// of an inner axis; `max_axis` finds values and arg-max; `max_backward` routes gradients.
+
+struct Params {
+    rows: u32,    // outputs (reduce_rows) or outer count
+    len: u32,     // elements per row / along the axis
+    total: u32,   // reduce_rows: elements in the input; others: inner count
+    scale: f32,   // multiplies each sum (1/len for a mean)
+}
+//@params
+
+// 0 sum, 1 max
+override OP: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.y * nwg.x + wid.x;
+    let start = row * P.len;
+    let end = min(start + P.len, P.total);
+    var acc = select(0.0, -3.4028235e38, OP == 1u);
+    if (row < P.rows) {
+        for (var i = start + lid.x; i < end; i = i + WG) {
+            if (OP == 1u) {
+                acc = max(acc, x[i]);
+            } else {
+                acc = acc + x[i];
+            }
+        }
+    }
+    var r: f32;
+    if (OP == 1u) {
+        r = workgroup_max(acc, lid.x);
+    } else {
+        r = workgroup_sum(acc, lid.x) * P.scale;
+    }
+    if (row < P.rows && lid.x == 0u) {
+        out[row] = r;
+    }
+}
+
+@compute @workgroup_size(256)
+fn reduce_strided(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_id) lid: vec3<u32>) {
+    let o = flat_id(wid, nwg, lid);
+    let inner = P.total;
+    if (o >= P.rows * inner) {
+        return;
+    }
+    let base = (o / inner) * P.len * inner + o % inner;
+    var acc = 0.0;
+    for (var j = 0u; j < P.len; j = j + 1u) {
+        acc = acc + x[base + j * inner];
+    }
+    out[o] = acc * P.scale;
+}
+
+@group(0) @binding(0) var<storage, read> mx: array<f32>;
+@group(0) @binding(1) var<storage, read_write> max_values: array<f32>;
+@group(0) @binding(2) var<storage, read_write> max_indices: array<f32>;
+
+// Maximum along an axis and its first index (NaN counts as the maximum, as on the CPU).
+@compute @workgroup_size(256)
+fn max_axis(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let o = flat_id(wid, nwg, lid);
+    let inner = P.total;
+    if (o >= P.rows * inner) {
+        return;
+    }
+    let base = (o / inner) * P.len * inner + o % inner;
+    var best = mx[base];
+    var best_j = 0u;
+    for (var j = 1u; j < P.len; j = j + 1u) {
+        let v = mx[base + j * inner];
+        if (v > best || (v != v && best == best)) {
+            best = v;
+            best_j = j;
+        }
+    }
+    max_values[o] = best;
+    max_indices[o] = f32(best_j);
+}
+
+@group(0) @binding(0) var<storage, read> g_out: array<f32>;
+@group(0) @binding(1) var<storage, read> g_idx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> g_in: array<f32>;
+
+// One thread per input element: it receives the output gradient if it was the arg-max.
+@compute @workgroup_size(256)
+fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    let inner = P.total;
+    if (i >= P.rows * P.len * inner) {
+        return;
+    }
+    let within = i % inner;
+    let j = (i / inner) % P.len;
+    let o = (i / (inner * P.len)) * inner + within;
+    g_in[i] = select(0.0, g_out[o], u32(g_idx[o]) == j);
+}

@@ -1,0 +1,366 @@
+//! The GPU context: adapter choice, device limits and features, and the entry points
+//! ops use to allocate, upload, dispatch and read back.
+
+use super::params::{Params, PARAM_BYTES};
+use super::pipelines::{Kernel, ParamsMode, PipelineCache};
+use super::pool::{BufferKind, BufferPool, GpuBuffer};
+use super::recorder::{Recorder, DEFAULT_MAX_PENDING};
+use crate::error::{Error, Result};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+/// Options for opening a GPU device.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Pick the first adapter whose name contains this (case-insensitive). Defaults to
+    /// `$WGNN_ADAPTER`.
+    pub adapter: Option<String>,
+    /// Pass per-dispatch parameters as immediates when the adapter has them (else the
+    /// uniform arena is used).
+    pub use_immediates: bool,
+    /// Dispatches recorded before the recorder submits on its own.
+    pub max_pending: usize,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions {
+            adapter: std::env::var("WGNN_ADAPTER").ok().filter(|s| !s.is_empty()),
+            use_immediates: true,
+            max_pending: DEFAULT_MAX_PENDING,
+        }
+    }
+}
+
+/// Counters of the GPU runtime, for tests and profiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuStats {
+    /// GPU buffers created since the device opened.
+    pub buffers_created: u64,
+    /// Buffer requests served from the pool.
+    pub buffers_reused: u64,
+    /// Bytes of all buffers created.
+    pub bytes_created: u64,
+    /// Compiled pipelines.
+    pub pipelines: usize,
+    /// Dispatches recorded.
+    pub dispatches: u64,
+    /// Queue submissions.
+    pub submits: u64,
+}
+
+/// An open wgpu device with its runtime: pipeline cache, buffer pool, command recorder.
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    pool: Arc<BufferPool>,
+    pipelines: Mutex<PipelineCache>,
+    recorder: Mutex<Recorder>,
+    fault: Arc<Mutex<Option<String>>>,
+}
+
+/// Features wgnn asks for when the adapter offers them.
+fn wanted_features() -> wgpu::Features {
+    wgpu::Features::IMMEDIATES
+        | wgpu::Features::SUBGROUP
+        | wgpu::Features::SHADER_F16
+        | wgpu::Features::TIMESTAMP_QUERY
+}
+
+fn device_type_rank(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl GpuContext {
+    /// Opens the adapter `options` selects, with its own limits and wanted features.
+    pub fn new(options: &GpuOptions) -> Result<Self> {
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        if let Some(wanted) = &options.adapter {
+            let wanted = wanted.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted));
+            if adapters.is_empty() {
+                return Err(Error::NoAdapter(format!(
+                    "no adapter name contains {wanted:?}; found {names:?}"
+                )));
+            }
+        }
+        adapters.sort_by_key(|a| device_type_rank(a.get_info().device_type));
+        let adapter = adapters.into_iter().next().ok_or_else(|| {
+            Error::NoAdapter(
+                "no Vulkan, Metal or DX12 adapter found (on Linux without a GPU, install \
+                 mesa-vulkan-drivers for the software adapter)"
+                    .into(),
+            )
+        })?;
+        let info = adapter.get_info();
+        let features = adapter.features() & wanted_features();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgnn"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::NoAdapter(format!("{}: {e}", info.name)))?;
+
+        let fault = Arc::new(Mutex::new(None::<String>));
+        let sink = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            lock(&sink).get_or_insert_with(|| e.to_string());
+        }));
+        let sink = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            lock(&sink).get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
+        });
+
+        let immediates = options.use_immediates
+            && features.contains(wgpu::Features::IMMEDIATES)
+            && limits.max_immediate_size >= PARAM_BYTES;
+        let mode = if immediates {
+            ParamsMode::Immediates
+        } else {
+            ParamsMode::UniformArena
+        };
+        let cache = PipelineCache::new(device.clone(), mode);
+        let recorder = Recorder::new(
+            device.clone(),
+            queue.clone(),
+            &cache,
+            options.max_pending,
+            limits.min_uniform_buffer_offset_alignment,
+        );
+        Ok(GpuContext {
+            pool: BufferPool::new(device.clone()),
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            pipelines: Mutex::new(cache),
+            recorder: Mutex::new(recorder),
+            fault,
+        })
+    }
+
+    /// The adapter's description.
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The optional features enabled.
+    pub fn features(&self) -> wgpu::Features {
+        self.features
+    }
+
+    /// Whether per-dispatch parameters travel as immediates (else a uniform arena).
+    pub fn uses_immediates(&self) -> bool {
+        lock(&self.pipelines).mode() == ParamsMode::Immediates
+    }
+
+    /// Whether this is a software adapter (lavapipe, WARP, ...).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The largest buffer a kernel may bind, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// A multi-line description of the adapter and what the device was opened with.
+    pub fn describe(&self) -> String {
+        let features: Vec<String> = self.features.iter_names().map(|(n, _)| n.into()).collect();
+        format!(
+            "GPU: {} ({:?}, {:?})\ndriver: {} {}\nmax storage binding: {} MiB, max buffer: {} MiB, \
+             workgroup storage: {} KiB\nfeatures: {}\nparameters via: {}",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info,
+            self.limits.max_storage_buffer_binding_size >> 20,
+            self.limits.max_buffer_size >> 20,
+            self.limits.max_compute_workgroup_storage_size >> 10,
+            if features.is_empty() {
+                "none".to_string()
+            } else {
+                features.join(", ")
+            },
+            if self.uses_immediates() {
+                "immediates"
+            } else {
+                "uniform arena"
+            }
+        )
+    }
+
+    /// Runtime counters.
+    pub fn stats(&self) -> GpuStats {
+        let (created, reused, bytes) = self.pool.counters();
+        let recorder = lock(&self.recorder);
+        GpuStats {
+            buffers_created: created,
+            buffers_reused: reused,
+            bytes_created: bytes,
+            pipelines: lock(&self.pipelines).len(),
+            dispatches: recorder.dispatches,
+            submits: recorder.submits,
+        }
+    }
+
+    /// A storage buffer for `floats` f32 values (contents undefined).
+    pub fn alloc(&self, floats: usize, what: &str) -> Result<GpuBuffer> {
+        let bytes = (floats.max(1) as u64) * 4;
+        let limit = self.max_binding_bytes();
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(self.pool.take(BufferKind::Storage, bytes))
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload(&self, data: &[f32]) -> Result<GpuBuffer> {
+        let buffer = self.alloc(data.len(), "tensor upload")?;
+        if !data.is_empty() {
+            // queue.write_buffer lands before the next submit: submit what is recorded
+            // first, so that earlier dispatches on a recycled buffer see its old contents.
+            let mut recorder = lock(&self.recorder);
+            if recorder.has_pending() {
+                recorder.submit();
+            }
+            self.queue
+                .write_buffer(buffer.raw(), 0, bytemuck::cast_slice(data));
+        }
+        Ok(buffer)
+    }
+
+    /// A storage buffer of `floats` zeros, cleared in the command stream.
+    pub fn zeros(&self, floats: usize) -> Result<GpuBuffer> {
+        let buffer = self.alloc(floats, "zero tensor")?;
+        lock(&self.recorder).clear(buffer.raw(), (floats.max(1) as u64) * 4);
+        Ok(buffer)
+    }
+
+    /// Records a copy of `floats` values from `src` to `dst`.
+    pub fn copy(&self, src: &GpuBuffer, dst: &GpuBuffer, floats: usize) {
+        if floats > 0 {
+            lock(&self.recorder).copy(src.raw(), dst.raw(), floats as u64 * 4);
+        }
+    }
+
+    /// Records one dispatch of `kernel`.
+    pub fn dispatch(
+        &self,
+        kernel: &Kernel,
+        reads: &[&GpuBuffer],
+        writes: &[&GpuBuffer],
+        params: Params,
+        groups: [u32; 3],
+    ) {
+        let mut pipelines = lock(&self.pipelines);
+        lock(&self.recorder).dispatch(&mut pipelines, kernel, reads, writes, &params, groups);
+    }
+
+    /// Workgroup counts covering `threads` threads in groups of `size`, folded into two
+    /// dimensions under the 65535 per-dimension limit. Shaders recover the linear index
+    /// as `(wid.y * nwg.x + wid.x) * size + lid.x`.
+    pub fn groups_1d(&self, threads: usize, size: usize) -> [u32; 3] {
+        let groups = threads.div_ceil(size).max(1);
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            [max as u32, groups.div_ceil(max) as u32, 1]
+        }
+    }
+
+    /// Submits what is recorded, without waiting.
+    pub fn flush(&self) -> Result<()> {
+        lock(&self.recorder).submit();
+        self.take_fault()
+    }
+
+    /// Submits what is recorded and waits for the GPU to finish it.
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush()?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_fault()
+    }
+
+    /// Reads `floats` values from `buffer`: submits, waits, maps a staging buffer.
+    pub fn read(&self, buffer: &GpuBuffer, floats: usize) -> Result<Vec<f32>> {
+        if floats == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = floats as u64 * 4;
+        let staging = self.pool.take(BufferKind::Readback, bytes);
+        {
+            let mut recorder = lock(&self.recorder);
+            recorder.copy(buffer.raw(), staging.raw(), bytes);
+            recorder.submit();
+        }
+        let (sender, receiver) = mpsc::channel();
+        let slice = staging.raw().slice(0..bytes);
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_fault()?;
+        match receiver.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("mapping a readback buffer: {e}"))),
+            Err(_) => return Err(Error::Gpu("readback never completed".into())),
+        }
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("reading a readback buffer: {e}")))?;
+        let values = bytemuck::pod_collect_to_vec::<u8, f32>(&view);
+        drop(view);
+        staging.raw().unmap();
+        Ok(values)
+    }
+
+    /// Frees the pool's idle buffers.
+    pub fn trim(&self) {
+        lock(&self.recorder).clear_bind_groups();
+        self.pool.trim();
+    }
+
+    fn take_fault(&self) -> Result<()> {
+        match lock(&self.fault).take() {
+            Some(message) => Err(Error::Gpu(message)),
+            None => Ok(()),
+        }
+    }
+}

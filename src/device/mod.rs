@@ -1,0 +1,126 @@
+//! Devices: the GPU through wgpu, or the CPU path behind the same API.
+
+mod context;
+mod params;
+mod pipelines;
+mod pool;
+mod recorder;
+
+pub use context::{GpuContext, GpuOptions, GpuStats};
+pub use params::Params;
+pub use pipelines::Kernel;
+pub use pool::GpuBuffer;
+
+use crate::error::Result;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// Where tensors live and ops run. Cheap to clone.
+#[derive(Clone)]
+pub enum Device {
+    /// The CPU path: plain `Vec<f32>` storage and multi-threaded CPU kernels.
+    Cpu,
+    /// A wgpu device; every op records GPU dispatches into one command stream.
+    Gpu(Arc<GpuContext>),
+}
+
+static DEFAULT_GPU: OnceLock<std::result::Result<Arc<GpuContext>, crate::Error>> = OnceLock::new();
+
+impl Device {
+    /// The CPU path.
+    pub fn cpu() -> Device {
+        Device::Cpu
+    }
+
+    /// The process-wide GPU device: the high-performance adapter, or the one whose name
+    /// contains `$WGNN_ADAPTER`. Software adapters (lavapipe) are accepted here.
+    /// Opened once; later calls share it.
+    pub fn gpu() -> Result<Device> {
+        DEFAULT_GPU
+            .get_or_init(|| GpuContext::new(&GpuOptions::default()).map(Arc::new))
+            .clone()
+            .map(Device::Gpu)
+    }
+
+    /// A new GPU device opened with explicit options (not shared with [`Device::gpu`]).
+    pub fn gpu_with(options: &GpuOptions) -> Result<Device> {
+        GpuContext::new(options).map(|ctx| Device::Gpu(Arc::new(ctx)))
+    }
+
+    /// A hardware GPU if there is one, else the CPU path, saying so on stderr. A software
+    /// adapter such as lavapipe is far slower than the CPU path, so it is passed over.
+    pub fn best() -> Device {
+        match Device::gpu() {
+            Ok(Device::Gpu(ctx)) if !ctx.is_software() => Device::Gpu(ctx),
+            Ok(Device::Gpu(ctx)) => {
+                eprintln!(
+                    "wgnn: only a software GPU adapter ({}) was found; using the CPU path",
+                    ctx.info().name
+                );
+                Device::Cpu
+            }
+            Ok(Device::Cpu) => Device::Cpu,
+            Err(e) => {
+                eprintln!("wgnn: no GPU ({e}); using the CPU path");
+                Device::Cpu
+            }
+        }
+    }
+
+    /// Whether this is the GPU.
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, Device::Gpu(_))
+    }
+
+    /// The GPU context, if this is a GPU device.
+    pub fn gpu_context(&self) -> Option<&Arc<GpuContext>> {
+        match self {
+            Device::Gpu(ctx) => Some(ctx),
+            Device::Cpu => None,
+        }
+    }
+
+    /// Whether two handles name the same device.
+    pub fn same_as(&self, other: &Device) -> bool {
+        match (self, other) {
+            (Device::Cpu, Device::Cpu) => true,
+            (Device::Gpu(a), Device::Gpu(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Waits until every recorded GPU operation has finished (no-op on the CPU), and
+    /// reports any error the GPU raised meanwhile.
+    pub fn synchronize(&self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Gpu(ctx) => ctx.synchronize(),
+        }
+    }
+
+    /// A multi-line description: adapter, backend, driver, limits, features.
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Cpu => format!(
+                "CPU path ({} threads)",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            ),
+            Device::Gpu(ctx) => ctx.describe(),
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Gpu(ctx) => write!(f, "gpu({})", ctx.info().name),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}

@@ -1,0 +1,42 @@
+//! Per-dispatch parameters: sixteen 32-bit words, delivered as immediates where the
+//! adapter has them, else through a uniform arena with dynamic offsets.
+
+/// Number of 32-bit words every kernel's `Params` struct may use.
+pub const PARAM_WORDS: usize = 16;
+/// Size in bytes of a dispatch's parameter block.
+pub const PARAM_BYTES: u32 = (PARAM_WORDS * 4) as u32;
+
+/// The parameter block of one dispatch, filled in the order the shader's `Params`
+/// struct declares its fields.
+#[derive(Clone, Copy, Default)]
+pub struct Params {
+    words: [u32; PARAM_WORDS],
+    len: usize,
+}
+
+impl Params {
+    /// An empty block.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a `u32` field. Sizes past `u32::MAX` never reach here: buffers are capped
+    /// far below by the binding limit.
+    pub fn u(mut self, value: usize) -> Self {
+        self.words[self.len] = value as u32;
+        self.len += 1;
+        self
+    }
+
+    /// Appends an `f32` field.
+    pub fn f(mut self, value: f32) -> Self {
+        self.words[self.len] = value.to_bits();
+        self.len += 1;
+        self
+    }
+
+    /// The block as bytes (always the full sixteen words).
+    pub fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.words)
+    }
+}

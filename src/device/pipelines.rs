@@ -1,0 +1,227 @@
+//! The pipeline cache: every WGSL entry point is compiled once per process per
+//! specialization (its `override` constants), with layouts shared by binding signature.
+
+use super::params::PARAM_BYTES;
+use std::collections::HashMap;
+
+/// The WGSL sources, one file per kernel family, compiled into the library.
+const SHADERS: &[(&str, &str)] = &[
+    ("fill", include_str!("../../shaders/fill.wgsl")),
+    ("layout", include_str!("../../shaders/layout.wgsl")),
+    ("unary", include_str!("../../shaders/unary.wgsl")),
+    ("binary", include_str!("../../shaders/binary.wgsl")),
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("softmax", include_str!("../../shaders/softmax.wgsl")),
+    ("loss", include_str!("../../shaders/loss.wgsl")),
+];
+
+/// Helpers prepended to every shader.
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// The marker each shader puts where its `Params` variable is declared.
+const PARAMS_MARKER: &str = "//@params";
+
+/// One kernel: a shader file, an entry point, its storage bindings and specialization.
+/// Bindings are declared in the shader as `@group(0)`, the `reads` read-only buffers first,
+/// then the `writes` read-write ones.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    /// Shader family (file name without `.wgsl`).
+    pub shader: &'static str,
+    /// Entry point.
+    pub entry: &'static str,
+    /// Number of read-only storage buffers.
+    pub reads: u8,
+    /// Number of read-write storage buffers.
+    pub writes: u8,
+    /// Values of the shader's `override` constants.
+    pub constants: Vec<(&'static str, u32)>,
+}
+
+impl Kernel {
+    /// A kernel without specialization constants.
+    pub fn new(shader: &'static str, entry: &'static str, reads: u8, writes: u8) -> Self {
+        Kernel {
+            shader,
+            entry,
+            reads,
+            writes,
+            constants: Vec::new(),
+        }
+    }
+
+    /// Sets an `override` constant.
+    pub fn with(mut self, name: &'static str, value: u32) -> Self {
+        self.constants.push((name, value));
+        self
+    }
+}
+
+/// How a dispatch receives its parameters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ParamsMode {
+    /// `var<immediate>`, set per dispatch.
+    Immediates,
+    /// A uniform buffer at `@group(1) @binding(0)` with a dynamic offset.
+    UniformArena,
+}
+
+pub(crate) struct PipelineCache {
+    device: wgpu::Device,
+    mode: ParamsMode,
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    storage_layouts: HashMap<(u8, u8), wgpu::BindGroupLayout>,
+    pipeline_layouts: HashMap<(u8, u8), wgpu::PipelineLayout>,
+    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    pub(crate) uniform_layout: Option<wgpu::BindGroupLayout>,
+}
+
+impl PipelineCache {
+    pub(crate) fn new(device: wgpu::Device, mode: ParamsMode) -> Self {
+        let uniform_layout = (mode == ParamsMode::UniformArena).then(|| {
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("wgnn params"),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(PARAM_BYTES as u64),
+                    },
+                    count: None,
+                }],
+            })
+        });
+        PipelineCache {
+            device,
+            mode,
+            modules: HashMap::new(),
+            storage_layouts: HashMap::new(),
+            pipeline_layouts: HashMap::new(),
+            pipelines: HashMap::new(),
+            uniform_layout,
+        }
+    }
+
+    pub(crate) fn mode(&self) -> ParamsMode {
+        self.mode
+    }
+
+    /// Number of compiled pipelines.
+    pub(crate) fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// The bind group layout for `reads` read-only then `writes` read-write buffers.
+    pub(crate) fn storage_layout(&mut self, reads: u8, writes: u8) -> wgpu::BindGroupLayout {
+        let device = &self.device;
+        self.storage_layouts
+            .entry((reads, writes))
+            .or_insert_with(|| {
+                let entries: Vec<_> = (0..reads + writes)
+                    .map(|i| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage {
+                                read_only: i < reads,
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("wgnn storage"),
+                    entries: &entries,
+                })
+            })
+            .clone()
+    }
+
+    /// The compiled pipeline for `kernel`, compiling it on first use.
+    pub(crate) fn pipeline(&mut self, kernel: &Kernel) -> wgpu::ComputePipeline {
+        if let Some(found) = self.pipelines.get(kernel) {
+            return found.clone();
+        }
+        let storage = self.storage_layout(kernel.reads, kernel.writes);
+        let layout = self.pipeline_layout(kernel.reads, kernel.writes, &storage);
+        let module = self.module(kernel.shader);
+        let constants: Vec<(&str, f64)> = kernel
+            .constants
+            .iter()
+            .map(|&(name, value)| (name, value as f64))
+            .collect();
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        self.pipelines.insert(kernel.clone(), pipeline.clone());
+        pipeline
+    }
+
+    fn pipeline_layout(
+        &mut self,
+        reads: u8,
+        writes: u8,
+        storage: &wgpu::BindGroupLayout,
+    ) -> wgpu::PipelineLayout {
+        let device = &self.device;
+        let mode = self.mode;
+        let uniform = self.uniform_layout.as_ref();
+        self.pipeline_layouts
+            .entry((reads, writes))
+            .or_insert_with(|| {
+                let groups: Vec<Option<&wgpu::BindGroupLayout>> = match uniform {
+                    Some(u) => vec![Some(storage), Some(u)],
+                    None => vec![Some(storage)],
+                };
+                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("wgnn"),
+                    bind_group_layouts: &groups,
+                    immediate_size: if mode == ParamsMode::Immediates {
+                        PARAM_BYTES
+                    } else {
+                        0
+                    },
+                })
+            })
+            .clone()
+    }
+
+    fn module(&mut self, shader: &'static str) -> wgpu::ShaderModule {
+        let device = &self.device;
+        let mode = self.mode;
+        self.modules
+            .entry(shader)
+            .or_insert_with(|| {
+                let source = SHADERS
+                    .iter()
+                    .find(|(name, _)| *name == shader)
+                    .map(|(_, src)| *src)
+                    .unwrap_or_else(|| panic!("wgnn bug: no shader named {shader}"));
+                let declaration = match mode {
+                    ParamsMode::Immediates => "var<immediate> P: Params;",
+                    ParamsMode::UniformArena => "@group(1) @binding(0) var<uniform> P: Params;",
+                };
+                let code = format!("{COMMON}\n{}", source.replace(PARAMS_MARKER, declaration));
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader),
+                    source: wgpu::ShaderSource::Wgsl(code.into()),
+                })
+            })
+            .clone()
+    }
+}

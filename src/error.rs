@@ -1,0 +1,95 @@
+//! The one error type of wgnn: every mistake a user can make ends here, with what was
+//! expected and what was given.
+
+use std::fmt;
+
+/// Everything that can go wrong in wgnn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// Two shapes that had to agree did not.
+    ShapeMismatch {
+        /// The operation that checked the shapes.
+        op: &'static str,
+        /// What the operation needed.
+        expected: String,
+        /// What it was given.
+        got: String,
+    },
+    /// Tensors on different devices were combined.
+    DeviceMismatch {
+        /// The operation that was called.
+        op: &'static str,
+        /// The device of the first operand.
+        expected: String,
+        /// The device of the offending operand.
+        got: String,
+    },
+    /// An argument outside what the operation accepts.
+    InvalidArgument {
+        /// The operation that was called.
+        op: &'static str,
+        /// What was wrong with the argument.
+        message: String,
+    },
+    /// No GPU adapter could be found or opened.
+    NoAdapter(String),
+    /// A tensor larger than the device allows.
+    TooLarge {
+        /// What was being allocated.
+        what: String,
+        /// The size asked for, in bytes.
+        bytes: u64,
+        /// The device limit, in bytes.
+        limit: u64,
+    },
+    /// wgpu reported an error (validation, out of memory, device lost).
+    Gpu(String),
+    /// Autograd misuse: backward on a tensor that does not need gradients, and the like.
+    Autograd(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::ShapeMismatch`].
+    pub fn shape(op: &'static str, expected: impl Into<String>, got: impl Into<String>) -> Self {
+        Error::ShapeMismatch {
+            op,
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ShapeMismatch { op, expected, got } => {
+                write!(f, "{op}: shape mismatch: expected {expected}, got {got}")
+            }
+            Error::DeviceMismatch { op, expected, got } => write!(
+                f,
+                "{op}: all tensors must be on one device: expected {expected}, got {got}"
+            ),
+            Error::InvalidArgument { op, message } => write!(f, "{op}: {message}"),
+            Error::NoAdapter(why) => write!(f, "no GPU adapter: {why}"),
+            Error::TooLarge { what, bytes, limit } => write!(
+                f,
+                "{what} needs {bytes} bytes, over the device limit of {limit} bytes per buffer"
+            ),
+            Error::Gpu(msg) => write!(f, "GPU error: {msg}"),
+            Error::Autograd(msg) => write!(f, "autograd: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The result type of wgnn.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,191 @@
+//! Losses: MSE, MAE, binary cross-entropy on logits, and cross-entropy from logits with
+//! integer labels as one fused kernel that also writes its gradient (shaders/loss.wgsl).
+
+use crate::autograd::record;
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PairLoss {
+    SquaredError = 0,
+    AbsoluteError = 1,
+    BinaryCrossEntropyLogits = 2,
+}
+
+impl PairLoss {
+    fn name(self) -> &'static str {
+        match self {
+            PairLoss::SquaredError => "mse_loss",
+            PairLoss::AbsoluteError => "mae_loss",
+            PairLoss::BinaryCrossEntropyLogits => "bce_with_logits_loss",
+        }
+    }
+
+    fn term(self, x: f32, y: f32) -> f32 {
+        match self {
+            PairLoss::SquaredError => (x - y) * (x - y),
+            PairLoss::AbsoluteError => (x - y).abs(),
+            PairLoss::BinaryCrossEntropyLogits => x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln(),
+        }
+    }
+
+    /// (d term / dx, d term / dy).
+    fn grads(self, x: f32, y: f32) -> (f32, f32) {
+        match self {
+            PairLoss::SquaredError => (2.0 * (x - y), -2.0 * (x - y)),
+            PairLoss::AbsoluteError => {
+                let s = if x > y { 1.0 } else if x < y { -1.0 } else { 0.0 };
+                (s, -s)
+            }
+            PairLoss::BinaryCrossEntropyLogits => {
+                let sig = if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) };
+                (sig - y, -x)
+            }
+        }
+    }
+}
+
+fn pair_loss(pred: &Tensor, target: &Tensor, kind: PairLoss) -> Result<Tensor> {
+    let op = kind.name();
+    let device = Tensor::common_device(op, &[pred, target])?;
+    if pred.shape() != target.shape() {
+        return Err(Error::shape(op, format!("a target of the prediction's shape {}", pred.shape()), format!("{}", target.shape())));
+    }
+    let n = pred.numel();
+    if n == 0 {
+        return Err(Error::invalid(op, "the loss of empty tensors is undefined"));
+    }
+    let terms = match &device {
+        Device::Cpu => {
+            let (xs, ys) = (pred.cpu_data(), target.cpu_data());
+            let data = xs.iter().zip(ys.iter()).map(|(&x, &y)| kind.term(x, y)).collect();
+            Tensor::from_cpu(pred.shape().clone(), data)
+        }
+        Device::Gpu(ctx) => {
+            let out = ctx.alloc(n, op)?;
+            ctx.dispatch(
+                &Kernel::new("loss", "pair_loss", 2, 1).with("OP", kind as u32),
+                &[pred.gpu_buffer(), target.gpu_buffer()],
+                &[&out],
+                Params::new().u(n),
+                ctx.groups_1d(n, super::WORKGROUP),
+            );
+            Tensor::from_gpu(pred.shape().clone(), out, &device)
+        }
+    };
+    let loss = crate::no_grad(|| terms.mean())?;
+    let (x, y) = (pred.detach(), target.detach());
+    Ok(record(op, loss, &[pred, target], move |g| {
+        let (dx, dy) = pair_loss_grads(&x, &y, g, kind)?;
+        Ok(vec![Some(dx), Some(dy)])
+    }))
+}
+
+fn pair_loss_grads(x: &Tensor, y: &Tensor, g: &Tensor, kind: PairLoss) -> Result<(Tensor, Tensor)> {
+    let n = x.numel();
+    let scale = 1.0 / n as f32;
+    match x.device() {
+        Device::Cpu => {
+            let upstream = g.cpu_data()[0] * scale;
+            let (xs, ys) = (x.cpu_data(), y.cpu_data());
+            let (dx, dy): (Vec<f32>, Vec<f32>) = xs
+                .iter()
+                .zip(ys.iter())
+                .map(|(&a, &b)| {
+                    let (ga, gb) = kind.grads(a, b);
+                    (ga * upstream, gb * upstream)
+                })
+                .unzip();
+            Ok((Tensor::from_cpu(x.shape().clone(), dx), Tensor::from_cpu(x.shape().clone(), dy)))
+        }
+        device @ Device::Gpu(ctx) => {
+            let dx = ctx.alloc(n, "loss gradient")?;
+            let dy = ctx.alloc(n, "loss gradient")?;
+            ctx.dispatch(
+                &Kernel::new("loss", "pair_loss_backward", 3, 2).with("OP", kind as u32),
+                &[x.gpu_buffer(), y.gpu_buffer(), g.gpu_buffer()],
+                &[&dx, &dy],
+                Params::new().u(n).u(0).f(scale),
+                ctx.groups_1d(n, super::WORKGROUP),
+            );
+            Ok((Tensor::from_gpu(x.shape().clone(), dx, device), Tensor::from_gpu(x.shape().clone(), dy, device)))
+        }
+    }
+}
+
+/// CPU cross-entropy: per-row losses and the gradient (softmax − onehot)·scale.
+fn cross_entropy_cpu(logits: &[f32], labels: &[f32], cols: usize, scale: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut row_loss = Vec::with_capacity(labels.len());
+    let mut grad = vec![0.0f32; logits.len()];
+    for ((row, &label), g) in logits.chunks(cols).zip(labels).zip(grad.chunks_mut(cols)) {
+        if !(label >= 0.0 && label < cols as f32 && label.fract() == 0.0) {
+            return Err(Error::invalid("cross_entropy", format!("labels must be integers in [0, {cols}), got {label}")));
+        }
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let s: f32 = row.iter().map(|&v| (v - m).exp()).sum();
+        let label = label as usize;
+        row_loss.push(m + s.ln() - row[label]);
+        for (j, (gj, &v)) in g.iter_mut().zip(row).enumerate() {
+            let onehot = if j == label { 1.0 } else { 0.0 };
+            *gj = ((v - m).exp() / s - onehot) * scale;
+        }
+    }
+    Ok((row_loss, grad))
+}
+
+impl Tensor {
+    /// Mean squared error against `target` (same shape).
+    pub fn mse_loss(&self, target: &Tensor) -> Result<Tensor> {
+        pair_loss(self, target, PairLoss::SquaredError)
+    }
+
+    /// Mean absolute error against `target` (same shape).
+    pub fn mae_loss(&self, target: &Tensor) -> Result<Tensor> {
+        pair_loss(self, target, PairLoss::AbsoluteError)
+    }
+
+    /// Binary cross-entropy of these logits against 0/1 (or soft) targets, computed
+    /// stably as max(x, 0) − x·t + ln(1 + e^−|x|), averaged.
+    pub fn bce_with_logits_loss(&self, target: &Tensor) -> Result<Tensor> {
+        pair_loss(self, target, PairLoss::BinaryCrossEntropyLogits)
+    }
+
+    /// Mean cross-entropy of logits (N, C) against integer class labels (N) stored as
+    /// f32. One fused kernel computes the loss and its gradient. On the CPU a label
+    /// outside [0, C) is an error; on the GPU (which is not waited for) it makes the loss NaN.
+    pub fn cross_entropy(&self, labels: &Tensor) -> Result<Tensor> {
+        let device = Tensor::common_device("cross_entropy", &[self, labels])?;
+        let &[rows, cols] = self.dims() else {
+            return Err(Error::shape("cross_entropy", "logits of shape (N, C)", format!("{}", self.shape())));
+        };
+        if labels.dims() != [rows] {
+            return Err(Error::shape("cross_entropy", format!("labels of shape [{rows}]"), format!("{}", labels.shape())));
+        }
+        if rows == 0 || cols == 0 {
+            return Err(Error::invalid("cross_entropy", format!("at least one row and one class, got shape {}", self.shape())));
+        }
+        let scale = 1.0 / rows as f32;
+        let (row_loss, grad) = match &device {
+            Device::Cpu => {
+                let (losses, grad) = cross_entropy_cpu(&self.cpu_data(), &labels.cpu_data(), cols, scale)?;
+                (Tensor::from_cpu(Shape::new(&[rows])?, losses), Tensor::from_cpu(self.shape().clone(), grad))
+            }
+            Device::Gpu(ctx) => {
+                let losses = ctx.alloc(rows, "cross-entropy rows")?;
+                let grad = ctx.alloc(self.numel(), "cross-entropy gradient")?;
+                ctx.dispatch(
+                    &Kernel::new("loss", "cross_entropy", 2, 2),
+                    &[self.gpu_buffer(), labels.gpu_buffer()],
+                    &[&losses, &grad],
+                    Params::new().u(rows).u(cols).f(scale),
+                    super::groups_per_row(ctx, rows),
+                );
+                (Tensor::from_gpu(Shape::new(&[rows])?, losses, &device), Tensor::from_gpu(self.shape().clone(), grad, &device))
+            }
+        };
+        let loss = crate::no_grad(|| row_loss.mean())?;
+        Ok(record("cross_entropy", loss, &[self, labels], move |g| Ok(vec![Some(grad.mul(g)?), None])))
+    }
+}

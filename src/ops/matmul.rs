@@ -1,0 +1,141 @@
+//! Matrix products, 2-D and batched, either operand read transposed without a copy
+//! (shaders/matmul.wgsl; matrixmultiply's SGEMM on the CPU).
+
+use crate::autograd::record;
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Tile of C one GPU workgroup computes (BM = BN in the shader).
+const TILE: usize = 64;
+
+/// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
+fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, usize)> {
+    match *t.dims() {
+        [r, c] => Ok((None, r, c)),
+        [b, r, c] => Ok((Some(b), r, c)),
+        _ => Err(Error::shape(op, "a 2-D or 3-D (batched) operand", format!("{}", t.shape()))),
+    }
+}
+
+fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    const OP: &str = "matmul";
+    let device = Tensor::common_device(OP, &[a, b])?;
+    let (ba, ar, ac) = matrix_dims(OP, a)?;
+    let (bb, br, bc) = matrix_dims(OP, b)?;
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let (kb, n) = if tb { (bc, br) } else { (br, bc) };
+    if k != kb {
+        return Err(Error::shape(
+            OP,
+            format!("inner dimensions to agree: op(a) is {m}x{k}, so op(b) must have {k} rows"),
+            format!("op(b) of {kb}x{n} (a {}{}, b {}{})", a.shape(), if ta { "ᵀ" } else { "" }, b.shape(), if tb { "ᵀ" } else { "" }),
+        ));
+    }
+    let batch = match (ba, bb) {
+        (Some(x), Some(y)) if x != y => {
+            return Err(Error::shape(OP, format!("equal batch sizes ({x} from a)"), format!("{y} from b")));
+        }
+        (Some(x), _) | (_, Some(x)) => Some(x),
+        (None, None) => None,
+    };
+    let count = batch.unwrap_or(1);
+    let shape = match batch {
+        Some(bsz) => Shape::new(&[bsz, m, n])?,
+        None => Shape::new(&[m, n])?,
+    };
+    let stride_a = if ba.is_some() { m * k } else { 0 };
+    let stride_b = if bb.is_some() { k * n } else { 0 };
+    match &device {
+        Device::Cpu => {
+            let (av, bv) = (a.cpu_data(), b.cpu_data());
+            let mut out = vec![0.0f32; count * m * n];
+            // Row and column strides of op(a) (m x k) and op(b) (k x n) in memory.
+            let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+            let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+            for i in 0..count {
+                if m == 0 || n == 0 {
+                    break;
+                }
+                // SAFETY: the slices hold count·m·k, count·k·n and count·m·n values as
+                // checked above, and the strides address exactly those matrices.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        av.as_ptr().add(i * stride_a),
+                        rsa,
+                        csa,
+                        bv.as_ptr().add(i * stride_b),
+                        rsb,
+                        csb,
+                        0.0,
+                        out.as_mut_ptr().add(i * m * n),
+                        n as isize,
+                        1,
+                    );
+                }
+            }
+            Ok(Tensor::from_cpu(shape, out))
+        }
+        Device::Gpu(ctx) => {
+            let out = ctx.alloc(count * m * n, "matmul result")?;
+            ctx.dispatch(
+                &Kernel::new("matmul", "matmul", 2, 1).with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
+                &[a.gpu_buffer(), b.gpu_buffer()],
+                &[&out],
+                Params::new().u(m).u(n).u(k).u(stride_a).u(stride_b).u(m * n),
+                [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, count as u32],
+            );
+            Ok(Tensor::from_gpu(shape, out, &device))
+        }
+    }
+}
+
+/// Sums a batched gradient over its batch when the operand itself was 2-D.
+fn unbatch(grad: Tensor, operand_rank: usize) -> Result<Tensor> {
+    if grad.rank() == 3 && operand_rank == 2 {
+        grad.sum_axis(0, false)
+    } else {
+        Ok(grad)
+    }
+}
+
+impl Tensor {
+    /// The matrix product self · other; either may be batched (rank 3).
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        self.matmul_t(other, false, false)
+    }
+
+    /// op(self) · op(other), where op transposes the last two axes when asked; the
+    /// transposed operand is read in place, never copied.
+    pub fn matmul_t(&self, other: &Tensor, transpose_self: bool, transpose_other: bool) -> Result<Tensor> {
+        let (ta, tb) = (transpose_self, transpose_other);
+        let out = forward(self, other, ta, tb)?;
+        let (a, b) = (self.detach(), other.detach());
+        let (need_a, need_b) = (self.requires_grad(), other.requires_grad());
+        Ok(record("matmul", out, &[self, other], move |g| {
+            let ga = if !need_a {
+                None
+            } else if ta {
+                Some(forward(&b, g, tb, true)?)
+            } else {
+                Some(forward(g, &b, false, !tb)?)
+            };
+            let gb = if !need_b {
+                None
+            } else if tb {
+                Some(forward(g, &a, true, ta)?)
+            } else {
+                Some(forward(&a, g, !ta, false)?)
+            };
+            Ok(vec![
+                ga.map(|t| unbatch(t, a.rank())).transpose()?,
+                gb.map(|t| unbatch(t, b.rank())).transpose()?,
+            ])
+        }))
+    }
+}

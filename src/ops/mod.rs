@@ -1,0 +1,41 @@
+//! Ops, one module per family. Each op checks shapes, runs a GPU kernel or its CPU twin,
+//! and records its backward rule on the tape. No op knows about layers or optimizers.
+
+mod binary;
+mod layout;
+mod loss;
+mod matmul;
+mod reduce;
+mod softmax;
+mod unary;
+
+pub use unary::UnaryOp;
+
+use crate::device::GpuContext;
+
+/// Threads per workgroup of the 1-D kernels (`WG` in shaders/common.wgsl).
+pub(crate) const WORKGROUP: usize = 256;
+
+/// Workgroups for one workgroup per row, folded under the per-dimension limit.
+pub(crate) fn groups_per_row(ctx: &GpuContext, rows: usize) -> [u32; 3] {
+    ctx.groups_1d(rows, 1)
+}
+
+/// Dims and strides front-padded to rank 4, as the strided shaders read them.
+pub(crate) fn pad4(values: &[usize], fill: usize) -> [usize; 4] {
+    let mut out = [fill; 4];
+    out[4 - values.len()..].copy_from_slice(values);
+    out
+}
+
+/// Offset of element `i` of a tensor of (padded) dims `d` read through strides `s`; the
+/// CPU twin of `strided_offset` in shaders/common.wgsl.
+pub(crate) fn strided_offset(i: usize, d: &[usize; 4], s: &[usize; 4]) -> usize {
+    let mut rem = i;
+    let mut offset = 0;
+    for axis in (0..4).rev() {
+        offset += (rem % d[axis]) * s[axis];
+        rem /= d[axis];
+    }
+    offset
+}
