@@ -1,0 +1,179 @@
+//! The table of ops under test: each case names its inputs' shapes and domains. Both
+//! the GPU-vs-CPU test and the gradient check walk this table, so every op is in both.
+
+use super::Domain;
+use wgnn::{Result, Tensor};
+
+/// One op under test.
+pub struct Case {
+    pub name: &'static str,
+    /// Input domains, one per input.
+    pub domains: Vec<Domain>,
+    /// Shape sets for the GPU-vs-CPU comparison: awkward sizes (1, 3, 17, 65, 127).
+    pub shapes: Vec<Vec<Vec<usize>>>,
+    /// Small shapes for the finite-difference check.
+    pub grad_shapes: Vec<Vec<usize>>,
+    pub f: fn(&[Tensor]) -> Result<Tensor>,
+    /// Relative tolerance of GPU vs CPU.
+    pub tol: f32,
+    /// Whether the op has a gradient to check.
+    pub differentiable: bool,
+}
+
+const ANY: Domain = Domain::Uniform(-2.0, 2.0, &[]);
+const NONZERO: Domain = Domain::Uniform(-2.0, 2.0, &[0.0]);
+const POSITIVE: Domain = Domain::Uniform(0.2, 3.0, &[]);
+const PROBS: Domain = Domain::Uniform(0.0, 1.0, &[]);
+
+fn unary(name: &'static str, domain: Domain, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    Case {
+        name,
+        domains: vec![domain],
+        shapes: vec![vec![vec![1]], vec![vec![3, 17]], vec![vec![65, 127]], vec![vec![3, 1, 17, 5]]],
+        grad_shapes: vec![vec![3, 5]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+fn binary(name: &'static str, b_domain: Domain, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    Case {
+        name,
+        domains: vec![ANY, b_domain],
+        shapes: vec![
+            vec![vec![1], vec![1]],
+            vec![vec![17, 65], vec![17, 65]],
+            vec![vec![65, 127], vec![127]],
+            vec![vec![3, 1, 17], vec![5, 1]],
+            vec![vec![3, 17], vec![]],
+            vec![vec![1, 17], vec![3, 1]],
+        ],
+        grad_shapes: vec![vec![3, 1, 4], vec![2, 1]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+fn matmul(name: &'static str, a: &[usize], b: &[usize], f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    // Shapes are given for m=65, k=127, n=17; the grad shapes scale them down.
+    let small = |d: &[usize]| d.iter().map(|&x| match x { 65 => 3, 127 => 5, 17 => 4, o => o }).collect();
+    let tiny = |d: &[usize]| d.iter().map(|&x| match x { 65 => 1, 127 => 3, 17 => 1, o => o }).collect();
+    Case {
+        name,
+        domains: vec![ANY, ANY],
+        shapes: vec![vec![a.to_vec(), b.to_vec()], vec![tiny(a), tiny(b)]],
+        grad_shapes: vec![small(a), small(b)],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+fn reduce(name: &'static str, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    Case {
+        name,
+        domains: vec![ANY],
+        shapes: vec![vec![vec![1, 1]], vec![vec![3, 17]], vec![vec![65, 127]], vec![vec![127, 3]], vec![vec![5, 3, 17]]],
+        grad_shapes: vec![vec![3, 4, 2]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+fn loss(name: &'static str, target: Domain, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    Case {
+        name,
+        domains: vec![ANY, target],
+        shapes: vec![vec![vec![1], vec![1]], vec![vec![17, 3], vec![17, 3]], vec![vec![127, 65], vec![127, 65]]],
+        grad_shapes: vec![vec![4, 3], vec![4, 3]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+/// Every op of the foundation.
+pub fn all() -> Vec<Case> {
+    let mut cases = vec![
+        unary("neg", ANY, |x| x[0].neg()),
+        unary("exp", ANY, |x| x[0].exp()),
+        unary("log", POSITIVE, |x| x[0].log()),
+        unary("sqrt", POSITIVE, |x| x[0].sqrt()),
+        unary("powf_3", ANY, |x| x[0].powf(3.0)),
+        unary("powf_0.5", POSITIVE, |x| x[0].powf(0.5)),
+        unary("abs", NONZERO, |x| x[0].abs()),
+        unary("clamp", Domain::Uniform(-2.0, 2.0, &[-0.5, 0.7]), |x| x[0].clamp(-0.5, 0.7)),
+        unary("relu", NONZERO, |x| x[0].relu()),
+        unary("leaky_relu", NONZERO, |x| x[0].leaky_relu(0.1)),
+        unary("sigmoid", Domain::Uniform(-8.0, 8.0, &[]), |x| x[0].sigmoid()),
+        unary("tanh", Domain::Uniform(-4.0, 4.0, &[]), |x| x[0].tanh()),
+        unary("elu", NONZERO, |x| x[0].elu(1.0)),
+        unary("selu", NONZERO, |x| x[0].selu()),
+        unary("softplus", Domain::Uniform(-8.0, 8.0, &[]), |x| x[0].softplus()),
+        unary("silu", ANY, |x| x[0].silu()),
+        unary("gelu", ANY, |x| x[0].gelu()),
+        unary("step", NONZERO, |x| x[0].step()),
+        unary("add_scalar", ANY, |x| x[0].add_scalar(0.75)),
+        unary("mul_scalar", ANY, |x| x[0].mul_scalar(-1.5)),
+        binary("add", ANY, |x| x[0].add(&x[1])),
+        binary("sub", ANY, |x| x[0].sub(&x[1])),
+        binary("mul", ANY, |x| x[0].mul(&x[1])),
+        binary("div", Domain::Uniform(0.5, 2.0, &[]), |x| x[0].div(&x[1])),
+        matmul("matmul", &[65, 127], &[127, 17], |x| x[0].matmul(&x[1])),
+        matmul("matmul_ta", &[127, 65], &[127, 17], |x| x[0].matmul_t(&x[1], true, false)),
+        matmul("matmul_tb", &[65, 127], &[17, 127], |x| x[0].matmul_t(&x[1], false, true)),
+        matmul("matmul_ta_tb", &[127, 65], &[17, 127], |x| x[0].matmul_t(&x[1], true, true)),
+        matmul("matmul_batched", &[3, 65, 127], &[3, 127, 17], |x| x[0].matmul(&x[1])),
+        matmul("matmul_batched_shared_b", &[3, 65, 127], &[127, 17], |x| x[0].matmul(&x[1])),
+        matmul("matmul_shared_a_batched_tb", &[65, 127], &[3, 17, 127], |x| x[0].matmul_t(&x[1], false, true)),
+        reduce("sum", |x| x[0].sum()),
+        reduce("mean", |x| x[0].mean()),
+        reduce("sum_axis0", |x| x[0].sum_axis(0, false)),
+        reduce("sum_axis1_keepdim", |x| x[0].sum_axis(1, true)),
+        reduce("mean_last_axis", |x| x[0].mean_axis(-1, false)),
+        reduce("max_axis0", |x| x[0].max_axis(0, false)),
+        reduce("max_last_axis_keepdim", |x| x[0].max_axis(-1, true)),
+        reduce("softmax", |x| x[0].softmax()),
+        reduce("log_softmax", |x| x[0].log_softmax()),
+        reduce("transpose_or_reshape", |x| match x[0].dims() {
+            [a, b] => x[0].transpose()?.reshape(&[*b, *a]),
+            d => x[0].reshape(&[d.iter().product()]),
+        }),
+        loss("mse_loss", ANY, |x| x[0].mse_loss(&x[1])),
+        loss("mae_loss", Domain::Uniform(-2.0, 2.0, &[]), |x| x[0].mae_loss(&x[1])),
+        loss("bce_with_logits_loss", PROBS, |x| x[0].bce_with_logits_loss(&x[1])),
+    ];
+    cases.push(Case {
+        name: "broadcast_to",
+        domains: vec![ANY],
+        shapes: vec![vec![vec![17]], vec![vec![1]], vec![vec![65]]],
+        grad_shapes: vec![vec![4]],
+        f: |x| x[0].broadcast_to(&[3, 5, x[0].dims()[0]]),
+        tol: 1e-5,
+        differentiable: true,
+    });
+    for classes in [1usize, 10, 17, 300] {
+        cases.push(Case {
+            name: "cross_entropy",
+            domains: vec![Domain::Uniform(-4.0, 4.0, &[]), Domain::Labels],
+            shapes: vec![vec![vec![1, classes], vec![1]], vec![vec![127, classes], vec![127]]],
+            grad_shapes: vec![vec![3, classes.min(5)], vec![3]],
+            f: |x| x[0].cross_entropy(&x[1]),
+            tol: 1e-4,
+            differentiable: true,
+        });
+    }
+    cases.push(Case {
+        name: "argmax",
+        domains: vec![ANY],
+        shapes: vec![vec![vec![65, 127]], vec![vec![1, 3]], vec![vec![5, 3, 17]]],
+        grad_shapes: vec![],
+        f: |x| x[0].argmax(1, false),
+        tol: 0.0,
+        differentiable: false,
+    });
+    cases
+}

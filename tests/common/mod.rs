@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod cases;
+
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use wgnn::{Device, Tensor};
+
+/// The GPU device, or None (test skipped, with the reason printed) when there is no
+/// adapter. With WGNN_REQUIRE_GPU=1 a missing adapter fails the test instead.
+pub fn gpu() -> Option<Device> {
+    match Device::gpu() {
+        Ok(device) => Some(device),
+        Err(e) => {
+            if std::env::var("WGNN_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("WGNN_REQUIRE_GPU=1 but no GPU adapter: {e}");
+            }
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// How test inputs are drawn.
+#[derive(Clone, Copy, Debug)]
+pub enum Domain {
+    /// Uniform in [lo, hi), nudged at least 0.05 away from each kink.
+    Uniform(f32, f32, &'static [f32]),
+    /// Integer class labels in [0, C), C being the last dim of the case's first input.
+    Labels,
+}
+
+impl Domain {
+    pub fn sample(self, n: usize, classes: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| match self {
+                Domain::Uniform(lo, hi, kinks) => {
+                    let mut v = rng.random_range(lo..hi);
+                    for &k in kinks {
+                        if (v - k).abs() < 0.05 {
+                            v = if v >= k { k + 0.05 + (v - k) } else { k - 0.05 + (v - k) };
+                        }
+                    }
+                    v
+                }
+                Domain::Labels => rng.random_range(0..classes.max(1)) as f32,
+            })
+            .collect()
+    }
+
+    pub fn differentiable(self) -> bool {
+        matches!(self, Domain::Uniform(..))
+    }
+}
+
+/// Checks |got − want| ≤ atol + rtol·|want| elementwise, naming the first offender.
+pub fn check_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
+    }
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan()) || g == w;
+        if !ok {
+            return Err(format!("{what}: element {i}: got {g}, want {w} (atol {atol}, rtol {rtol})"));
+        }
+    }
+    Ok(())
+}
+
+/// Panics with every failure of a table-driven test at once.
+pub fn report(failures: Vec<String>) {
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// A tensor from `data` on `device`.
+pub fn tensor(data: &[f32], dims: &[usize], device: &Device) -> Tensor {
+    Tensor::from_vec(data.to_vec(), dims, device).unwrap()
+}

@@ -1,0 +1,111 @@
+//! Every op on the GPU against its CPU twin, forward and backward, on awkward shapes
+//! (1, 3, 17, 65, 127: none a multiple of a tile). Tolerances: |gpu − cpu| ≤ tol·(1 + |cpu|)
+//! with the case's tol (1e-4 unless stated) for values, 10·tol for gradients.
+
+mod common;
+
+use common::{cases, check_close, gpu, report};
+use wgnn::{Device, Tensor};
+
+/// The case's inputs on `device`, drawn from `seed`.
+fn inputs(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device) -> Vec<Tensor> {
+    let classes = shapes[0].last().copied().unwrap_or(1);
+    shapes
+        .iter()
+        .zip(&case.domains)
+        .enumerate()
+        .map(|(i, (dims, domain))| {
+            let n = dims.iter().product();
+            let t = Tensor::from_vec(domain.sample(n, classes, seed + i as u64), dims, device).unwrap();
+            if case.differentiable && domain.differentiable() {
+                t.requires_grad_()
+            } else {
+                t
+            }
+        })
+        .collect()
+}
+
+/// Runs the case on one device: output values and each input's gradient of Σ w·out.
+fn run(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device) -> wgnn::Result<(Vec<f32>, Vec<Option<Vec<f32>>>)> {
+    let xs = inputs(case, shapes, seed, device);
+    let out = (case.f)(&xs)?;
+    let values = out.to_vec()?;
+    let mut grads = vec![None; xs.len()];
+    if case.differentiable {
+        let w = Tensor::uniform(out.dims(), -1.0, 1.0, seed ^ 0x5eed, device)?;
+        out.mul(&w)?.sum()?.backward()?;
+        for (slot, x) in grads.iter_mut().zip(&xs) {
+            if let Some(g) = x.grad() {
+                *slot = Some(g.to_vec()?);
+            }
+        }
+    }
+    Ok((values, grads))
+}
+
+#[test]
+fn every_op_matches_its_cpu_twin() {
+    let Some(gpu) = gpu() else { return };
+    let mut failures = Vec::new();
+    for (ci, case) in cases::all().iter().enumerate() {
+        for (si, shapes) in case.shapes.iter().enumerate() {
+            let seed = (ci * 100 + si) as u64;
+            let label = format!("{} {:?}", case.name, shapes);
+            let (cpu, gpu_run) = (run(case, shapes, seed, &Device::Cpu), run(case, shapes, seed, &gpu));
+            let ((cv, cg), (gv, gg)) = match (cpu, gpu_run) {
+                (Ok(c), Ok(g)) => (c, g),
+                (c, g) => {
+                    failures.push(format!("{label}: cpu {:?} / gpu {:?}", c.err(), g.err()));
+                    continue;
+                }
+            };
+            if let Err(e) = check_close(&format!("{label} value"), &gv, &cv, case.tol, case.tol) {
+                failures.push(e);
+            }
+            for (i, (g, c)) in gg.iter().zip(&cg).enumerate() {
+                match (g, c) {
+                    (Some(g), Some(c)) => {
+                        if let Err(e) = check_close(&format!("{label} grad {i}"), g, c, 10.0 * case.tol, 10.0 * case.tol) {
+                            failures.push(e);
+                        }
+                    }
+                    (None, None) => {}
+                    _ => failures.push(format!("{label} grad {i}: present on one device only")),
+                }
+            }
+        }
+    }
+    report(failures);
+}
+
+#[test]
+fn large_sum_takes_the_two_stage_path() {
+    let Some(gpu) = gpu() else { return };
+    let n = 100_003;
+    let data: Vec<f32> = (0..n).map(|i| ((i % 7) as f32 - 3.0) * 0.25).collect();
+    let want: f64 = data.iter().map(|&v| v as f64).sum();
+    let t = Tensor::from_vec(data.clone(), &[n], &gpu).unwrap();
+    let got = t.sum().unwrap().item().unwrap() as f64;
+    assert!((got - want).abs() < 1e-2, "sum of {n}: got {got}, want {want}");
+    let mean = t.mean().unwrap().item().unwrap() as f64;
+    assert!((mean - want / n as f64).abs() < 1e-6, "mean: got {mean}");
+}
+
+#[test]
+fn matmul_of_many_tiles_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    for &(m, k, n) in &[(130, 129, 67), (1, 300, 1), (200, 1, 3), (64, 64, 64)] {
+        let a = Tensor::uniform(&[m, k], -1.0, 1.0, 7, &Device::Cpu).unwrap();
+        let b = Tensor::uniform(&[k, n], -1.0, 1.0, 8, &Device::Cpu).unwrap();
+        let want = a.matmul(&b).unwrap().to_vec().unwrap();
+        let got = a
+            .to_device(&gpu)
+            .unwrap()
+            .matmul(&b.to_device(&gpu).unwrap())
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        report(check_close(&format!("matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-4).err().into_iter().collect());
+    }
+}
