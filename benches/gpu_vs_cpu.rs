@@ -1,1 +1,183 @@
-fn main(){}
+//! GPU vs CPU: matmul at square sizes and at the MNIST MLP's shapes (forward and the
+//! backward products), plus the CPU cost of recording one op. Times start after a warm-up
+//! and include waiting for the GPU to finish.
+//!
+//! cargo bench --bench gpu_vs_cpu [-- --quick] [-- --json FILE]
+
+use std::time::{Duration, Instant};
+use wgnn::{Device, Result, Tensor};
+
+struct Row {
+    name: String,
+    flops: f64,
+    gpu_s: Option<f64>,
+    cpu_s: f64,
+}
+
+/// Seconds per call of `f` on `device`: one warm-up call, then repeats until `budget`
+/// has passed (at least 2, at most 200), waiting for the device at the end.
+fn time(device: &Device, budget: Duration, mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {
+    f()?;
+    device.synchronize()?;
+    let start = Instant::now();
+    let mut reps = 0u32;
+    while reps < 2 || (start.elapsed() < budget && reps < 200) {
+        let out = f()?;
+        reps += 1;
+        if reps.is_multiple_of(16) {
+            drop(out);
+            device.synchronize()?;
+        }
+    }
+    device.synchronize()?;
+    Ok(start.elapsed().as_secs_f64() / reps as f64)
+}
+
+/// (name, m, k, n, transpose a, transpose b)
+type Shape = (String, usize, usize, usize, bool, bool);
+
+fn shapes(quick: bool) -> Vec<Shape> {
+    let mut v: Vec<Shape> = Vec::new();
+    let sizes: &[usize] = if quick {
+        &[128, 512]
+    } else {
+        &[128, 512, 1024, 2048, 4096]
+    };
+    for &s in sizes {
+        v.push((format!("matmul {s}³"), s, s, s, false, false));
+    }
+    // The MLP 784-64-32-10 at batch 128: forward, and the weight / input gradients.
+    v.push(("mlp x·W1 128x784·784x64".into(), 128, 784, 64, false, false));
+    v.push(("mlp xᵀ·dH 784x128·128x64".into(), 784, 128, 64, true, false));
+    v.push(("mlp h·W2 128x64·64x32".into(), 128, 64, 32, false, false));
+    v.push(("mlp dH·W2ᵀ 128x32·32x64".into(), 128, 32, 64, false, true));
+    v.push(("mlp h2·W3 128x32·32x10".into(), 128, 32, 10, false, false));
+    v
+}
+
+fn operands(
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let a_dims = if ta { [k, m] } else { [m, k] };
+    let b_dims = if tb { [n, k] } else { [k, n] };
+    Ok((
+        Tensor::uniform(&a_dims, -1.0, 1.0, 1, device)?,
+        Tensor::uniform(&b_dims, -1.0, 1.0, 2, device)?,
+    ))
+}
+
+/// CPU microseconds to record one small elementwise op on the GPU (no waiting).
+fn record_cost(gpu: &Device) -> Result<f64> {
+    let x = Tensor::ones(&[128, 64], gpu)?;
+    let mut y = x.relu()?;
+    gpu.synchronize()?;
+    let ops = 2000;
+    let start = Instant::now();
+    for _ in 0..ops {
+        y = y.add_scalar(1.0)?;
+    }
+    let per_op = start.elapsed().as_secs_f64() / ops as f64;
+    gpu.synchronize()?;
+    Ok(per_op * 1e6)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let budget = Duration::from_millis(if quick { 200 } else { 1000 });
+
+    let gpu = match Device::gpu() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("no GPU ({e}); timing the CPU only");
+            None
+        }
+    };
+    let cpu = Device::Cpu;
+    println!(
+        "{}",
+        gpu.as_ref()
+            .map_or("GPU: none".to_string(), |g| g.describe())
+    );
+    println!("{}\n", cpu.describe());
+
+    let mut rows = Vec::new();
+    for (name, m, k, n, ta, tb) in shapes(quick) {
+        let flops = 2.0 * (m * k * n) as f64;
+        let (a, b) = operands(m, k, n, ta, tb, &cpu)?;
+        let cpu_s = time(&cpu, budget, || a.matmul_t(&b, ta, tb))?;
+        let gpu_s = match &gpu {
+            Some(g) => {
+                let (ga, gb) = (a.to_device(g)?, b.to_device(g)?);
+                Some(time(g, budget, || ga.matmul_t(&gb, ta, tb))?)
+            }
+            None => None,
+        };
+        rows.push(Row {
+            name,
+            flops,
+            gpu_s,
+            cpu_s,
+        });
+        print_row(rows.last().expect("just pushed"));
+    }
+    let record_us = match &gpu {
+        Some(g) => Some(record_cost(g)?),
+        None => None,
+    };
+    if let Some(us) = record_us {
+        println!("\nCPU cost of recording one GPU op: {us:.2} µs");
+    }
+    if let Some(path) = json {
+        write_json(&path, &rows, record_us, gpu.as_ref())?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    let gflops = |s: f64| r.flops / s / 1e9;
+    match r.gpu_s {
+        Some(g) => println!(
+            "{:<28} GPU {:>10.3} ms {:>9.1} GFLOP/s | CPU {:>10.3} ms {:>9.1} GFLOP/s | speedup {:>7.2}x",
+            r.name, g * 1e3, gflops(g), r.cpu_s * 1e3, gflops(r.cpu_s), r.cpu_s / g
+        ),
+        None => println!("{:<28} CPU {:>10.3} ms {:>9.1} GFLOP/s", r.name, r.cpu_s * 1e3, gflops(r.cpu_s)),
+    }
+}
+
+fn write_json(
+    path: &str,
+    rows: &[Row],
+    record_us: Option<f64>,
+    gpu: Option<&Device>,
+) -> Result<()> {
+    let num = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:e}"));
+    let entries: Vec<String> =
+        rows.iter()
+            .map(|r| {
+                format!(
+                "    {{\"name\": {:?}, \"flops\": {}, \"gpu_seconds\": {}, \"cpu_seconds\": {:e}}}",
+                r.name, r.flops, num(r.gpu_s), r.cpu_s
+            )
+            })
+            .collect();
+    let gpu_name = gpu.map_or("none".to_string(), |g| g.to_string());
+    let text = format!(
+        "{{\n  \"gpu\": {gpu_name:?},\n  \"record_us_per_op\": {},\n  \"matmul\": [\n{}\n  ]\n}}\n",
+        num(record_us),
+        entries.join(",\n")
+    );
+    std::fs::write(path, text)
+        .map_err(|e| wgnn::Error::invalid("gpu_vs_cpu", format!("writing {path}: {e}")))
+}

@@ -1,6 +1,8 @@
 //! wgnn trains neural networks on any GPU through wgpu, with a CPU path behind the same
 //! API. See the README for the architecture.
 
+#![warn(missing_docs)]
+
 pub mod autograd;
 pub mod device;
 mod error;

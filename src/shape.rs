@@ -16,7 +16,10 @@ impl Shape {
         if dims.len() > MAX_RANK {
             return Err(Error::invalid(
                 "shape",
-                format!("rank at most {MAX_RANK} is supported, got rank {} ({dims:?})", dims.len()),
+                format!(
+                    "rank at most {MAX_RANK} is supported, got rank {} ({dims:?})",
+                    dims.len()
+                ),
             ));
         }
         Ok(Shape(dims.to_vec()))
@@ -147,7 +150,10 @@ mod tests {
         let a = Shape::new(&[3, 1, 5]).unwrap();
         let b = Shape::new(&[4, 5]).unwrap();
         assert_eq!(Shape::broadcast("t", &a, &b).unwrap().dims(), &[3, 4, 5]);
-        assert_eq!(b.broadcast_strides(&Shape::new(&[3, 4, 5]).unwrap()), vec![0, 5, 1]);
+        assert_eq!(
+            b.broadcast_strides(&Shape::new(&[3, 4, 5]).unwrap()),
+            vec![0, 5, 1]
+        );
         let c = Shape::new(&[2, 5]).unwrap();
         assert!(Shape::broadcast("t", &b, &c).is_err());
     }

@@ -16,7 +16,8 @@ fn inputs(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device)
         .enumerate()
         .map(|(i, (dims, domain))| {
             let n = dims.iter().product();
-            let t = Tensor::from_vec(domain.sample(n, classes, seed + i as u64), dims, device).unwrap();
+            let t =
+                Tensor::from_vec(domain.sample(n, classes, seed + i as u64), dims, device).unwrap();
             if case.differentiable && domain.differentiable() {
                 t.requires_grad_()
             } else {
@@ -26,8 +27,16 @@ fn inputs(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device)
         .collect()
 }
 
+/// Output values and, per input, its gradient (if it has one).
+type Outcome = (Vec<f32>, Vec<Option<Vec<f32>>>);
+
 /// Runs the case on one device: output values and each input's gradient of Σ w·out.
-fn run(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device) -> wgnn::Result<(Vec<f32>, Vec<Option<Vec<f32>>>)> {
+fn run(
+    case: &cases::Case,
+    shapes: &[Vec<usize>],
+    seed: u64,
+    device: &Device,
+) -> wgnn::Result<Outcome> {
     let xs = inputs(case, shapes, seed, device);
     let out = (case.f)(&xs)?;
     let values = out.to_vec()?;
@@ -52,7 +61,10 @@ fn every_op_matches_its_cpu_twin() {
         for (si, shapes) in case.shapes.iter().enumerate() {
             let seed = (ci * 100 + si) as u64;
             let label = format!("{} {:?}", case.name, shapes);
-            let (cpu, gpu_run) = (run(case, shapes, seed, &Device::Cpu), run(case, shapes, seed, &gpu));
+            let (cpu, gpu_run) = (
+                run(case, shapes, seed, &Device::Cpu),
+                run(case, shapes, seed, &gpu),
+            );
             let ((cv, cg), (gv, gg)) = match (cpu, gpu_run) {
                 (Ok(c), Ok(g)) => (c, g),
                 (c, g) => {
@@ -66,7 +78,13 @@ fn every_op_matches_its_cpu_twin() {
             for (i, (g, c)) in gg.iter().zip(&cg).enumerate() {
                 match (g, c) {
                     (Some(g), Some(c)) => {
-                        if let Err(e) = check_close(&format!("{label} grad {i}"), g, c, 10.0 * case.tol, 10.0 * case.tol) {
+                        if let Err(e) = check_close(
+                            &format!("{label} grad {i}"),
+                            g,
+                            c,
+                            10.0 * case.tol,
+                            10.0 * case.tol,
+                        ) {
                             failures.push(e);
                         }
                     }
@@ -87,7 +105,10 @@ fn large_sum_takes_the_two_stage_path() {
     let want: f64 = data.iter().map(|&v| v as f64).sum();
     let t = Tensor::from_vec(data.clone(), &[n], &gpu).unwrap();
     let got = t.sum().unwrap().item().unwrap() as f64;
-    assert!((got - want).abs() < 1e-2, "sum of {n}: got {got}, want {want}");
+    assert!(
+        (got - want).abs() < 1e-2,
+        "sum of {n}: got {got}, want {want}"
+    );
     let mean = t.mean().unwrap().item().unwrap() as f64;
     assert!((mean - want / n as f64).abs() < 1e-6, "mean: got {mean}");
 }
@@ -106,6 +127,11 @@ fn matmul_of_many_tiles_matches_cpu() {
             .unwrap()
             .to_vec()
             .unwrap();
-        report(check_close(&format!("matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-4).err().into_iter().collect());
+        report(
+            check_close(&format!("matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-4)
+                .err()
+                .into_iter()
+                .collect(),
+        );
     }
 }

@@ -23,7 +23,11 @@ fn objective(case: &cases::Case, values: &[Vec<f32>], shapes: &[Vec<usize>], w: 
 #[test]
 fn every_op_gradient_matches_finite_differences() {
     let mut failures = Vec::new();
-    for (ci, case) in cases::all().iter().enumerate().filter(|(_, c)| c.differentiable) {
+    for (ci, case) in cases::all()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.differentiable)
+    {
         let shapes = &case.grad_shapes;
         let classes = shapes[0].last().copied().unwrap_or(1);
         let values: Vec<Vec<f32>> = shapes
@@ -38,7 +42,11 @@ fn every_op_gradient_matches_finite_differences() {
             .zip(&case.domains)
             .map(|((v, d), dom)| {
                 let t = Tensor::from_vec(v.clone(), d, &Device::Cpu).unwrap();
-                if dom.differentiable() { t.requires_grad_() } else { t }
+                if dom.differentiable() {
+                    t.requires_grad_()
+                } else {
+                    t
+                }
             })
             .collect();
         let out = (case.f)(&xs).unwrap();
@@ -49,17 +57,24 @@ fn every_op_gradient_matches_finite_differences() {
             if !case.domains[i].differentiable() {
                 continue;
             }
-            let analytic = x.grad().map(|g| g.to_vec().unwrap()).unwrap_or_else(|| vec![0.0; x.numel()]);
+            let analytic = x
+                .grad()
+                .map(|g| g.to_vec().unwrap())
+                .unwrap_or_else(|| vec![0.0; x.numel()]);
             for j in 0..x.numel() {
                 let mut plus = values.clone();
                 plus[i][j] = (values[i][j] as f64 + STEP) as f32;
                 let mut minus = values.clone();
                 minus[i][j] = (values[i][j] as f64 - STEP) as f32;
                 let h = plus[i][j] as f64 - minus[i][j] as f64;
-                let numeric = (objective(case, &plus, shapes, &w) - objective(case, &minus, shapes, &w)) / h;
+                let numeric =
+                    (objective(case, &plus, shapes, &w) - objective(case, &minus, shapes, &w)) / h;
                 let a = analytic[j] as f64;
                 if (a - numeric).abs() > 3e-3 + 2e-2 * numeric.abs() {
-                    failures.push(format!("{} input {i} element {j}: tape {a}, finite difference {numeric}", case.name));
+                    failures.push(format!(
+                        "{} input {i} element {j}: tape {a}, finite difference {numeric}",
+                        case.name
+                    ));
                 }
             }
         }

@@ -10,7 +10,13 @@ use wgnn::{Device, Error, Tensor};
 /// One step of a tiny training loop: forward, loss, backward, an SGD update computed
 /// into new tensors (the optimizer issue adds in-place updates).
 fn train_step(x: &Tensor, labels: &Tensor, w: &Tensor) -> Tensor {
-    let loss = x.matmul(w).unwrap().tanh().unwrap().cross_entropy(labels).unwrap();
+    let loss = x
+        .matmul(w)
+        .unwrap()
+        .tanh()
+        .unwrap()
+        .cross_entropy(labels)
+        .unwrap();
     loss.backward().unwrap();
     let grad = w.grad().unwrap();
     w.zero_grad();
@@ -26,40 +32,88 @@ fn a_second_identical_step_creates_no_gpu_buffer() {
     let device = Device::gpu_with(&GpuOptions::default()).unwrap_or(device);
     let ctx = device.gpu_context().unwrap().clone();
     let x = Tensor::uniform(&[9, 5], -1.0, 1.0, 1, &device).unwrap();
-    let labels = Tensor::from_vec(vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0], &[9], &device).unwrap();
-    let mut w = Tensor::uniform(&[5, 3], -1.0, 1.0, 2, &device).unwrap().requires_grad_();
+    let labels = Tensor::from_vec(
+        vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0],
+        &[9],
+        &device,
+    )
+    .unwrap();
+    let mut w = Tensor::uniform(&[5, 3], -1.0, 1.0, 2, &device)
+        .unwrap()
+        .requires_grad_();
     w = train_step(&x, &labels, &w);
     let after_first = ctx.stats();
     for _ in 0..3 {
         w = train_step(&x, &labels, &w);
     }
     let after = ctx.stats();
-    assert_eq!(after.buffers_created, after_first.buffers_created, "steady steps allocated: {after_first:?} -> {after:?}");
+    assert_eq!(
+        after.buffers_created, after_first.buffers_created,
+        "steady steps allocated: {after_first:?} -> {after:?}"
+    );
     assert!(after.buffers_reused > after_first.buffers_reused);
-    assert_eq!(after.pipelines, after_first.pipelines, "steady steps compiled new pipelines");
+    assert_eq!(
+        after.pipelines, after_first.pipelines,
+        "steady steps compiled new pipelines"
+    );
 }
 
 #[test]
 fn the_uniform_arena_path_gives_the_same_results_as_immediates() {
     let Some(device) = gpu() else { return };
-    let arena = Device::gpu_with(&GpuOptions { use_immediates: false, max_pending: 7, ..GpuOptions::default() }).unwrap();
+    let arena = Device::gpu_with(&GpuOptions {
+        use_immediates: false,
+        max_pending: 7,
+        ..GpuOptions::default()
+    })
+    .unwrap();
     assert!(!arena.gpu_context().unwrap().uses_immediates());
     let compute = |d: &Device| {
-        let a = Tensor::uniform(&[17, 65], -1.0, 1.0, 3, d).unwrap().requires_grad_();
+        let a = Tensor::uniform(&[17, 65], -1.0, 1.0, 3, d)
+            .unwrap()
+            .requires_grad_();
         let b = Tensor::uniform(&[65, 3], -1.0, 1.0, 4, d).unwrap();
         let mut y = a.matmul(&b).unwrap();
         for _ in 0..20 {
             // More dispatches than max_pending: exercises submits mid-stream.
             y = y.sigmoid().unwrap().mul_scalar(1.5).unwrap();
         }
-        let l = y.softmax().unwrap().sum_axis(0, false).unwrap().sum().unwrap();
+        let l = y
+            .softmax()
+            .unwrap()
+            .sum_axis(0, false)
+            .unwrap()
+            .sum()
+            .unwrap();
         l.backward().unwrap();
         let mut out = y.to_vec().unwrap();
         out.extend(a.grad().unwrap().to_vec().unwrap());
         out
     };
-    report(check_close("arena vs immediates", &compute(&arena), &compute(&device), 1e-5, 1e-5).err().into_iter().collect());
-    report(check_close("arena vs cpu", &compute(&arena), &compute(&Device::Cpu), 1e-4, 1e-4).err().into_iter().collect());
+    report(
+        check_close(
+            "arena vs immediates",
+            &compute(&arena),
+            &compute(&device),
+            1e-5,
+            1e-5,
+        )
+        .err()
+        .into_iter()
+        .collect(),
+    );
+    report(
+        check_close(
+            "arena vs cpu",
+            &compute(&arena),
+            &compute(&Device::Cpu),
+            1e-4,
+            1e-4,
+        )
+        .err()
+        .into_iter()
+        .collect(),
+    );
 }
 
 #[test]
@@ -95,7 +149,10 @@ fn shape_mistakes_are_errors_naming_both_shapes() {
         assert!(a.mse_loss(&Tensor::zeros(&[3, 2], &d).unwrap()).is_err());
         assert!(a.item().is_err());
         assert!(Tensor::from_vec(vec![1.0; 5], &[2, 3], &d).is_err());
-        assert!(matches!(Tensor::zeros(&[1, 1, 1, 1, 1], &d), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            Tensor::zeros(&[1, 1, 1, 1, 1], &d),
+            Err(Error::InvalidArgument { .. })
+        ));
         assert!(a.clamp(1.0, 0.0).is_err());
         assert!(Tensor::arange(0.0, 1.0, 0.0, &d).is_err());
         assert!(Tensor::uniform(&[2], 1.0, 1.0, 0, &d).is_err());
@@ -109,7 +166,10 @@ fn mixing_devices_is_an_error() {
     let a = Tensor::zeros(&[2], &Device::Cpu).unwrap();
     let b = Tensor::zeros(&[2], &g).unwrap();
     assert!(matches!(a.add(&b), Err(Error::DeviceMismatch { .. })));
-    assert_eq!(b.to_device(&Device::Cpu).unwrap().to_vec().unwrap(), vec![0.0, 0.0]);
+    assert_eq!(
+        b.to_device(&Device::Cpu).unwrap().to_vec().unwrap(),
+        vec![0.0, 0.0]
+    );
 }
 
 #[test]
@@ -127,9 +187,17 @@ fn a_tensor_over_the_binding_limit_is_an_error_naming_the_limit() {
 fn a_bad_label_is_an_error_on_the_cpu_and_nan_on_the_gpu() {
     let logits = Tensor::zeros(&[2, 3], &Device::Cpu).unwrap();
     let labels = Tensor::from_vec(vec![0.0, 3.0], &[2], &Device::Cpu).unwrap();
-    assert!(logits.cross_entropy(&labels).unwrap_err().to_string().contains("[0, 3)"));
+    assert!(logits
+        .cross_entropy(&labels)
+        .unwrap_err()
+        .to_string()
+        .contains("[0, 3)"));
     if let Some(g) = gpu() {
-        let loss = logits.to_device(&g).unwrap().cross_entropy(&labels.to_device(&g).unwrap()).unwrap();
+        let loss = logits
+            .to_device(&g)
+            .unwrap()
+            .cross_entropy(&labels.to_device(&g).unwrap())
+            .unwrap();
         assert!(loss.item().unwrap().is_nan());
     }
 }
@@ -138,16 +206,34 @@ fn a_bad_label_is_an_error_on_the_cpu_and_nan_on_the_gpu() {
 fn constructors_agree_across_devices() {
     let Some(g) = gpu() else { return };
     for (cpu, gpu) in [
-        (Tensor::arange(-1.0, 2.0, 0.25, &Device::Cpu), Tensor::arange(-1.0, 2.0, 0.25, &g)),
-        (Tensor::full(&[3, 17], 2.5, &Device::Cpu), Tensor::full(&[3, 17], 2.5, &g)),
+        (
+            Tensor::arange(-1.0, 2.0, 0.25, &Device::Cpu),
+            Tensor::arange(-1.0, 2.0, 0.25, &g),
+        ),
+        (
+            Tensor::full(&[3, 17], 2.5, &Device::Cpu),
+            Tensor::full(&[3, 17], 2.5, &g),
+        ),
         (Tensor::zeros(&[65], &Device::Cpu), Tensor::zeros(&[65], &g)),
-        (Tensor::normal(&[127], 1.0, 2.0, 5, &Device::Cpu), Tensor::normal(&[127], 1.0, 2.0, 5, &g)),
-        (Tensor::uniform(&[1], -3.0, 3.0, 6, &Device::Cpu), Tensor::uniform(&[1], -3.0, 3.0, 6, &g)),
+        (
+            Tensor::normal(&[127], 1.0, 2.0, 5, &Device::Cpu),
+            Tensor::normal(&[127], 1.0, 2.0, 5, &g),
+        ),
+        (
+            Tensor::uniform(&[1], -3.0, 3.0, 6, &Device::Cpu),
+            Tensor::uniform(&[1], -3.0, 3.0, 6, &g),
+        ),
     ] {
         let (c, gv) = (cpu.unwrap(), gpu.unwrap());
         assert_eq!(c.dims(), gv.dims());
         assert_eq!(c.to_vec().unwrap(), gv.to_vec().unwrap());
     }
-    assert_eq!(Tensor::arange(0.0, 1.0, 0.25, &g).unwrap().to_vec().unwrap(), vec![0.0, 0.25, 0.5, 0.75]);
+    assert_eq!(
+        Tensor::arange(0.0, 1.0, 0.25, &g)
+            .unwrap()
+            .to_vec()
+            .unwrap(),
+        vec![0.0, 0.25, 0.5, 0.75]
+    );
     assert_eq!(Tensor::scalar(4.0, &g).unwrap().item().unwrap(), 4.0);
 }

@@ -19,7 +19,9 @@ fn vec_of(t: &Tensor) -> Vec<f32> {
 #[test]
 fn a_tensor_used_twice_receives_the_sum() {
     for d in devices() {
-        let x = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3], &d).unwrap().requires_grad_();
+        let x = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3], &d)
+            .unwrap()
+            .requires_grad_();
         // y = x·x + x  →  dy/dx = 2x + 1
         let y = x.mul(&x).unwrap().add(&x).unwrap().sum().unwrap();
         y.backward().unwrap();
@@ -30,15 +32,26 @@ fn a_tensor_used_twice_receives_the_sum() {
 #[test]
 fn a_shared_subexpression_is_backpropagated_once_with_both_contributions() {
     for d in devices() {
-        let x = Tensor::from_vec(vec![0.5, 2.0], &[2], &d).unwrap().requires_grad_();
+        let x = Tensor::from_vec(vec![0.5, 2.0], &[2], &d)
+            .unwrap()
+            .requires_grad_();
         let s = x.exp().unwrap(); // shared
-        // L = Σ s·s + Σ 3s  →  dL/dx = (2s + 3)·s
-        let l = s.mul(&s).unwrap().sum().unwrap().add(&s.mul_scalar(3.0).unwrap().sum().unwrap()).unwrap();
+                                  // L = Σ s·s + Σ 3s  →  dL/dx = (2s + 3)·s
+        let l = s
+            .mul(&s)
+            .unwrap()
+            .sum()
+            .unwrap()
+            .add(&s.mul_scalar(3.0).unwrap().sum().unwrap())
+            .unwrap();
         l.backward().unwrap();
         let got = vec_of(&x.grad().unwrap());
         for (g, xv) in got.iter().zip([0.5f32, 2.0]) {
             let s = xv.exp();
-            assert!((g - (2.0 * s + 3.0) * s).abs() < 1e-3 * (1.0 + g.abs()), "{d}: {g}");
+            assert!(
+                (g - (2.0 * s + 3.0) * s).abs() < 1e-3 * (1.0 + g.abs()),
+                "{d}: {g}"
+            );
         }
     }
 }
@@ -46,15 +59,27 @@ fn a_shared_subexpression_is_backpropagated_once_with_both_contributions() {
 #[test]
 fn gradients_accumulate_until_zero_grad() {
     for d in devices() {
-        let w = Tensor::from_vec(vec![1.0, 2.0], &[2], &d).unwrap().requires_grad_();
+        let w = Tensor::from_vec(vec![1.0, 2.0], &[2], &d)
+            .unwrap()
+            .requires_grad_();
         for _ in 0..2 {
-            w.mul_scalar(5.0).unwrap().sum().unwrap().backward().unwrap();
+            w.mul_scalar(5.0)
+                .unwrap()
+                .sum()
+                .unwrap()
+                .backward()
+                .unwrap();
         }
         assert_eq!(vec_of(&w.grad().unwrap()), vec![10.0, 10.0], "{d}");
         w.zero_grad();
         assert!(w.grad().is_none());
         // A second step records afresh and gives the same gradient.
-        w.mul_scalar(5.0).unwrap().sum().unwrap().backward().unwrap();
+        w.mul_scalar(5.0)
+            .unwrap()
+            .sum()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert_eq!(vec_of(&w.grad().unwrap()), vec![5.0, 5.0], "{d}");
     }
 }
@@ -66,7 +91,10 @@ fn no_grad_and_detach_record_nothing() {
         let y = no_grad(|| x.mul_scalar(2.0).unwrap());
         assert!(!y.requires_grad());
         assert!(!x.detach().requires_grad());
-        assert!(matches!(y.sum().unwrap().backward(), Err(Error::Autograd(_))));
+        assert!(matches!(
+            y.sum().unwrap().backward(),
+            Err(Error::Autograd(_))
+        ));
         // Only the non-detached path contributes.
         let l = x.mul(&x.detach()).unwrap().sum().unwrap();
         l.backward().unwrap();
@@ -93,8 +121,12 @@ fn backward_needs_a_scalar_or_a_matching_gradient() {
     let y = x.mul_scalar(2.0).unwrap();
     assert!(matches!(y.backward(), Err(Error::ShapeMismatch { .. })));
     let wrong = Tensor::ones(&[4], &Device::Cpu).unwrap();
-    assert!(matches!(y.backward_with(&wrong), Err(Error::ShapeMismatch { .. })));
-    y.backward_with(&Tensor::ones(&[3], &Device::Cpu).unwrap()).unwrap();
+    assert!(matches!(
+        y.backward_with(&wrong),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    y.backward_with(&Tensor::ones(&[3], &Device::Cpu).unwrap())
+        .unwrap();
     assert_eq!(vec_of(&x.grad().unwrap()), vec![2.0; 3]);
 }
 
@@ -104,9 +136,13 @@ fn a_small_mlp_step_matches_between_devices() {
     let run = |d: &Device| {
         let x = Tensor::uniform(&[5, 7], -1.0, 1.0, 1, d).unwrap();
         let labels = Tensor::from_vec(vec![0.0, 2.0, 1.0, 2.0, 0.0], &[5], d).unwrap();
-        let w1 = Tensor::normal(&[7, 4], 0.0, 0.5, 2, d).unwrap().requires_grad_();
+        let w1 = Tensor::normal(&[7, 4], 0.0, 0.5, 2, d)
+            .unwrap()
+            .requires_grad_();
         let b1 = Tensor::zeros(&[4], d).unwrap().requires_grad_();
-        let w2 = Tensor::normal(&[4, 3], 0.0, 0.5, 3, d).unwrap().requires_grad_();
+        let w2 = Tensor::normal(&[4, 3], 0.0, 0.5, 3, d)
+            .unwrap()
+            .requires_grad_();
         let h = x.matmul(&w1).unwrap().add(&b1).unwrap().relu().unwrap();
         let loss = h.matmul(&w2).unwrap().cross_entropy(&labels).unwrap();
         loss.backward().unwrap();
@@ -117,5 +153,10 @@ fn a_small_mlp_step_matches_between_devices() {
         all
     };
     let (c, gv) = (run(&Device::Cpu), run(&g));
-    common::report(common::check_close("mlp step", &gv, &c, 1e-4, 1e-4).err().into_iter().collect());
+    common::report(
+        common::check_close("mlp step", &gv, &c, 1e-4, 1e-4)
+            .err()
+            .into_iter()
+            .collect(),
+    );
 }

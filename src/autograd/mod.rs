@@ -198,7 +198,9 @@ fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
                 let inputs = std::mem::take(&mut *lock(&node.inputs));
                 let input_grads = rule(&grad)?;
                 for (input, input_grad) in inputs.into_iter().zip(input_grads) {
-                    let Some(input_grad) = input_grad else { continue };
+                    let Some(input_grad) = input_grad else {
+                        continue;
+                    };
                     if !input.requires_grad() {
                         continue;
                     }

@@ -187,7 +187,9 @@ impl GpuContext {
 
     /// The largest buffer a kernel may bind, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// A multi-line description of the adapter and what the device was opened with.

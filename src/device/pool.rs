@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(size_class(1025), 1280);
         for bytes in [300u64, 4097, 1 << 20, 3_000_001] {
             let class = size_class(bytes);
-            assert!(class >= bytes && class <= bytes + bytes / 4 + 4, "{bytes} -> {class}");
+            assert!(
+                class >= bytes && class <= bytes + bytes / 4 + 4,
+                "{bytes} -> {class}"
+            );
             assert_eq!(size_class(class), class);
         }
     }

@@ -102,7 +102,9 @@ impl Recorder {
     fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
         self.encoder.get_or_insert_with(|| {
             self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgnn") })
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgnn"),
+                })
         })
     }
 

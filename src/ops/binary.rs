@@ -46,10 +46,18 @@ fn forward(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         Device::Cpu => {
             let (xs, ys) = (a.cpu_data(), b.cpu_data());
             let data = if a.shape() == b.shape() {
-                xs.iter().zip(ys.iter()).map(|(&x, &y)| op.apply(x, y)).collect()
+                xs.iter()
+                    .zip(ys.iter())
+                    .map(|(&x, &y)| op.apply(x, y))
+                    .collect()
             } else {
                 (0..n)
-                    .map(|i| op.apply(xs[strided_offset(i, &d, &sa)], ys[strided_offset(i, &d, &sb)]))
+                    .map(|i| {
+                        op.apply(
+                            xs[strided_offset(i, &d, &sa)],
+                            ys[strided_offset(i, &d, &sb)],
+                        )
+                    })
                     .collect()
             };
             Ok(Tensor::from_cpu(shape, data))
@@ -79,10 +87,18 @@ fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let (va, vb, vout) = (a.detach(), b.detach(), out.clone());
     Ok(record(op.name(), out, &[a, b], move |g| {
         let ga = |f: &dyn Fn() -> Result<Tensor>| -> Result<Option<Tensor>> {
-            if need_a { Ok(Some(f()?.sum_to(&sa)?)) } else { Ok(None) }
+            if need_a {
+                Ok(Some(f()?.sum_to(&sa)?))
+            } else {
+                Ok(None)
+            }
         };
         let gb = |f: &dyn Fn() -> Result<Tensor>| -> Result<Option<Tensor>> {
-            if need_b { Ok(Some(f()?.sum_to(&sb)?)) } else { Ok(None) }
+            if need_b {
+                Ok(Some(f()?.sum_to(&sb)?))
+            } else {
+                Ok(None)
+            }
         };
         Ok(match op {
             BinaryOp::Add => vec![ga(&|| Ok(g.clone()))?, gb(&|| Ok(g.clone()))?],

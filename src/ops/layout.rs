@@ -10,14 +10,21 @@ use crate::tensor::Tensor;
 
 /// out[i] = scale · src[strided(i)], on the CPU or the GPU; `dims` and `strides` are the
 /// output's dims and the source's strides, both of the output's rank.
-pub(crate) fn gather(src: &Tensor, out_shape: Shape, strides: &[usize], scale: f32) -> Result<Tensor> {
+pub(crate) fn gather(
+    src: &Tensor,
+    out_shape: Shape,
+    strides: &[usize],
+    scale: f32,
+) -> Result<Tensor> {
     let n = out_shape.numel();
     let d = pad4(out_shape.dims(), 1);
     let s = pad4(strides, 0);
     match src.device() {
         Device::Cpu => {
             let data = src.cpu_data();
-            let out = (0..n).map(|i| scale * data[strided_offset(i, &d, &s)]).collect();
+            let out = (0..n)
+                .map(|i| scale * data[strided_offset(i, &d, &s)])
+                .collect();
             Ok(Tensor::from_cpu(out_shape, out))
         }
         device @ Device::Gpu(ctx) => {
@@ -70,9 +77,15 @@ impl Tensor {
     /// without one).
     pub fn transpose(&self) -> Result<Tensor> {
         let &[rows, cols] = self.dims() else {
-            return Err(Error::shape("transpose", "a 2-D tensor", format!("{}", self.shape())));
+            return Err(Error::shape(
+                "transpose",
+                "a 2-D tensor",
+                format!("{}", self.shape()),
+            ));
         };
         let out = gather(self, Shape::new(&[cols, rows])?, &[1, cols], 1.0)?;
-        Ok(record("transpose", out, &[self], |g| Ok(vec![Some(g.transpose()?)])))
+        Ok(record("transpose", out, &[self], |g| {
+            Ok(vec![Some(g.transpose()?)])
+        }))
     }
 }

@@ -27,7 +27,9 @@ impl PairLoss {
         match self {
             PairLoss::SquaredError => (x - y) * (x - y),
             PairLoss::AbsoluteError => (x - y).abs(),
-            PairLoss::BinaryCrossEntropyLogits => x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln(),
+            PairLoss::BinaryCrossEntropyLogits => {
+                x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln()
+            }
         }
     }
 
@@ -36,11 +38,21 @@ impl PairLoss {
         match self {
             PairLoss::SquaredError => (2.0 * (x - y), -2.0 * (x - y)),
             PairLoss::AbsoluteError => {
-                let s = if x > y { 1.0 } else if x < y { -1.0 } else { 0.0 };
+                let s = if x > y {
+                    1.0
+                } else if x < y {
+                    -1.0
+                } else {
+                    0.0
+                };
                 (s, -s)
             }
             PairLoss::BinaryCrossEntropyLogits => {
-                let sig = if x >= 0.0 { 1.0 / (1.0 + (-x).exp()) } else { x.exp() / (1.0 + x.exp()) };
+                let sig = if x >= 0.0 {
+                    1.0 / (1.0 + (-x).exp())
+                } else {
+                    x.exp() / (1.0 + x.exp())
+                };
                 (sig - y, -x)
             }
         }
@@ -51,7 +63,11 @@ fn pair_loss(pred: &Tensor, target: &Tensor, kind: PairLoss) -> Result<Tensor> {
     let op = kind.name();
     let device = Tensor::common_device(op, &[pred, target])?;
     if pred.shape() != target.shape() {
-        return Err(Error::shape(op, format!("a target of the prediction's shape {}", pred.shape()), format!("{}", target.shape())));
+        return Err(Error::shape(
+            op,
+            format!("a target of the prediction's shape {}", pred.shape()),
+            format!("{}", target.shape()),
+        ));
     }
     let n = pred.numel();
     if n == 0 {
@@ -60,7 +76,11 @@ fn pair_loss(pred: &Tensor, target: &Tensor, kind: PairLoss) -> Result<Tensor> {
     let terms = match &device {
         Device::Cpu => {
             let (xs, ys) = (pred.cpu_data(), target.cpu_data());
-            let data = xs.iter().zip(ys.iter()).map(|(&x, &y)| kind.term(x, y)).collect();
+            let data = xs
+                .iter()
+                .zip(ys.iter())
+                .map(|(&x, &y)| kind.term(x, y))
+                .collect();
             Tensor::from_cpu(pred.shape().clone(), data)
         }
         Device::Gpu(ctx) => {
@@ -98,7 +118,10 @@ fn pair_loss_grads(x: &Tensor, y: &Tensor, g: &Tensor, kind: PairLoss) -> Result
                     (ga * upstream, gb * upstream)
                 })
                 .unzip();
-            Ok((Tensor::from_cpu(x.shape().clone(), dx), Tensor::from_cpu(x.shape().clone(), dy)))
+            Ok((
+                Tensor::from_cpu(x.shape().clone(), dx),
+                Tensor::from_cpu(x.shape().clone(), dy),
+            ))
         }
         device @ Device::Gpu(ctx) => {
             let dx = ctx.alloc(n, "loss gradient")?;
@@ -110,18 +133,29 @@ fn pair_loss_grads(x: &Tensor, y: &Tensor, g: &Tensor, kind: PairLoss) -> Result
                 Params::new().u(n).u(0).f(scale),
                 ctx.groups_1d(n, super::WORKGROUP),
             );
-            Ok((Tensor::from_gpu(x.shape().clone(), dx, device), Tensor::from_gpu(x.shape().clone(), dy, device)))
+            Ok((
+                Tensor::from_gpu(x.shape().clone(), dx, device),
+                Tensor::from_gpu(x.shape().clone(), dy, device),
+            ))
         }
     }
 }
 
 /// CPU cross-entropy: per-row losses and the gradient (softmax − onehot)·scale.
-fn cross_entropy_cpu(logits: &[f32], labels: &[f32], cols: usize, scale: f32) -> Result<(Vec<f32>, Vec<f32>)> {
+fn cross_entropy_cpu(
+    logits: &[f32],
+    labels: &[f32],
+    cols: usize,
+    scale: f32,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     let mut row_loss = Vec::with_capacity(labels.len());
     let mut grad = vec![0.0f32; logits.len()];
     for ((row, &label), g) in logits.chunks(cols).zip(labels).zip(grad.chunks_mut(cols)) {
         if !(label >= 0.0 && label < cols as f32 && label.fract() == 0.0) {
-            return Err(Error::invalid("cross_entropy", format!("labels must be integers in [0, {cols}), got {label}")));
+            return Err(Error::invalid(
+                "cross_entropy",
+                format!("labels must be integers in [0, {cols}), got {label}"),
+            ));
         }
         let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         let s: f32 = row.iter().map(|&v| (v - m).exp()).sum();
@@ -158,19 +192,34 @@ impl Tensor {
     pub fn cross_entropy(&self, labels: &Tensor) -> Result<Tensor> {
         let device = Tensor::common_device("cross_entropy", &[self, labels])?;
         let &[rows, cols] = self.dims() else {
-            return Err(Error::shape("cross_entropy", "logits of shape (N, C)", format!("{}", self.shape())));
+            return Err(Error::shape(
+                "cross_entropy",
+                "logits of shape (N, C)",
+                format!("{}", self.shape()),
+            ));
         };
         if labels.dims() != [rows] {
-            return Err(Error::shape("cross_entropy", format!("labels of shape [{rows}]"), format!("{}", labels.shape())));
+            return Err(Error::shape(
+                "cross_entropy",
+                format!("labels of shape [{rows}]"),
+                format!("{}", labels.shape()),
+            ));
         }
         if rows == 0 || cols == 0 {
-            return Err(Error::invalid("cross_entropy", format!("at least one row and one class, got shape {}", self.shape())));
+            return Err(Error::invalid(
+                "cross_entropy",
+                format!("at least one row and one class, got shape {}", self.shape()),
+            ));
         }
         let scale = 1.0 / rows as f32;
         let (row_loss, grad) = match &device {
             Device::Cpu => {
-                let (losses, grad) = cross_entropy_cpu(&self.cpu_data(), &labels.cpu_data(), cols, scale)?;
-                (Tensor::from_cpu(Shape::new(&[rows])?, losses), Tensor::from_cpu(self.shape().clone(), grad))
+                let (losses, grad) =
+                    cross_entropy_cpu(&self.cpu_data(), &labels.cpu_data(), cols, scale)?;
+                (
+                    Tensor::from_cpu(Shape::new(&[rows])?, losses),
+                    Tensor::from_cpu(self.shape().clone(), grad),
+                )
             }
             Device::Gpu(ctx) => {
                 let losses = ctx.alloc(rows, "cross-entropy rows")?;
@@ -182,10 +231,15 @@ impl Tensor {
                     Params::new().u(rows).u(cols).f(scale),
                     super::groups_per_row(ctx, rows),
                 );
-                (Tensor::from_gpu(Shape::new(&[rows])?, losses, &device), Tensor::from_gpu(self.shape().clone(), grad, &device))
+                (
+                    Tensor::from_gpu(Shape::new(&[rows])?, losses, &device),
+                    Tensor::from_gpu(self.shape().clone(), grad, &device),
+                )
             }
         };
         let loss = crate::no_grad(|| row_loss.mean())?;
-        Ok(record("cross_entropy", loss, &[self, labels], move |g| Ok(vec![Some(grad.mul(g)?), None])))
+        Ok(record("cross_entropy", loss, &[self, labels], move |g| {
+            Ok(vec![Some(grad.mul(g)?), None])
+        }))
     }
 }

@@ -15,7 +15,11 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
     match *t.dims() {
         [r, c] => Ok((None, r, c)),
         [b, r, c] => Ok((Some(b), r, c)),
-        _ => Err(Error::shape(op, "a 2-D or 3-D (batched) operand", format!("{}", t.shape()))),
+        _ => Err(Error::shape(
+            op,
+            "a 2-D or 3-D (batched) operand",
+            format!("{}", t.shape()),
+        )),
     }
 }
 
@@ -30,12 +34,22 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         return Err(Error::shape(
             OP,
             format!("inner dimensions to agree: op(a) is {m}x{k}, so op(b) must have {k} rows"),
-            format!("op(b) of {kb}x{n} (a {}{}, b {}{})", a.shape(), if ta { "ᵀ" } else { "" }, b.shape(), if tb { "ᵀ" } else { "" }),
+            format!(
+                "op(b) of {kb}x{n} (a {}{}, b {}{})",
+                a.shape(),
+                if ta { "ᵀ" } else { "" },
+                b.shape(),
+                if tb { "ᵀ" } else { "" }
+            ),
         ));
     }
     let batch = match (ba, bb) {
         (Some(x), Some(y)) if x != y => {
-            return Err(Error::shape(OP, format!("equal batch sizes ({x} from a)"), format!("{y} from b")));
+            return Err(Error::shape(
+                OP,
+                format!("equal batch sizes ({x} from a)"),
+                format!("{y} from b"),
+            ));
         }
         (Some(x), _) | (_, Some(x)) => Some(x),
         (None, None) => None,
@@ -84,11 +98,23 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         Device::Gpu(ctx) => {
             let out = ctx.alloc(count * m * n, "matmul result")?;
             ctx.dispatch(
-                &Kernel::new("matmul", "matmul", 2, 1).with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
+                &Kernel::new("matmul", "matmul", 2, 1)
+                    .with("TRANS_A", ta as u32)
+                    .with("TRANS_B", tb as u32),
                 &[a.gpu_buffer(), b.gpu_buffer()],
                 &[&out],
-                Params::new().u(m).u(n).u(k).u(stride_a).u(stride_b).u(m * n),
-                [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, count as u32],
+                Params::new()
+                    .u(m)
+                    .u(n)
+                    .u(k)
+                    .u(stride_a)
+                    .u(stride_b)
+                    .u(m * n),
+                [
+                    n.div_ceil(TILE) as u32,
+                    m.div_ceil(TILE) as u32,
+                    count as u32,
+                ],
             );
             Ok(Tensor::from_gpu(shape, out, &device))
         }
@@ -112,7 +138,12 @@ impl Tensor {
 
     /// op(self) · op(other), where op transposes the last two axes when asked; the
     /// transposed operand is read in place, never copied.
-    pub fn matmul_t(&self, other: &Tensor, transpose_self: bool, transpose_other: bool) -> Result<Tensor> {
+    pub fn matmul_t(
+        &self,
+        other: &Tensor,
+        transpose_self: bool,
+        transpose_other: bool,
+    ) -> Result<Tensor> {
         let (ta, tb) = (transpose_self, transpose_other);
         let out = forward(self, other, ta, tb)?;
         let (a, b) = (self.detach(), other.detach());

@@ -12,7 +12,14 @@ const CHUNK: usize = 16 * 1024;
 
 /// GPU: sums rows of `len` contiguous elements of `x` (the last possibly shorter, up to
 /// `total`), times `scale`, into a new buffer of `rows` values.
-fn gpu_sum_rows(ctx: &GpuContext, x: &GpuBuffer, rows: usize, len: usize, total: usize, scale: f32) -> Result<GpuBuffer> {
+fn gpu_sum_rows(
+    ctx: &GpuContext,
+    x: &GpuBuffer,
+    rows: usize,
+    len: usize,
+    total: usize,
+    scale: f32,
+) -> Result<GpuBuffer> {
     let out = ctx.alloc(rows, "reduction")?;
     ctx.dispatch(
         &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", 0),
@@ -25,7 +32,14 @@ fn gpu_sum_rows(ctx: &GpuContext, x: &GpuBuffer, rows: usize, len: usize, total:
 }
 
 /// Sum over (outer, len, inner) → (outer, inner), times `scale`.
-fn sum_around(x: &Tensor, outer: usize, len: usize, inner: usize, scale: f32, shape: Shape) -> Result<Tensor> {
+fn sum_around(
+    x: &Tensor,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    scale: f32,
+    shape: Shape,
+) -> Result<Tensor> {
     match x.device() {
         Device::Cpu => {
             let data = x.cpu_data();
@@ -73,7 +87,10 @@ impl Tensor {
     /// Mean of all elements (rank 0).
     pub fn mean(&self) -> Result<Tensor> {
         if self.numel() == 0 {
-            return Err(Error::invalid("mean", "the mean of an empty tensor is undefined"));
+            return Err(Error::invalid(
+                "mean",
+                "the mean of an empty tensor is undefined",
+            ));
         }
         self.reduce_all(1.0 / self.numel() as f32, "mean")
     }
@@ -81,7 +98,9 @@ impl Tensor {
     fn reduce_all(&self, scale: f32, op: &'static str) -> Result<Tensor> {
         let out = sum_around(self, 1, self.numel(), 1, scale, Shape::default())?;
         let dims = self.dims().to_vec();
-        Ok(record(op, out, &[self], move |g| Ok(vec![Some(g.broadcast_scaled(&dims, scale)?)])))
+        Ok(record(op, out, &[self], move |g| {
+            Ok(vec![Some(g.broadcast_scaled(&dims, scale)?)])
+        }))
     }
 
     /// Sum over `axis` (negative counts from the end); `keepdim` keeps it as size 1.
@@ -99,13 +118,25 @@ impl Tensor {
         let axis = self.shape().axis(op, axis)?;
         let (outer, len, inner) = self.shape().around_axis(axis);
         if mean && len == 0 {
-            return Err(Error::invalid(op, "the mean over an empty axis is undefined"));
+            return Err(Error::invalid(
+                op,
+                "the mean over an empty axis is undefined",
+            ));
         }
         let scale = if mean { 1.0 / len as f32 } else { 1.0 };
-        let out = sum_around(self, outer, len, inner, scale, self.shape().reduced(axis, keepdim))?;
+        let out = sum_around(
+            self,
+            outer,
+            len,
+            inner,
+            scale,
+            self.shape().reduced(axis, keepdim),
+        )?;
         let (dims, kept) = (self.dims().to_vec(), self.shape().reduced(axis, true));
         Ok(record(op, out, &[self], move |g| {
-            Ok(vec![Some(g.reshape(kept.dims())?.broadcast_scaled(&dims, scale)?)])
+            Ok(vec![Some(
+                g.reshape(kept.dims())?.broadcast_scaled(&dims, scale)?,
+            )])
         }))
     }
 
@@ -154,7 +185,10 @@ impl Tensor {
         let axis = self.shape().axis("max_axis", axis)?;
         let (outer, len, inner) = self.shape().around_axis(axis);
         if len == 0 {
-            return Err(Error::invalid("max_axis", "the maximum over an empty axis is undefined"));
+            return Err(Error::invalid(
+                "max_axis",
+                "the maximum over an empty axis is undefined",
+            ));
         }
         let shape = self.shape().reduced(axis, keepdim);
         match self.device() {
@@ -177,7 +211,10 @@ impl Tensor {
                         indices.push(best_j as f32);
                     }
                 }
-                Ok((Tensor::from_cpu(shape.clone(), values), Tensor::from_cpu(shape, indices)))
+                Ok((
+                    Tensor::from_cpu(shape.clone(), values),
+                    Tensor::from_cpu(shape, indices),
+                ))
             }
             device @ Device::Gpu(ctx) => {
                 let values = ctx.alloc(outer * inner, "max values")?;
@@ -208,7 +245,11 @@ fn max_backward(g: &Tensor, indices: &Tensor, shape: &Shape, axis: usize) -> Res
             let data = (0..n)
                 .map(|i| {
                     let o = (i / (inner * len)) * inner + i % inner;
-                    if idx[o] as usize == (i / inner) % len { gs[o] } else { 0.0 }
+                    if idx[o] as usize == (i / inner) % len {
+                        gs[o]
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             Ok(Tensor::from_cpu(shape.clone(), data))

@@ -9,7 +9,11 @@ use crate::tensor::Tensor;
 fn rows_cols(op: &'static str, x: &Tensor) -> Result<(usize, usize)> {
     match x.dims().last() {
         Some(&cols) if cols > 0 => Ok((x.numel() / cols, cols)),
-        _ => Err(Error::shape(op, "a tensor of rank >= 1 with a non-empty last axis", format!("{}", x.shape()))),
+        _ => Err(Error::shape(
+            op,
+            "a tensor of rank >= 1 with a non-empty last axis",
+            format!("{}", x.shape()),
+        )),
     }
 }
 
@@ -24,7 +28,11 @@ fn forward(x: &Tensor, log: bool) -> Result<Tensor> {
                 let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                 let s: f32 = row.iter().map(|&v| (v - m).exp()).sum();
                 for (d, &v) in dst.iter_mut().zip(row) {
-                    *d = if log { v - m - s.ln() } else { (v - m).exp() / s };
+                    *d = if log {
+                        v - m - s.ln()
+                    } else {
+                        (v - m).exp() / s
+                    };
                 }
             }
             Tensor::from_cpu(x.shape().clone(), out)
@@ -42,7 +50,9 @@ fn forward(x: &Tensor, log: bool) -> Result<Tensor> {
         }
     };
     let y = out.clone();
-    Ok(record(op, out, &[x], move |g| Ok(vec![Some(backward(&y, g, log, rows, cols)?)])))
+    Ok(record(op, out, &[x], move |g| {
+        Ok(vec![Some(backward(&y, g, log, rows, cols)?)])
+    }))
 }
 
 /// softmax: dx = y·(dy − Σ dy·y); log_softmax: dx = dy − e^y·Σ dy.
@@ -51,7 +61,11 @@ fn backward(y: &Tensor, dy: &Tensor, log: bool, rows: usize, cols: usize) -> Res
         Device::Cpu => {
             let (ys, gs) = (y.cpu_data(), dy.cpu_data());
             let mut out = vec![0.0f32; ys.len()];
-            for ((yr, gr), dst) in ys.chunks(cols).zip(gs.chunks(cols)).zip(out.chunks_mut(cols)) {
+            for ((yr, gr), dst) in ys
+                .chunks(cols)
+                .zip(gs.chunks(cols))
+                .zip(out.chunks_mut(cols))
+            {
                 if log {
                     let s: f32 = gr.iter().sum();
                     for ((d, &yv), &gv) in dst.iter_mut().zip(yr).zip(gr) {

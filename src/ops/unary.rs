@@ -58,7 +58,8 @@ const INV_SQRT_2PI: f32 = 0.398_942_3;
 fn erf_approx(x: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let poly = t
-        * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
     let y = 1.0 - poly * (-x * x).exp();
     if x >= 0.0 {
         y
@@ -96,17 +97,42 @@ impl UnaryOp {
             UnaryOp::Abs => x.abs(),
             UnaryOp::Clamp => x.max(alpha).min(beta),
             UnaryOp::Relu => x.max(0.0),
-            UnaryOp::LeakyRelu => if x > 0.0 { x } else { alpha * x },
+            UnaryOp::LeakyRelu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x
+                }
+            }
             UnaryOp::Sigmoid => sigmoid(x),
             UnaryOp::Tanh => 1.0 - 2.0 / ((2.0 * x).exp() + 1.0),
-            UnaryOp::Elu => if x > 0.0 { x } else { alpha * (x.exp() - 1.0) },
-            UnaryOp::Selu => SELU_SCALE * if x > 0.0 { x } else { SELU_ALPHA * (x.exp() - 1.0) },
+            UnaryOp::Elu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * (x.exp() - 1.0)
+                }
+            }
+            UnaryOp::Selu => {
+                SELU_SCALE
+                    * if x > 0.0 {
+                        x
+                    } else {
+                        SELU_ALPHA * (x.exp() - 1.0)
+                    }
+            }
             UnaryOp::Softplus => x.max(0.0) + (1.0 + (-x.abs()).exp()).ln(),
             UnaryOp::Silu => x * sigmoid(x),
             UnaryOp::Gelu => 0.5 * x * (1.0 + erf_approx(x * INV_SQRT2)),
             UnaryOp::AddScalar => x + alpha,
             UnaryOp::MulScalar => x * alpha,
-            UnaryOp::Step => if x >= 0.0 { 1.0 } else { 0.0 },
+            UnaryOp::Step => {
+                if x >= 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -119,13 +145,33 @@ impl UnaryOp {
             UnaryOp::Log => 1.0 / x,
             UnaryOp::Sqrt => 0.5 / y,
             UnaryOp::Powf => alpha * pow_real(x, alpha - 1.0),
-            UnaryOp::Abs => if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 },
+            UnaryOp::Abs => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
             UnaryOp::Clamp => gate(x >= alpha && x <= beta),
             UnaryOp::Relu => gate(x > 0.0),
-            UnaryOp::LeakyRelu => if x > 0.0 { 1.0 } else { alpha },
+            UnaryOp::LeakyRelu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    alpha
+                }
+            }
             UnaryOp::Sigmoid => y * (1.0 - y),
             UnaryOp::Tanh => 1.0 - y * y,
-            UnaryOp::Elu => if x > 0.0 { 1.0 } else { y + alpha },
+            UnaryOp::Elu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    y + alpha
+                }
+            }
             UnaryOp::Selu => SELU_SCALE * if x > 0.0 { 1.0 } else { SELU_ALPHA * x.exp() },
             UnaryOp::Softplus => sigmoid(x),
             UnaryOp::Silu => {
@@ -151,7 +197,11 @@ fn unary(x: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
     let n = x.numel();
     let out = match x.device() {
         Device::Cpu => {
-            let data = x.cpu_data().iter().map(|&v| op.apply(v, alpha, beta)).collect();
+            let data = x
+                .cpu_data()
+                .iter()
+                .map(|&v| op.apply(v, alpha, beta))
+                .collect();
             Tensor::from_cpu(x.shape().clone(), data)
         }
         device @ Device::Gpu(ctx) => {
@@ -168,12 +218,21 @@ fn unary(x: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
     };
     let (saved_x, saved_y) = (x.detach(), out.clone());
     Ok(record("unary", out, &[x], move |g| {
-        Ok(vec![Some(unary_grad(&saved_x, &saved_y, g, op, alpha, beta)?)])
+        Ok(vec![Some(unary_grad(
+            &saved_x, &saved_y, g, op, alpha, beta,
+        )?)])
     }))
 }
 
 /// dx = dy · f'(x).
-fn unary_grad(x: &Tensor, y: &Tensor, dy: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
+fn unary_grad(
+    x: &Tensor,
+    y: &Tensor,
+    dy: &Tensor,
+    op: UnaryOp,
+    alpha: f32,
+    beta: f32,
+) -> Result<Tensor> {
     let n = x.numel();
     match x.device() {
         Device::Cpu => {
@@ -201,7 +260,10 @@ fn finite(op: &'static str, name: &str, value: f32) -> Result<()> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(Error::invalid(op, format!("{name} must be finite, got {value}")))
+        Err(Error::invalid(
+            op,
+            format!("{name} must be finite, got {value}"),
+        ))
     }
 }
 
@@ -238,7 +300,10 @@ impl Tensor {
     /// min(max(x, low), high)
     pub fn clamp(&self, low: f32, high: f32) -> Result<Tensor> {
         if low.is_nan() || high.is_nan() || low > high {
-            return Err(Error::invalid("clamp", format!("low <= high, got low {low}, high {high}")));
+            return Err(Error::invalid(
+                "clamp",
+                format!("low <= high, got low {low}, high {high}"),
+            ));
         }
         unary(self, UnaryOp::Clamp, low, high)
     }

@@ -65,8 +65,14 @@ impl Tensor {
 
     /// Values drawn uniformly from `[low, high)` with a seeded generator (the same seed
     /// gives the same values on every device).
-    pub fn uniform(dims: &[usize], low: f32, high: f32, seed: u64, device: &Device) -> Result<Tensor> {
-        if !(low < high) || !low.is_finite() || !high.is_finite() {
+    pub fn uniform(
+        dims: &[usize],
+        low: f32,
+        high: f32,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Tensor> {
+        if low.is_nan() || high.is_nan() || low >= high || !low.is_finite() || !high.is_finite() {
             return Err(Error::invalid(
                 "uniform",
                 format!("finite bounds with low < high, got [{low}, {high})"),
@@ -82,8 +88,14 @@ impl Tensor {
 
     /// Values drawn from a normal distribution with a seeded generator (Box-Muller; the
     /// same seed gives the same values on every device).
-    pub fn normal(dims: &[usize], mean: f32, std: f32, seed: u64, device: &Device) -> Result<Tensor> {
-        if !(std >= 0.0) || !std.is_finite() || !mean.is_finite() {
+    pub fn normal(
+        dims: &[usize],
+        mean: f32,
+        std: f32,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Tensor> {
+        if std.is_nan() || std < 0.0 || !std.is_finite() || !mean.is_finite() {
             return Err(Error::invalid(
                 "normal",
                 format!("a finite mean and a finite std >= 0, got mean {mean}, std {std}"),
@@ -115,7 +127,13 @@ impl Tensor {
     }
 
     /// `fill` (value) or `arange` (value + i * step), on the CPU or by a GPU kernel.
-    fn generated(shape: Shape, entry: &'static str, value: f32, step: f32, device: &Device) -> Result<Tensor> {
+    fn generated(
+        shape: Shape,
+        entry: &'static str,
+        value: f32,
+        step: f32,
+        device: &Device,
+    ) -> Result<Tensor> {
         let n = shape.numel();
         match device {
             Device::Cpu => {

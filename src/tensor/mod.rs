@@ -125,7 +125,11 @@ impl Tensor {
         if shape.numel() != self.numel() {
             return Err(Error::shape(
                 "reshape",
-                format!("a shape with {} elements (from {})", self.numel(), self.shape()),
+                format!(
+                    "a shape with {} elements (from {})",
+                    self.numel(),
+                    self.shape()
+                ),
                 format!("{shape} with {} elements", shape.numel()),
             ));
         }

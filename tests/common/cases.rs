@@ -29,7 +29,12 @@ fn unary(name: &'static str, domain: Domain, f: fn(&[Tensor]) -> Result<Tensor>)
     Case {
         name,
         domains: vec![domain],
-        shapes: vec![vec![vec![1]], vec![vec![3, 17]], vec![vec![65, 127]], vec![vec![3, 1, 17, 5]]],
+        shapes: vec![
+            vec![vec![1]],
+            vec![vec![3, 17]],
+            vec![vec![65, 127]],
+            vec![vec![3, 1, 17, 5]],
+        ],
         grad_shapes: vec![vec![3, 5]],
         f,
         tol: 1e-4,
@@ -56,10 +61,33 @@ fn binary(name: &'static str, b_domain: Domain, f: fn(&[Tensor]) -> Result<Tenso
     }
 }
 
-fn matmul(name: &'static str, a: &[usize], b: &[usize], f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+fn matmul(
+    name: &'static str,
+    a: &[usize],
+    b: &[usize],
+    f: fn(&[Tensor]) -> Result<Tensor>,
+) -> Case {
     // Shapes are given for m=65, k=127, n=17; the grad shapes scale them down.
-    let small = |d: &[usize]| d.iter().map(|&x| match x { 65 => 3, 127 => 5, 17 => 4, o => o }).collect();
-    let tiny = |d: &[usize]| d.iter().map(|&x| match x { 65 => 1, 127 => 3, 17 => 1, o => o }).collect();
+    let small = |d: &[usize]| {
+        d.iter()
+            .map(|&x| match x {
+                65 => 3,
+                127 => 5,
+                17 => 4,
+                o => o,
+            })
+            .collect()
+    };
+    let tiny = |d: &[usize]| {
+        d.iter()
+            .map(|&x| match x {
+                65 => 1,
+                127 => 3,
+                17 => 1,
+                o => o,
+            })
+            .collect()
+    };
     Case {
         name,
         domains: vec![ANY, ANY],
@@ -75,7 +103,13 @@ fn reduce(name: &'static str, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
     Case {
         name,
         domains: vec![ANY],
-        shapes: vec![vec![vec![1, 1]], vec![vec![3, 17]], vec![vec![65, 127]], vec![vec![127, 3]], vec![vec![5, 3, 17]]],
+        shapes: vec![
+            vec![vec![1, 1]],
+            vec![vec![3, 17]],
+            vec![vec![65, 127]],
+            vec![vec![127, 3]],
+            vec![vec![5, 3, 17]],
+        ],
         grad_shapes: vec![vec![3, 4, 2]],
         f,
         tol: 1e-4,
@@ -87,7 +121,11 @@ fn loss(name: &'static str, target: Domain, f: fn(&[Tensor]) -> Result<Tensor>) 
     Case {
         name,
         domains: vec![ANY, target],
-        shapes: vec![vec![vec![1], vec![1]], vec![vec![17, 3], vec![17, 3]], vec![vec![127, 65], vec![127, 65]]],
+        shapes: vec![
+            vec![vec![1], vec![1]],
+            vec![vec![17, 3], vec![17, 3]],
+            vec![vec![127, 65], vec![127, 65]],
+        ],
         grad_shapes: vec![vec![4, 3], vec![4, 3]],
         f,
         tol: 1e-4,
@@ -105,14 +143,20 @@ pub fn all() -> Vec<Case> {
         unary("powf_3", ANY, |x| x[0].powf(3.0)),
         unary("powf_0.5", POSITIVE, |x| x[0].powf(0.5)),
         unary("abs", NONZERO, |x| x[0].abs()),
-        unary("clamp", Domain::Uniform(-2.0, 2.0, &[-0.5, 0.7]), |x| x[0].clamp(-0.5, 0.7)),
+        unary("clamp", Domain::Uniform(-2.0, 2.0, &[-0.5, 0.7]), |x| {
+            x[0].clamp(-0.5, 0.7)
+        }),
         unary("relu", NONZERO, |x| x[0].relu()),
         unary("leaky_relu", NONZERO, |x| x[0].leaky_relu(0.1)),
-        unary("sigmoid", Domain::Uniform(-8.0, 8.0, &[]), |x| x[0].sigmoid()),
+        unary("sigmoid", Domain::Uniform(-8.0, 8.0, &[]), |x| {
+            x[0].sigmoid()
+        }),
         unary("tanh", Domain::Uniform(-4.0, 4.0, &[]), |x| x[0].tanh()),
         unary("elu", NONZERO, |x| x[0].elu(1.0)),
         unary("selu", NONZERO, |x| x[0].selu()),
-        unary("softplus", Domain::Uniform(-8.0, 8.0, &[]), |x| x[0].softplus()),
+        unary("softplus", Domain::Uniform(-8.0, 8.0, &[]), |x| {
+            x[0].softplus()
+        }),
         unary("silu", ANY, |x| x[0].silu()),
         unary("gelu", ANY, |x| x[0].gelu()),
         unary("step", NONZERO, |x| x[0].step()),
@@ -123,12 +167,27 @@ pub fn all() -> Vec<Case> {
         binary("mul", ANY, |x| x[0].mul(&x[1])),
         binary("div", Domain::Uniform(0.5, 2.0, &[]), |x| x[0].div(&x[1])),
         matmul("matmul", &[65, 127], &[127, 17], |x| x[0].matmul(&x[1])),
-        matmul("matmul_ta", &[127, 65], &[127, 17], |x| x[0].matmul_t(&x[1], true, false)),
-        matmul("matmul_tb", &[65, 127], &[17, 127], |x| x[0].matmul_t(&x[1], false, true)),
-        matmul("matmul_ta_tb", &[127, 65], &[17, 127], |x| x[0].matmul_t(&x[1], true, true)),
-        matmul("matmul_batched", &[3, 65, 127], &[3, 127, 17], |x| x[0].matmul(&x[1])),
-        matmul("matmul_batched_shared_b", &[3, 65, 127], &[127, 17], |x| x[0].matmul(&x[1])),
-        matmul("matmul_shared_a_batched_tb", &[65, 127], &[3, 17, 127], |x| x[0].matmul_t(&x[1], false, true)),
+        matmul("matmul_ta", &[127, 65], &[127, 17], |x| {
+            x[0].matmul_t(&x[1], true, false)
+        }),
+        matmul("matmul_tb", &[65, 127], &[17, 127], |x| {
+            x[0].matmul_t(&x[1], false, true)
+        }),
+        matmul("matmul_ta_tb", &[127, 65], &[17, 127], |x| {
+            x[0].matmul_t(&x[1], true, true)
+        }),
+        matmul("matmul_batched", &[3, 65, 127], &[3, 127, 17], |x| {
+            x[0].matmul(&x[1])
+        }),
+        matmul("matmul_batched_shared_b", &[3, 65, 127], &[127, 17], |x| {
+            x[0].matmul(&x[1])
+        }),
+        matmul(
+            "matmul_shared_a_batched_tb",
+            &[65, 127],
+            &[3, 17, 127],
+            |x| x[0].matmul_t(&x[1], false, true),
+        ),
         reduce("sum", |x| x[0].sum()),
         reduce("mean", |x| x[0].mean()),
         reduce("sum_axis0", |x| x[0].sum_axis(0, false)),
@@ -143,8 +202,12 @@ pub fn all() -> Vec<Case> {
             d => x[0].reshape(&[d.iter().product()]),
         }),
         loss("mse_loss", ANY, |x| x[0].mse_loss(&x[1])),
-        loss("mae_loss", Domain::Uniform(-2.0, 2.0, &[]), |x| x[0].mae_loss(&x[1])),
-        loss("bce_with_logits_loss", PROBS, |x| x[0].bce_with_logits_loss(&x[1])),
+        loss("mae_loss", Domain::Uniform(-2.0, 2.0, &[]), |x| {
+            x[0].mae_loss(&x[1])
+        }),
+        loss("bce_with_logits_loss", PROBS, |x| {
+            x[0].bce_with_logits_loss(&x[1])
+        }),
     ];
     cases.push(Case {
         name: "broadcast_to",
@@ -159,7 +222,10 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "cross_entropy",
             domains: vec![Domain::Uniform(-4.0, 4.0, &[]), Domain::Labels],
-            shapes: vec![vec![vec![1, classes], vec![1]], vec![vec![127, classes], vec![127]]],
+            shapes: vec![
+                vec![vec![1, classes], vec![1]],
+                vec![vec![127, classes], vec![127]],
+            ],
             grad_shapes: vec![vec![3, classes.min(5)], vec![3]],
             f: |x| x[0].cross_entropy(&x[1]),
             tol: 1e-4,

@@ -39,7 +39,11 @@ impl Domain {
                     let mut v = rng.random_range(lo..hi);
                     for &k in kinks {
                         if (v - k).abs() < 0.05 {
-                            v = if v >= k { k + 0.05 + (v - k) } else { k - 0.05 + (v - k) };
+                            v = if v >= k {
+                                k + 0.05 + (v - k)
+                            } else {
+                                k - 0.05 + (v - k)
+                            };
                         }
                     }
                     v
@@ -55,14 +59,22 @@ impl Domain {
 }
 
 /// Checks |got − want| ≤ atol + rtol·|want| elementwise, naming the first offender.
-pub fn check_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> Result<(), String> {
+pub fn check_close(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    atol: f32,
+    rtol: f32,
+) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{what}: {} values, want {}", got.len(), want.len()));
     }
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let ok = (g - w).abs() <= atol + rtol * w.abs() || (g.is_nan() && w.is_nan()) || g == w;
         if !ok {
-            return Err(format!("{what}: element {i}: got {g}, want {w} (atol {atol}, rtol {rtol})"));
+            return Err(format!(
+                "{what}: element {i}: got {g}, want {w} (atol {atol}, rtol {rtol})"
+            ));
         }
     }
     Ok(())
@@ -70,7 +82,12 @@ pub fn check_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) 
 
 /// Panics with every failure of a table-driven test at once.
 pub fn report(failures: Vec<String>) {
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// A tensor from `data` on `device`.
