@@ -1,5 +1,21 @@
 //! wgnn trains neural networks on any GPU through wgpu, with a CPU path behind the same
 //! API. See the README for the architecture.
+//!
+//! ```
+//! use wgnn::{Device, Tensor};
+//!
+//! # fn main() -> wgnn::Result<()> {
+//! let device = Device::cpu(); // or Device::gpu()?, or Device::best()
+//! let x = Tensor::uniform(&[8, 4], -1.0, 1.0, 0, &device)?;
+//! let w = Tensor::normal(&[4, 3], 0.0, 0.5, 1, &device)?.requires_grad_();
+//! let labels = Tensor::from_vec(vec![0., 1., 2., 0., 1., 2., 0., 1.], &[8], &device)?;
+//! let loss = x.matmul(&w)?.relu()?.cross_entropy(&labels)?;
+//! loss.backward()?;
+//! assert_eq!(w.grad().unwrap().dims(), &[4, 3]);
+//! assert!(loss.item()?.is_finite());
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -96,7 +96,16 @@ impl Tensor {
         }
     }
 
-    /// Back-propagates from this one-element tensor (its gradient is 1).
+    /// Back-propagates from this one-element tensor (its gradient is 1). Leaves that
+    /// require grad accumulate their gradient; the graph's saved values are then freed.
+    ///
+    /// ```
+    /// # use wgnn::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0, -2.0], &[2], &Device::cpu())?.requires_grad_();
+    /// x.mul(&x)?.sum()?.backward()?; // d(Σx²)/dx = 2x
+    /// assert_eq!(x.grad().unwrap().to_vec()?, vec![2.0, -4.0]);
+    /// # Ok::<(), wgnn::Error>(())
+    /// ```
     pub fn backward(&self) -> Result<()> {
         if self.numel() != 1 {
             return Err(Error::shape(
