@@ -35,8 +35,8 @@ fn a_shared_subexpression_is_backpropagated_once_with_both_contributions() {
         let x = Tensor::from_vec(vec![0.5, 2.0], &[2], &d)
             .unwrap()
             .requires_grad_();
-        let s = x.exp().unwrap(); // shared
-                                  // L = Σ s·s + Σ 3s  →  dL/dx = (2s + 3)·s
+        // s is shared: L = Σ s·s + Σ 3s, so dL/dx = (2s + 3)·s.
+        let s = x.exp().unwrap();
         let l = s
             .mul(&s)
             .unwrap()
