@@ -2,6 +2,9 @@
 // from 64x16 and 16x64 tiles of A and B staged in workgroup memory; each of its 256
 // threads accumulates a 4x4 register block. TRANS_A / TRANS_B read a transposed operand
 // in place (no copy); loads stay coalesced either way. Out-of-range elements load as 0.
+// `matmul` loads scalars and serves every shape; `matmul_vec4` loads one vec4 of each
+// operand per thread per tile and needs each operand's contiguous axis (and so its batch
+// stride) to be a multiple of 4.
 
 struct Params {
     m: u32,
@@ -23,9 +26,41 @@ const BK: u32 = 16u;
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
 
 var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
 var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+
+// acc += tile_a · tile_b for this thread's 4x4 block (rows lid.y + 16i, cols lid.x + 16j).
+fn multiply_tiles(lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
+    for (var kk = 0u; kk < BK; kk = kk + 1u) {
+        var ra: array<f32, 4>;
+        var rb: array<f32, 4>;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            ra[i] = tile_a[kk * BM + lid.y + 16u * i];
+            rb[i] = tile_b[kk * BN + lid.x + 16u * i];
+        }
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                (*acc)[i * 4u + j] = fma(ra[i], rb[j], (*acc)[i * 4u + j]);
+            }
+        }
+    }
+}
+
+fn store_block(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
+    let c_off = wid.z * P.batch_c;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = wid.y * BM + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let col = wid.x * BN + lid.x + 16u * j;
+            if (row < P.m && col < P.n) {
+                c[c_off + row * P.n + col] = (*acc)[i * 4u + j];
+            }
+        }
+    }
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -34,7 +69,6 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let col0 = wid.x * BN;
     let a_off = wid.z * P.batch_a;
     let b_off = wid.z * P.batch_b;
-    let c_off = wid.z * P.batch_c;
     var acc: array<f32, 16>;
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
@@ -86,28 +120,72 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             tile_b[bk * BN + bn] = vb;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                ra[i] = tile_a[kk * BM + lid.y + 16u * i];
-                rb[i] = tile_b[kk * BN + lid.x + 16u * i];
+        multiply_tiles(lid, &acc);
+        workgroupBarrier();
+    }
+    store_block(wid, lid, &acc);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tid = lid.y * 16u + lid.x;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let a_off = wid.z * P.batch_a;
+    let b_off = wid.z * P.batch_b;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = 0.0;
+    }
+    // Each thread loads one vec4 of each operand per tile: 64x16 = 256 vec4s.
+    let across = tid % 4u;   // which vec4 along a 16-long contiguous k run
+    let along = tid / 4u;    // which of the 64 rows (or columns)
+    let wide = tid % 16u;    // which vec4 along a 64-long contiguous m or n run
+    let deep = tid / 16u;    // which of the 16 k rows
+    for (var k0 = 0u; k0 < P.k; k0 = k0 + BK) {
+        var va = vec4<f32>(0.0);
+        if (TRANS_A == 1u) {
+            let gk = k0 + deep;
+            let gm = row0 + wide * 4u;
+            if (gk < P.k && gm < P.m) {
+                va = a4[(a_off + gk * P.m + gm) / 4u];
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    acc[i * 4u + j] = fma(ra[i], rb[j], acc[i * 4u + j]);
-                }
+                tile_a[deep * BM + wide * 4u + i] = va[i];
+            }
+        } else {
+            let gm = row0 + along;
+            let gk = k0 + across * 4u;
+            if (gm < P.m && gk < P.k) {
+                va = a4[(a_off + gm * P.k + gk) / 4u];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                tile_a[(across * 4u + i) * BM + along] = va[i];
+            }
+        }
+        var vb = vec4<f32>(0.0);
+        if (TRANS_B == 1u) {
+            let gn = col0 + along;
+            let gk = k0 + across * 4u;
+            if (gn < P.n && gk < P.k) {
+                vb = b4[(b_off + gn * P.k + gk) / 4u];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                tile_b[(across * 4u + i) * BN + along] = vb[i];
+            }
+        } else {
+            let gk = k0 + deep;
+            let gn = col0 + wide * 4u;
+            if (gk < P.k && gn < P.n) {
+                vb = b4[(b_off + gk * P.n + gn) / 4u];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                tile_b[deep * BN + wide * 4u + i] = vb[i];
             }
         }
         workgroupBarrier();
+        multiply_tiles(lid, &acc);
+        workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let row = row0 + lid.y + 16u * i;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let col = col0 + lid.x + 16u * j;
-            if (row < P.m && col < P.n) {
-                c[c_off + row * P.n + col] = acc[i * 4u + j];
-            }
-        }
-    }
+    store_block(wid, lid, &acc);
 }

@@ -113,25 +113,41 @@ fn large_sum_takes_the_two_stage_path() {
     assert!((mean - want / n as f64).abs() < 1e-6, "mean: got {mean}");
 }
 
+/// Shapes spanning several tiles, and shapes whose contiguous axes are multiples of 4
+/// (the vec4 kernel), with every transpose combination and a batch.
 #[test]
 fn matmul_of_many_tiles_matches_cpu() {
     let Some(gpu) = gpu() else { return };
-    for &(m, k, n) in &[(130, 129, 67), (1, 300, 1), (200, 1, 3), (64, 64, 64)] {
-        let a = Tensor::uniform(&[m, k], -1.0, 1.0, 7, &Device::Cpu).unwrap();
-        let b = Tensor::uniform(&[k, n], -1.0, 1.0, 8, &Device::Cpu).unwrap();
-        let want = a.matmul(&b).unwrap().to_vec().unwrap();
-        let got = a
-            .to_device(&gpu)
-            .unwrap()
-            .matmul(&b.to_device(&gpu).unwrap())
-            .unwrap()
-            .to_vec()
-            .unwrap();
-        report(
-            check_close(&format!("matmul {m}x{k}x{n}"), &got, &want, 1e-4, 1e-4)
-                .err()
-                .into_iter()
-                .collect(),
-        );
+    let shapes = [
+        (130, 129, 67),
+        (1, 300, 1),
+        (200, 1, 3),
+        (64, 64, 64),
+        (132, 68, 4),
+        (4, 4, 4),
+        (68, 20, 136),
+    ];
+    for &(m, k, n) in &shapes {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a_dims = if ta { [2, k, m] } else { [2, m, k] };
+            let b_dims = if tb { [2, n, k] } else { [2, k, n] };
+            let a = Tensor::uniform(&a_dims, -1.0, 1.0, 7, &Device::Cpu).unwrap();
+            let b = Tensor::uniform(&b_dims, -1.0, 1.0, 8, &Device::Cpu).unwrap();
+            let want = a.matmul_t(&b, ta, tb).unwrap().to_vec().unwrap();
+            let got = a
+                .to_device(&gpu)
+                .unwrap()
+                .matmul_t(&b.to_device(&gpu).unwrap(), ta, tb)
+                .unwrap()
+                .to_vec()
+                .unwrap();
+            let what = format!("matmul {m}x{k}x{n} ta={ta} tb={tb}");
+            report(
+                check_close(&what, &got, &want, 1e-4, 1e-4)
+                    .err()
+                    .into_iter()
+                    .collect(),
+            );
+        }
     }
 }

@@ -97,8 +97,16 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         }
         Device::Gpu(ctx) => {
             let out = ctx.alloc(count * m * n, "matmul result")?;
+            // The vec4 kernel needs each operand's contiguous axis to be a multiple of 4.
+            let contiguous_a = if ta { m } else { k };
+            let contiguous_b = if tb { k } else { n };
+            let entry = if contiguous_a % 4 == 0 && contiguous_b % 4 == 0 {
+                "matmul_vec4"
+            } else {
+                "matmul"
+            };
             ctx.dispatch(
-                &Kernel::new("matmul", "matmul", 2, 1)
+                &Kernel::new("matmul", entry, 2, 1)
                     .with("TRANS_A", ta as u32)
                     .with("TRANS_B", tb as u32),
                 &[a.gpu_buffer(), b.gpu_buffer()],
