@@ -237,3 +237,33 @@ fn constructors_agree_across_devices() {
     );
     assert_eq!(Tensor::scalar(4.0, &g).unwrap().item().unwrap(), 4.0);
 }
+
+#[test]
+fn empty_tensors_work_on_every_op_that_allows_them() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for d in devices {
+        let empty = Tensor::zeros(&[0, 3], &d).unwrap();
+        assert_eq!(empty.relu().unwrap().dims(), &[0, 3]);
+        assert_eq!(
+            empty.add(&Tensor::ones(&[3], &d).unwrap()).unwrap().dims(),
+            &[0, 3]
+        );
+        assert_eq!(empty.sum().unwrap().item().unwrap(), 0.0, "{d}");
+        assert_eq!(
+            empty.sum_axis(0, false).unwrap().to_vec().unwrap(),
+            vec![0.0; 3],
+            "{d}"
+        );
+        assert!(empty.mean().is_err());
+        assert!(empty.max_axis(0, false).is_err());
+        assert_eq!(empty.softmax().unwrap().dims(), &[0, 3]);
+        let b = Tensor::ones(&[3, 2], &d).unwrap();
+        assert_eq!(empty.matmul(&b).unwrap().dims(), &[0, 2]);
+        // An empty inner dimension gives zeros.
+        let a = Tensor::ones(&[2, 0], &d).unwrap();
+        let c = Tensor::ones(&[0, 3], &d).unwrap();
+        assert_eq!(a.matmul(&c).unwrap().to_vec().unwrap(), vec![0.0; 6], "{d}");
+        assert_eq!(empty.to_vec().unwrap(), Vec::<f32>::new());
+    }
+}

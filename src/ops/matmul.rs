@@ -96,6 +96,17 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
             Ok(Tensor::from_cpu(shape, out))
         }
         Device::Gpu(ctx) => {
+            let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
+            if count > max_groups || m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups
+            {
+                return Err(Error::invalid(
+                    OP,
+                    format!(
+                        "at most {max_groups} batches and {} rows or columns on this GPU, got batch {count}, {m}x{n}",
+                        max_groups * TILE
+                    ),
+                ));
+            }
             let out = ctx.alloc(count * m * n, "matmul result")?;
             // The vec4 kernel needs each operand's contiguous axis to be a multiple of 4.
             let contiguous_a = if ta { m } else { k };
