@@ -114,7 +114,7 @@ fn large_sum_takes_the_two_stage_path() {
 }
 
 /// Shapes spanning several tiles, and shapes whose contiguous axes are multiples of 4
-/// (the vec4 kernel), with every transpose combination and a batch.
+/// (the vec4 kernels, 64- and 128-wide tiles), with every transpose combination and a batch.
 #[test]
 fn matmul_of_many_tiles_matches_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -126,6 +126,9 @@ fn matmul_of_many_tiles_matches_cpu() {
         (132, 68, 4),
         (4, 4, 4),
         (68, 20, 136),
+        // The large-tile kernel: M, N >= 512, ragged against its 128x128 tiles.
+        (516, 36, 520),
+        (512, 4, 512),
     ];
     for &(m, k, n) in &shapes {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {

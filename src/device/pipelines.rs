@@ -11,6 +11,10 @@ const SHADERS: &[(&str, &str)] = &[
     ("unary", include_str!("../../shaders/unary.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    (
+        "matmul_large",
+        include_str!("../../shaders/matmul_large.wgsl"),
+    ),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),

@@ -7,8 +7,35 @@ use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
-/// Tile of C one GPU workgroup computes (BM = BN in the shader).
+/// Tile of C one workgroup of the general kernels computes (BM = BN in matmul.wgsl).
 const TILE: usize = 64;
+/// Tile of C one workgroup of the large kernel computes (matmul_large.wgsl).
+const LARGE_TILE: usize = 128;
+/// Smallest M and N given to the large kernel: below this its 128x128 tiles leave too
+/// few workgroups to fill a GPU. A first guess, to be tuned on hardware.
+const LARGE_MIN_SIDE: usize = 512;
+
+/// (shader, entry point, tile side) for an m x k · k x n product with these transposes.
+/// The vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
+/// large one also N (it stores vec4s).
+fn gpu_kernel(
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+) -> (&'static str, &'static str, usize) {
+    let contiguous_a = if ta { m } else { k };
+    let contiguous_b = if tb { k } else { n };
+    let vec4 = contiguous_a % 4 == 0 && contiguous_b % 4 == 0;
+    if vec4 && n % 4 == 0 && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE {
+        ("matmul_large", "matmul_large", LARGE_TILE)
+    } else if vec4 {
+        ("matmul", "matmul_vec4", TILE)
+    } else {
+        ("matmul", "matmul", TILE)
+    }
+}
 
 /// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
 fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, usize)> {
@@ -108,16 +135,9 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                 ));
             }
             let out = ctx.alloc(count * m * n, "matmul result")?;
-            // The vec4 kernel needs each operand's contiguous axis to be a multiple of 4.
-            let contiguous_a = if ta { m } else { k };
-            let contiguous_b = if tb { k } else { n };
-            let entry = if contiguous_a % 4 == 0 && contiguous_b % 4 == 0 {
-                "matmul_vec4"
-            } else {
-                "matmul"
-            };
+            let (shader, entry, tile) = gpu_kernel(m, n, k, ta, tb);
             ctx.dispatch(
-                &Kernel::new("matmul", entry, 2, 1)
+                &Kernel::new(shader, entry, 2, 1)
                     .with("TRANS_A", ta as u32)
                     .with("TRANS_B", tb as u32),
                 &[a.gpu_buffer(), b.gpu_buffer()],
@@ -130,8 +150,8 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                     .u(stride_b)
                     .u(m * n),
                 [
-                    n.div_ceil(TILE) as u32,
-                    m.div_ceil(TILE) as u32,
+                    n.div_ceil(tile) as u32,
+                    m.div_ceil(tile) as u32,
                     count as u32,
                 ],
             );
