@@ -27,8 +27,8 @@ fn gpu_kernel(
 ) -> (&'static str, &'static str, usize) {
     let contiguous_a = if ta { m } else { k };
     let contiguous_b = if tb { k } else { n };
-    let vec4 = contiguous_a % 4 == 0 && contiguous_b % 4 == 0;
-    if vec4 && n % 4 == 0 && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE {
+    let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
+    if vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE {
         ("matmul_large", "matmul_large", LARGE_TILE)
     } else if vec4 {
         ("matmul", "matmul_vec4", TILE)
