@@ -221,15 +221,20 @@ impl GpuContext {
 
     /// Runtime counters.
     pub fn stats(&self) -> GpuStats {
+        // Lock order everywhere: pipelines before recorder.
         let (created, reused, bytes) = self.pool.counters();
-        let recorder = lock(&self.recorder);
+        let pipelines = lock(&self.pipelines).len();
+        let (dispatches, submits) = {
+            let recorder = lock(&self.recorder);
+            (recorder.dispatches, recorder.submits)
+        };
         GpuStats {
             buffers_created: created,
             buffers_reused: reused,
             bytes_created: bytes,
-            pipelines: lock(&self.pipelines).len(),
-            dispatches: recorder.dispatches,
-            submits: recorder.submits,
+            pipelines,
+            dispatches,
+            submits,
         }
     }
 
