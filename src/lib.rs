@@ -23,6 +23,7 @@ pub mod autograd;
 pub mod device;
 mod error;
 pub mod ops;
+pub mod optim;
 mod shape;
 mod tensor;
 

@@ -18,6 +18,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
+    ("optim", include_str!("../../shaders/optim.wgsl")),
 ];
 
 /// Helpers prepended to every shader.

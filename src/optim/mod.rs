@@ -1,0 +1,180 @@
+//! Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop, Adagrad,
+//! Adadelta; learning-rate schedules; gradient clipping. Each step runs one fused kernel
+//! per parameter tensor, its state kept on the parameter's device.
+
+mod rule;
+mod schedule;
+
+pub use rule::Rule;
+pub use schedule::Schedule;
+
+use crate::autograd::NoGradGuard;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Gradient clipping applied before each step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clip {
+    /// Scale all gradients together so their global L2 norm is at most this.
+    Norm(f32),
+    /// Clamp every gradient element to [−v, v].
+    Value(f32),
+}
+
+/// Updates a set of parameters from their gradients with one [`Rule`].
+pub struct Optimizer {
+    rule: Rule,
+    lr: f32,
+    params: Vec<Tensor>,
+    state: Vec<Option<Vec<Tensor>>>,
+    steps: u64,
+    clip: Option<Clip>,
+}
+
+fn check_lr(lr: f32) -> Result<()> {
+    if lr.is_finite() && lr >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "optimizer",
+            format!("the learning rate must be finite and >= 0, got {lr}"),
+        ))
+    }
+}
+
+impl Optimizer {
+    /// An optimizer over `params` (leaves that require grad) with a rule and learning rate.
+    pub fn new(params: Vec<Tensor>, rule: Rule, lr: f32) -> Result<Self> {
+        rule.validate()?;
+        check_lr(lr)?;
+        if let Some(i) = params.iter().position(|p| !p.requires_grad()) {
+            return Err(Error::invalid(
+                "optimizer",
+                format!("parameter {i} does not require grad: mark it with requires_grad_()"),
+            ));
+        }
+        let state = params.iter().map(|_| None).collect();
+        Ok(Optimizer {
+            rule,
+            lr,
+            params,
+            state,
+            steps: 0,
+            clip: None,
+        })
+    }
+
+    /// SGD (add momentum with [`Rule::Sgd`] through [`Optimizer::new`]).
+    pub fn sgd(params: Vec<Tensor>, lr: f32) -> Result<Self> {
+        Optimizer::new(params, Rule::sgd(), lr)
+    }
+
+    /// Adam with Keras' defaults.
+    pub fn adam(params: Vec<Tensor>, lr: f32) -> Result<Self> {
+        Optimizer::new(params, Rule::adam(), lr)
+    }
+
+    /// Clips gradients before every step.
+    pub fn with_clip(mut self, clip: Clip) -> Result<Self> {
+        let (Clip::Norm(v) | Clip::Value(v)) = clip;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(Error::invalid(
+                "optimizer",
+                format!("a clipping bound must be finite and > 0, got {v}"),
+            ));
+        }
+        self.clip = Some(clip);
+        Ok(self)
+    }
+
+    /// The update rule.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// The current learning rate.
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    /// Sets the learning rate (schedules call this).
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        check_lr(lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The state tensors of each parameter (empty before its first step).
+    pub fn state(&self) -> Vec<Vec<Tensor>> {
+        self.state
+            .iter()
+            .map(|s| s.clone().unwrap_or_default())
+            .collect()
+    }
+
+    /// Forgets every parameter's gradient.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+
+    /// Updates every parameter that has a gradient, in place, without waiting for the GPU.
+    pub fn step(&mut self) -> Result<()> {
+        let _no_grad = NoGradGuard::new();
+        let grads: Vec<Option<Tensor>> = self.params.iter().map(Tensor::grad).collect();
+        let grads = match self.clip {
+            Some(clip) => clip_grads(grads, clip)?,
+            None => grads,
+        };
+        self.steps += 1;
+        for ((param, grad), state) in self.params.iter().zip(grads).zip(self.state.iter_mut()) {
+            let Some(grad) = grad else { continue };
+            if state.is_none() {
+                *state = Some(self.rule.new_state(param)?);
+            }
+            let state = state.as_deref().unwrap_or_default();
+            self.rule.apply(param, &grad, state, self.lr, self.steps)?;
+        }
+        Ok(())
+    }
+}
+
+/// Clipped copies of the gradients (on their device, without reading them back).
+pub fn clip_grads(grads: Vec<Option<Tensor>>, clip: Clip) -> Result<Vec<Option<Tensor>>> {
+    match clip {
+        Clip::Value(v) => grads
+            .into_iter()
+            .map(|g| g.map(|g| g.clamp(-v, v)).transpose())
+            .collect(),
+        Clip::Norm(max_norm) => {
+            let mut total: Option<Tensor> = None;
+            for g in grads.iter().flatten() {
+                let squares = g.mul(g)?.sum()?;
+                total = Some(match total {
+                    Some(t) => t.add(&squares)?,
+                    None => squares,
+                });
+            }
+            let Some(total) = total else { return Ok(grads) };
+            // factor = 1 / max(norm / max_norm, 1)
+            let factor = total
+                .sqrt()?
+                .mul_scalar(1.0 / max_norm)?
+                .clamp(1.0, f32::MAX)?
+                .powf(-1.0)?;
+            grads
+                .into_iter()
+                .map(|g| g.map(|g| g.mul(&factor)).transpose())
+                .collect()
+        }
+    }
+}

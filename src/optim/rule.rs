@@ -1,0 +1,329 @@
+//! The update rules: hyperparameters, the fused GPU kernel of each (shaders/optim.wgsl)
+//! and its CPU twin.
+
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// An update rule with its hyperparameters. Defaults follow Keras (the course's
+/// framework); every field is public to change.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// Gradient descent, with optional momentum, Nesterov momentum and L2 weight decay:
+    /// v ← μv + g; p ← p − lr·(nesterov ? g + μv : v).
+    Sgd {
+        /// Momentum μ (0 = plain gradient descent).
+        momentum: f32,
+        /// Nesterov's look-ahead momentum.
+        nesterov: bool,
+        /// L2 weight decay added to the gradient.
+        weight_decay: f32,
+    },
+    /// Adam (Kingma & Ba) with bias correction; AdamW when `decoupled`.
+    Adam {
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the root of the second moment.
+        eps: f32,
+        /// Weight decay: L2 on the gradient, or decoupled (AdamW).
+        weight_decay: f32,
+        /// Decoupled weight decay (AdamW): p ← p·(1 − lr·wd) before the Adam step.
+        decoupled: bool,
+    },
+    /// RMSprop: v ← ρv + (1−ρ)g²; p ← p − lr·g/(√v + ε).
+    RmsProp {
+        /// Decay of the squared-gradient average.
+        rho: f32,
+        /// Added to the root.
+        eps: f32,
+    },
+    /// Adagrad: s ← s + g²; p ← p − lr·g/(√s + ε).
+    Adagrad {
+        /// Added to the root.
+        eps: f32,
+        /// Starting value of the accumulator (Keras: 0.1).
+        initial_accumulator: f32,
+    },
+    /// Adadelta (Zeiler): E[g²] ← ρE[g²] + (1−ρ)g²; Δ = √(E[Δ²]+ε)/√(E[g²]+ε)·g;
+    /// E[Δ²] ← ρE[Δ²] + (1−ρ)Δ²; p ← p − lr·Δ.
+    Adadelta {
+        /// Decay of both running averages.
+        rho: f32,
+        /// Added inside both roots.
+        eps: f32,
+    },
+}
+
+impl Rule {
+    /// Plain SGD.
+    pub fn sgd() -> Rule {
+        Rule::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Adam with Keras' defaults (β1 0.9, β2 0.999, ε 1e-7).
+    pub fn adam() -> Rule {
+        Rule::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+
+    /// AdamW with the given decoupled weight decay.
+    pub fn adamw(weight_decay: f32) -> Rule {
+        Rule::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            weight_decay,
+            decoupled: true,
+        }
+    }
+
+    /// RMSprop with Keras' defaults (ρ 0.9, ε 1e-7).
+    pub fn rmsprop() -> Rule {
+        Rule::RmsProp {
+            rho: 0.9,
+            eps: 1e-7,
+        }
+    }
+
+    /// Adagrad with Keras' defaults (ε 1e-7, initial accumulator 0.1).
+    pub fn adagrad() -> Rule {
+        Rule::Adagrad {
+            eps: 1e-7,
+            initial_accumulator: 0.1,
+        }
+    }
+
+    /// Adadelta with Keras' defaults (ρ 0.95, ε 1e-7; use learning rate 1.0).
+    pub fn adadelta() -> Rule {
+        Rule::Adadelta {
+            rho: 0.95,
+            eps: 1e-7,
+        }
+    }
+
+    /// Checks every hyperparameter is finite and in range.
+    pub(crate) fn validate(&self) -> Result<()> {
+        let check = |name: &str, v: f32, lo: f32, hi: f32| {
+            if v.is_finite() && v >= lo && v <= hi {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    "optimizer",
+                    format!("{name} must be in [{lo}, {hi}], got {v}"),
+                ))
+            }
+        };
+        match *self {
+            Rule::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => {
+                check("momentum", momentum, 0.0, 1.0)?;
+                check("weight_decay", weight_decay, 0.0, f32::MAX)
+            }
+            Rule::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                check("beta1", beta1, 0.0, 0.999_999)?;
+                check("beta2", beta2, 0.0, 0.999_999_9)?;
+                check("eps", eps, 0.0, f32::MAX)?;
+                check("weight_decay", weight_decay, 0.0, f32::MAX)
+            }
+            Rule::RmsProp { rho, eps } | Rule::Adadelta { rho, eps } => {
+                check("rho", rho, 0.0, 1.0)?;
+                check("eps", eps, 0.0, f32::MAX)
+            }
+            Rule::Adagrad {
+                eps,
+                initial_accumulator,
+            } => {
+                check("eps", eps, 0.0, f32::MAX)?;
+                check("initial_accumulator", initial_accumulator, 0.0, f32::MAX)
+            }
+        }
+    }
+
+    /// State tensors one parameter needs (zeros, or Adagrad's initial accumulator).
+    pub(crate) fn new_state(&self, param: &Tensor) -> Result<Vec<Tensor>> {
+        let zeros = || Tensor::zeros(param.dims(), param.device());
+        match *self {
+            Rule::Sgd { momentum, .. } if momentum == 0.0 => Ok(vec![]),
+            Rule::Sgd { .. } | Rule::RmsProp { .. } => Ok(vec![zeros()?]),
+            Rule::Adam { .. } | Rule::Adadelta { .. } => Ok(vec![zeros()?, zeros()?]),
+            Rule::Adagrad {
+                initial_accumulator,
+                ..
+            } => Ok(vec![Tensor::full(
+                param.dims(),
+                initial_accumulator,
+                param.device(),
+            )?]),
+        }
+    }
+
+    /// (entry point, hyperparameter words h1..h4, c1, c2) for step `t` (from 1).
+    fn kernel_args(&self, t: u64) -> (&'static str, [f32; 6]) {
+        match *self {
+            Rule::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => {
+                let entry = if momentum == 0.0 {
+                    "sgd"
+                } else {
+                    "sgd_momentum"
+                };
+                (
+                    entry,
+                    [
+                        momentum,
+                        weight_decay,
+                        nesterov as u32 as f32,
+                        0.0,
+                        0.0,
+                        0.0,
+                    ],
+                )
+            }
+            Rule::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => {
+                let c1 = 1.0 / (1.0 - (beta1 as f64).powf(t as f64)) as f32;
+                let c2 = 1.0 / (1.0 - (beta2 as f64).powf(t as f64)) as f32;
+                ("adam", [beta1, beta2, eps, weight_decay, c1, c2])
+            }
+            Rule::RmsProp { rho, eps } => ("rmsprop", [rho, eps, 0.0, 0.0, 0.0, 0.0]),
+            Rule::Adagrad { eps, .. } => ("adagrad", [0.0, eps, 0.0, 0.0, 0.0, 0.0]),
+            Rule::Adadelta { rho, eps } => ("adadelta", [rho, eps, 0.0, 0.0, 0.0, 0.0]),
+        }
+    }
+
+    /// Updates `param` (and `state`) in place from `grad`, at step `t` (from 1).
+    pub(crate) fn apply(
+        &self,
+        param: &Tensor,
+        grad: &Tensor,
+        state: &[Tensor],
+        lr: f32,
+        t: u64,
+    ) -> Result<()> {
+        let n = param.numel();
+        let (entry, h) = self.kernel_args(t);
+        match param.device() {
+            Device::Cpu => {
+                let mut p = param.0.storage.cpu_write();
+                let g = grad.cpu_data();
+                let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
+                for i in 0..n {
+                    let (s1, s2) = match s.as_mut_slice() {
+                        [] => (0.0, 0.0),
+                        [a] => (a[i], 0.0),
+                        [a, b, ..] => (a[i], b[i]),
+                    };
+                    let (np, n1, n2) = self.update(p[i], g[i], s1, s2, lr, &h);
+                    p[i] = np;
+                    if let Some(a) = s.get_mut(0) {
+                        a[i] = n1;
+                    }
+                    if let Some(b) = s.get_mut(1) {
+                        b[i] = n2;
+                    }
+                }
+                Ok(())
+            }
+            Device::Gpu(ctx) => {
+                let decoupled = matches!(
+                    self,
+                    Rule::Adam {
+                        decoupled: true,
+                        ..
+                    }
+                );
+                let mut writes = vec![param.gpu_buffer()];
+                writes.extend(state.iter().map(|t| t.gpu_buffer()));
+                let mut params = Params::new().u(n).f(lr);
+                for v in h {
+                    params = params.f(v);
+                }
+                ctx.dispatch(
+                    &Kernel::new("optim", entry, 1, writes.len() as u8)
+                        .with("DECOUPLED", decoupled as u32),
+                    &[grad.gpu_buffer()],
+                    &writes,
+                    params,
+                    ctx.groups_1d(n, crate::ops::WORKGROUP),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// The CPU twin of one element's update: (param, state1, state2) after the step.
+    fn update(&self, p: f32, g: f32, s1: f32, s2: f32, lr: f32, h: &[f32; 6]) -> (f32, f32, f32) {
+        match *self {
+            Rule::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => {
+                let g = g + weight_decay * p;
+                if momentum == 0.0 {
+                    return (p - lr * g, s1, s2);
+                }
+                let v = momentum * s1 + g;
+                let d = if nesterov { g + momentum * v } else { v };
+                (p - lr * d, v, s2)
+            }
+            Rule::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+            } => {
+                let (p, g) = if decoupled {
+                    (p * (1.0 - lr * weight_decay), g)
+                } else {
+                    (p, g + weight_decay * p)
+                };
+                let m = beta1 * s1 + (1.0 - beta1) * g;
+                let v = beta2 * s2 + (1.0 - beta2) * g * g;
+                (p - lr * (m * h[4]) / ((v * h[5]).sqrt() + eps), m, v)
+            }
+            Rule::RmsProp { rho, eps } => {
+                let v = rho * s1 + (1.0 - rho) * g * g;
+                (p - lr * g / (v.sqrt() + eps), v, s2)
+            }
+            Rule::Adagrad { eps, .. } => {
+                let s = s1 + g * g;
+                (p - lr * g / (s.sqrt() + eps), s, s2)
+            }
+            Rule::Adadelta { rho, eps } => {
+                let eg = rho * s1 + (1.0 - rho) * g * g;
+                let delta = (s2 + eps).sqrt() / (eg + eps).sqrt() * g;
+                (p - lr * delta, eg, rho * s2 + (1.0 - rho) * delta * delta)
+            }
+        }
+    }
+}

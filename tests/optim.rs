@@ -1,0 +1,280 @@
+//! Optimizers against the textbook formulas: an independent f64 reference of each rule,
+//! one and several steps, on the CPU and the GPU; plus known first-step numbers, clipping
+//! and the errors for bad hyperparameters.
+
+mod common;
+
+use common::{check_close, gpu, report};
+use wgnn::optim::{Clip, Optimizer, Rule};
+use wgnn::{Device, Tensor};
+
+const START: [f32; 3] = [1.0, -2.0, 0.5];
+/// The gradient at step t is GRADS[t % 3], fed through the loss Σ p·c.
+const GRADS: [[f32; 3]; 3] = [[0.5, -1.0, 2.0], [0.25, 0.5, -3.0], [-1.5, 0.1, 1.0]];
+
+/// Textbook updates in f64 with their own state, independent of the library's code.
+fn reference(rule: Rule, lr: f64, steps: usize) -> Vec<f32> {
+    let mut p: Vec<f64> = START.iter().map(|&v| v as f64).collect();
+    let n = p.len();
+    let (mut s1, mut s2) = (vec![0.0f64; n], vec![0.0f64; n]);
+    if let Rule::Adagrad {
+        initial_accumulator,
+        ..
+    } = rule
+    {
+        s1 = vec![initial_accumulator as f64; n];
+    }
+    for t in 1..=steps {
+        let g: Vec<f64> = GRADS[(t - 1) % 3].iter().map(|&v| v as f64).collect();
+        for i in 0..n {
+            match rule {
+                Rule::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                } => {
+                    let (mu, gi) = (momentum as f64, g[i] + weight_decay as f64 * p[i]);
+                    if mu == 0.0 {
+                        p[i] -= lr * gi;
+                    } else {
+                        s1[i] = mu * s1[i] + gi;
+                        p[i] -= lr * if nesterov { gi + mu * s1[i] } else { s1[i] };
+                    }
+                }
+                Rule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                } => {
+                    let (b1, b2, wd) = (beta1 as f64, beta2 as f64, weight_decay as f64);
+                    let mut gi = g[i];
+                    if decoupled {
+                        p[i] *= 1.0 - lr * wd;
+                    } else {
+                        gi += wd * p[i];
+                    }
+                    s1[i] = b1 * s1[i] + (1.0 - b1) * gi;
+                    s2[i] = b2 * s2[i] + (1.0 - b2) * gi * gi;
+                    let m_hat = s1[i] / (1.0 - b1.powi(t as i32));
+                    let v_hat = s2[i] / (1.0 - b2.powi(t as i32));
+                    p[i] -= lr * m_hat / (v_hat.sqrt() + eps as f64);
+                }
+                Rule::RmsProp { rho, eps } => {
+                    s1[i] = rho as f64 * s1[i] + (1.0 - rho as f64) * g[i] * g[i];
+                    p[i] -= lr * g[i] / (s1[i].sqrt() + eps as f64);
+                }
+                Rule::Adagrad { eps, .. } => {
+                    s1[i] += g[i] * g[i];
+                    p[i] -= lr * g[i] / (s1[i].sqrt() + eps as f64);
+                }
+                Rule::Adadelta { rho, eps } => {
+                    let (rho, eps) = (rho as f64, eps as f64);
+                    s1[i] = rho * s1[i] + (1.0 - rho) * g[i] * g[i];
+                    let delta = (s2[i] + eps).sqrt() / (s1[i] + eps).sqrt() * g[i];
+                    s2[i] = rho * s2[i] + (1.0 - rho) * delta * delta;
+                    p[i] -= lr * delta;
+                }
+            }
+        }
+    }
+    p.iter().map(|&v| v as f32).collect()
+}
+
+fn run(rule: Rule, lr: f32, steps: usize, device: &Device, clip: Option<Clip>) -> Vec<f32> {
+    let p = Tensor::from_vec(START.to_vec(), &[3], device)
+        .unwrap()
+        .requires_grad_();
+    let mut opt = Optimizer::new(vec![p.clone()], rule, lr).unwrap();
+    if let Some(c) = clip {
+        opt = opt.with_clip(c).unwrap();
+    }
+    for t in 0..steps {
+        opt.zero_grad();
+        let c = Tensor::from_vec(GRADS[t % 3].to_vec(), &[3], device).unwrap();
+        p.mul(&c).unwrap().sum().unwrap().backward().unwrap();
+        opt.step().unwrap();
+    }
+    p.to_vec().unwrap()
+}
+
+fn rules() -> Vec<(&'static str, Rule, f32)> {
+    vec![
+        ("sgd", Rule::sgd(), 0.1),
+        (
+            "sgd+wd",
+            Rule::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.01,
+            },
+            0.1,
+        ),
+        (
+            "momentum",
+            Rule::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
+            0.1,
+        ),
+        (
+            "nesterov",
+            Rule::Sgd {
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 0.001,
+            },
+            0.1,
+        ),
+        ("adam", Rule::adam(), 0.01),
+        (
+            "adam+l2",
+            Rule::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+                weight_decay: 0.1,
+                decoupled: false,
+            },
+            0.01,
+        ),
+        ("adamw", Rule::adamw(0.1), 0.01),
+        ("rmsprop", Rule::rmsprop(), 0.01),
+        ("adagrad", Rule::adagrad(), 0.1),
+        ("adadelta", Rule::adadelta(), 1.0),
+    ]
+}
+
+#[test]
+fn every_rule_matches_its_textbook_formula_for_one_and_several_steps() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    let mut failures = Vec::new();
+    for device in &devices {
+        for (name, rule, lr) in rules() {
+            for steps in [1, 4] {
+                let got = run(rule, lr, steps, device, None);
+                let want = reference(rule, lr as f64, steps);
+                if let Err(e) = check_close(
+                    &format!("{name} {steps} steps on {device}"),
+                    &got,
+                    &want,
+                    1e-5,
+                    1e-5,
+                ) {
+                    failures.push(e);
+                }
+            }
+        }
+    }
+    report(failures);
+}
+
+#[test]
+fn first_steps_give_the_known_numbers() {
+    // SGD: 1 − 0.1·0.5 = 0.95; −2 − 0.1·(−1) = −1.9; 0.5 − 0.1·2 = 0.3.
+    assert_eq!(
+        run(Rule::sgd(), 0.1, 1, &Device::Cpu, None),
+        vec![0.95, -1.9, 0.3]
+    );
+    // Adam's first step moves each weight by lr·g/(|g| + ε/… ) ≈ lr against the sign of g.
+    let adam = run(Rule::adam(), 0.01, 1, &Device::Cpu, None);
+    report(
+        check_close("adam step 1", &adam, &[0.99, -1.99, 0.49], 1e-6, 0.0)
+            .err()
+            .into_iter()
+            .collect(),
+    );
+    // Adadelta's first step: Δ = √ε / √(0.05·g² + ε) · g ≈ √(ε/0.05)·sign(g) ≈ 1.414e-3.
+    let ada = run(Rule::adadelta(), 1.0, 1, &Device::Cpu, None);
+    let d = (1e-7f64 / 0.05).sqrt() as f32;
+    report(
+        check_close(
+            "adadelta step 1",
+            &ada,
+            &[1.0 - d, -2.0 + d, 0.5 - d],
+            1e-6,
+            1e-3,
+        )
+        .err()
+        .into_iter()
+        .collect(),
+    );
+}
+
+#[test]
+fn clipping_by_norm_and_by_value() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for device in &devices {
+        // ‖(0.5, −1, 2)‖ = 2.2913; clipped to norm 1 the step is g / 2.2913.
+        let got = run(Rule::sgd(), 1.0, 1, device, Some(Clip::Norm(1.0)));
+        let norm = (0.25f32 + 1.0 + 4.0).sqrt();
+        let want: Vec<f32> = START
+            .iter()
+            .zip(GRADS[0])
+            .map(|(p, g)| p - g / norm)
+            .collect();
+        report(
+            check_close("clip norm", &got, &want, 1e-6, 1e-5)
+                .err()
+                .into_iter()
+                .collect(),
+        );
+        // A norm bound above the norm leaves the step alone.
+        let got = run(Rule::sgd(), 1.0, 1, device, Some(Clip::Norm(10.0)));
+        let want: Vec<f32> = START.iter().zip(GRADS[0]).map(|(p, g)| p - g).collect();
+        report(
+            check_close("clip norm (inactive)", &got, &want, 1e-6, 1e-5)
+                .err()
+                .into_iter()
+                .collect(),
+        );
+        let got = run(Rule::sgd(), 1.0, 1, device, Some(Clip::Value(0.75)));
+        report(
+            check_close("clip value", &got, &[0.5, -1.25, -0.25], 1e-6, 1e-6)
+                .err()
+                .into_iter()
+                .collect(),
+        );
+    }
+}
+
+#[test]
+fn bad_hyperparameters_are_errors() {
+    let p = || vec![Tensor::zeros(&[2], &Device::Cpu).unwrap().requires_grad_()];
+    assert!(Optimizer::sgd(p(), f32::NAN).is_err());
+    assert!(Optimizer::sgd(p(), -0.1).is_err());
+    assert!(Optimizer::new(
+        p(),
+        Rule::Adam {
+            beta1: 1.5,
+            beta2: 0.9,
+            eps: 1e-7,
+            weight_decay: 0.0,
+            decoupled: false
+        },
+        0.1
+    )
+    .is_err());
+    assert!(Optimizer::new(
+        p(),
+        Rule::RmsProp {
+            rho: 0.9,
+            eps: -1.0
+        },
+        0.1
+    )
+    .is_err());
+    assert!(Optimizer::sgd(vec![Tensor::zeros(&[2], &Device::Cpu).unwrap()], 0.1).is_err());
+    assert!(Optimizer::sgd(p(), 0.1)
+        .unwrap()
+        .with_clip(Clip::Norm(0.0))
+        .is_err());
+    let mut opt = Optimizer::sgd(p(), 0.1).unwrap();
+    assert!(opt.set_lr(f32::INFINITY).is_err());
+    assert_eq!(opt.lr(), 0.1);
+}
