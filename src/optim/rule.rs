@@ -163,7 +163,7 @@ impl Rule {
     pub(crate) fn new_state(&self, param: &Tensor) -> Result<Vec<Tensor>> {
         let zeros = || Tensor::zeros(param.dims(), param.device());
         match *self {
-            Rule::Sgd { momentum, .. } if momentum == 0.0 => Ok(vec![]),
+            Rule::Sgd { momentum: 0.0, .. } => Ok(vec![]),
             Rule::Sgd { .. } | Rule::RmsProp { .. } => Ok(vec![zeros()?]),
             Rule::Adam { .. } | Rule::Adadelta { .. } => Ok(vec![zeros()?, zeros()?]),
             Rule::Adagrad {
