@@ -8,7 +8,7 @@ struct Params {
 }
 //@params
 
-// 0 add, 1 sub, 2 mul, 3 div
+// 0 add, 1 sub, 2 mul, 3 div, 4 equal (1 or 0)
 override OP: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -30,7 +30,8 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         case 0u: { r = x + y; }
         case 1u: { r = x - y; }
         case 2u: { r = x * y; }
-        default: { r = x / y; }
+        case 3u: { r = x / y; }
+        default: { r = select(0.0, 1.0, x == y); }
     }
     out[i] = r;
 }

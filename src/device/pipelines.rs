@@ -7,6 +7,7 @@ use std::collections::HashMap;
 /// The WGSL sources, one file per kernel family, compiled into the library.
 const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
+    ("gather", include_str!("../../shaders/gather.wgsl")),
     ("layout", include_str!("../../shaders/layout.wgsl")),
     ("unary", include_str!("../../shaders/unary.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
@@ -19,6 +20,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
     ("optim", include_str!("../../shaders/optim.wgsl")),
+    ("random", include_str!("../../shaders/random.wgsl")),
 ];
 
 /// Helpers prepended to every shader.

@@ -13,6 +13,7 @@ enum BinaryOp {
     Sub = 1,
     Mul = 2,
     Div = 3,
+    Equal = 4,
 }
 
 impl BinaryOp {
@@ -22,6 +23,7 @@ impl BinaryOp {
             BinaryOp::Sub => "sub",
             BinaryOp::Mul => "mul",
             BinaryOp::Div => "div",
+            BinaryOp::Equal => "eq",
         }
     }
 
@@ -31,6 +33,7 @@ impl BinaryOp {
             BinaryOp::Sub => x - y,
             BinaryOp::Mul => x * y,
             BinaryOp::Div => x / y,
+            BinaryOp::Equal => (x == y) as u32 as f32,
         }
     }
 }
@@ -82,6 +85,9 @@ fn forward(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
 
 fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
     let out = forward(a, b, op)?;
+    if op == BinaryOp::Equal {
+        return Ok(out); // a comparison has no gradient
+    }
     let (sa, sb) = (a.dims().to_vec(), b.dims().to_vec());
     let (need_a, need_b) = (a.requires_grad(), b.requires_grad());
     let (va, vb, vout) = (a.detach(), b.detach(), out.clone());
@@ -106,6 +112,7 @@ fn binary(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
             BinaryOp::Mul => vec![ga(&|| g.mul(&vb))?, gb(&|| g.mul(&va))?],
             // d(a/b)/db = −(a/b)/b
             BinaryOp::Div => vec![ga(&|| g.div(&vb))?, gb(&|| g.mul(&vout)?.div(&vb)?.neg())?],
+            BinaryOp::Equal => vec![None, None],
         })
     }))
 }
@@ -122,6 +129,10 @@ impl Tensor {
     /// self · other elementwise, broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
         binary(self, other, BinaryOp::Mul)
+    }
+    /// 1 where self == other, else 0, broadcasting. Not differentiable.
+    pub fn eq(&self, other: &Tensor) -> Result<Tensor> {
+        binary(self, other, BinaryOp::Equal)
     }
     /// self / other elementwise, broadcasting.
     pub fn div(&self, other: &Tensor) -> Result<Tensor> {

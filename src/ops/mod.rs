@@ -5,6 +5,7 @@ mod binary;
 mod layout;
 mod loss;
 mod matmul;
+mod random;
 mod reduce;
 mod softmax;
 mod unary;

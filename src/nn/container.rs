@@ -1,0 +1,120 @@
+//! Containers and shape layers: Sequential, Residual, Flatten.
+
+use super::{add_penalties, Module};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// Layers applied in order. Parameter names are prefixed by the layer's index
+/// (`0.weight`, `0.bias`, `2.weight`, ...), as in PyTorch.
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// An empty model.
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// Appends a layer (Keras' `model.add`).
+    #[allow(clippy::should_implement_trait)] // the Keras name, not arithmetic
+    pub fn add(mut self, layer: impl Module + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Module>] {
+        &self.layers
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut y = x.clone();
+        for layer in &self.layers {
+            y = layer.forward(&y)?;
+        }
+        Ok(y)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                layer
+                    .named_parameters()
+                    .into_iter()
+                    .map(move |(name, t)| (format!("{i}.{name}"), t))
+            })
+            .collect()
+    }
+
+    fn set_training(&self, training: bool) {
+        self.layers.iter().for_each(|l| l.set_training(training));
+    }
+
+    fn penalty(&self) -> Result<Option<Tensor>> {
+        let mut total = None;
+        for layer in &self.layers {
+            total = add_penalties(total, layer.penalty()?)?;
+        }
+        Ok(total)
+    }
+
+    fn describe(&self) -> String {
+        let inner: Vec<String> = self.layers.iter().map(|l| l.describe()).collect();
+        format!("Sequential[{}]", inner.join(", "))
+    }
+}
+
+/// x + f(x): a residual (skip) connection around a module with matching shapes.
+pub struct Residual<M: Module>(pub M);
+
+impl<M: Module> Module for Residual<M> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let fx = self.0.forward(x)?;
+        if fx.shape() != x.shape() {
+            return Err(Error::shape(
+                "Residual",
+                format!("the inner module to keep the shape {}", x.shape()),
+                format!("{}", fx.shape()),
+            ));
+        }
+        x.add(&fx)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.0.named_parameters()
+    }
+
+    fn set_training(&self, training: bool) {
+        self.0.set_training(training);
+    }
+
+    fn penalty(&self) -> Result<Option<Tensor>> {
+        self.0.penalty()
+    }
+
+    fn describe(&self) -> String {
+        format!("Residual({})", self.0.describe())
+    }
+}
+
+/// Flattens every axis after the first: (N, ...) → (N, product).
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match x.dims() {
+            [] => Err(Error::shape("Flatten", "a tensor of rank >= 1", "a scalar")),
+            [n, rest @ ..] => x.reshape(&[*n, rest.iter().product()]),
+        }
+    }
+
+    fn describe(&self) -> String {
+        "Flatten".into()
+    }
+}

@@ -1,0 +1,49 @@
+//! Dropout: in training, zero each element with probability p and scale the rest by
+//! 1/(1−p); the identity in evaluation. Masks come from the GPU's counter-based RNG.
+
+use super::{seed::next_seed, Module};
+use crate::error::Result;
+use crate::tensor::Tensor;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The dropout layer.
+pub struct Dropout {
+    p: f32,
+    seed: u64,
+    calls: AtomicU64,
+    training: AtomicBool,
+}
+
+impl Dropout {
+    /// Drops each element with probability `p` (in [0, 1)).
+    pub fn new(p: f32) -> Result<Dropout> {
+        // Validate once here, with the same message as the op.
+        Tensor::dropout_mask(&[0], p, 0, &crate::Device::Cpu)?;
+        Ok(Dropout {
+            p,
+            seed: next_seed(),
+            calls: AtomicU64::new(0),
+            training: AtomicBool::new(true),
+        })
+    }
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        let seed = self.seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mask = Tensor::dropout_mask(x.dims(), self.p, seed, x.device())?;
+        x.mul(&mask)
+    }
+
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
+    }
+
+    fn describe(&self) -> String {
+        format!("Dropout({})", self.p)
+    }
+}

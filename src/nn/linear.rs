@@ -1,0 +1,192 @@
+//! The fully connected layer y = x·W + b, its initialisers and regularisers.
+
+use super::{seed::next_seed, Module};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// How weights are initialised (fan_in = inputs, fan_out = outputs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Uniform in ±√(6/(fan_in+fan_out)) (Keras' default).
+    GlorotUniform,
+    /// Normal with std √(2/(fan_in+fan_out)).
+    GlorotNormal,
+    /// Uniform in ±√(6/fan_in), for ReLU networks.
+    HeUniform,
+    /// Normal with std √(2/fan_in), for ReLU networks.
+    HeNormal,
+    /// All zeros.
+    Zeros,
+}
+
+impl Init {
+    /// A tensor of `dims` initialised this way.
+    pub fn tensor(
+        self,
+        dims: &[usize],
+        fan_in: usize,
+        fan_out: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Tensor> {
+        let (fi, fo) = (fan_in.max(1) as f32, fan_out.max(1) as f32);
+        match self {
+            Init::GlorotUniform => {
+                let limit = (6.0 / (fi + fo)).sqrt();
+                Tensor::uniform(dims, -limit, limit, seed, device)
+            }
+            Init::GlorotNormal => Tensor::normal(dims, 0.0, (2.0 / (fi + fo)).sqrt(), seed, device),
+            Init::HeUniform => {
+                let limit = (6.0 / fi).sqrt();
+                Tensor::uniform(dims, -limit, limit, seed, device)
+            }
+            Init::HeNormal => Tensor::normal(dims, 0.0, (2.0 / fi).sqrt(), seed, device),
+            Init::Zeros => Tensor::zeros(dims, device),
+        }
+    }
+}
+
+/// An L1 and/or L2 penalty: l1·Σ|t| + l2·Σt².
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Regularizer {
+    /// Weight of Σ|t|.
+    pub l1: f32,
+    /// Weight of Σt².
+    pub l2: f32,
+}
+
+impl Regularizer {
+    /// l1·Σ|t|.
+    pub fn l1(l1: f32) -> Regularizer {
+        Regularizer { l1, l2: 0.0 }
+    }
+
+    /// l2·Σt².
+    pub fn l2(l2: f32) -> Regularizer {
+        Regularizer { l1: 0.0, l2 }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.l1.is_finite() && self.l2.is_finite() && self.l1 >= 0.0 && self.l2 >= 0.0 {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "regularizer",
+                format!("l1 and l2 must be finite and >= 0, got {self:?}"),
+            ))
+        }
+    }
+
+    /// The penalty of `t` (a rank-0 tensor on its device).
+    pub fn penalty(&self, t: &Tensor) -> Result<Tensor> {
+        let mut total = Tensor::scalar(0.0, t.device())?;
+        if self.l1 > 0.0 {
+            total = total.add(&t.abs()?.sum()?.mul_scalar(self.l1)?)?;
+        }
+        if self.l2 > 0.0 {
+            total = total.add(&t.mul(t)?.sum()?.mul_scalar(self.l2)?)?;
+        }
+        Ok(total)
+    }
+}
+
+/// y = x·W + b for x of shape (N, inputs); W is (inputs, outputs), as in Keras.
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    weight_regularizer: Option<Regularizer>,
+}
+
+impl Linear {
+    /// A layer with Glorot-uniform weights and zero bias.
+    pub fn new(inputs: usize, outputs: usize, device: &Device) -> Result<Linear> {
+        Linear::with_init(inputs, outputs, Init::GlorotUniform, true, device)
+    }
+
+    /// A layer with the given weight initialiser, with or without a (zero) bias.
+    pub fn with_init(
+        inputs: usize,
+        outputs: usize,
+        init: Init,
+        bias: bool,
+        device: &Device,
+    ) -> Result<Linear> {
+        if inputs == 0 || outputs == 0 {
+            return Err(Error::invalid(
+                "Linear",
+                format!("sizes must be > 0, got {inputs} -> {outputs}"),
+            ));
+        }
+        let weight = init
+            .tensor(&[inputs, outputs], inputs, outputs, next_seed(), device)?
+            .requires_grad_();
+        let bias = if bias {
+            Some(Tensor::zeros(&[outputs], device)?.requires_grad_())
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            weight_regularizer: None,
+        })
+    }
+
+    /// Adds an L1/L2 penalty on the weights (not the bias) to [`Module::penalty`].
+    pub fn with_weight_regularizer(mut self, r: Regularizer) -> Result<Self> {
+        r.validate()?;
+        self.weight_regularizer = Some(r);
+        Ok(self)
+    }
+
+    /// The weight matrix (inputs, outputs).
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias vector, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let inputs = self.weight.dims()[0];
+        if x.rank() != 2 || x.dims()[1] != inputs {
+            return Err(Error::shape(
+                "Linear",
+                format!("input of shape (N, {inputs})"),
+                format!("{}", x.shape()),
+            ));
+        }
+        let mut y = x.matmul(&self.weight)?;
+        if let Some(b) = &self.bias {
+            y = y.add(b)?;
+        }
+        Ok(y)
+    }
+
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("weight".to_string(), self.weight.clone())];
+        if let Some(b) = &self.bias {
+            out.push(("bias".to_string(), b.clone()));
+        }
+        out
+    }
+
+    fn penalty(&self) -> Result<Option<Tensor>> {
+        self.weight_regularizer
+            .map(|r| r.penalty(&self.weight))
+            .transpose()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "Linear({} -> {})",
+            self.weight.dims()[0],
+            self.weight.dims()[1]
+        )
+    }
+}

@@ -1,0 +1,58 @@
+//! Layers: the [`Module`] trait, Linear, activations, Flatten, Dropout, Sequential and a
+//! residual wrapper. Layers only compose tensor ops; they never touch wgpu.
+
+mod activation;
+mod container;
+mod dropout;
+mod linear;
+mod regularization;
+mod seed;
+
+pub use activation::{Activation, ActivationKind};
+pub use container::{Flatten, Residual, Sequential};
+pub use dropout::Dropout;
+pub use linear::{Init, Linear, Regularizer};
+pub use regularization::ActivityRegularization;
+pub use seed::manual_seed;
+
+use crate::error::Result;
+use crate::tensor::Tensor;
+
+/// A layer or a model: a forward function with parameters and a training flag.
+pub trait Module: Send + Sync {
+    /// Applies the module to a batch.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// The parameters with names relative to this module (`weight`, `0.bias`, ...).
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// The parameters (leaves that require grad), in a stable order.
+    fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Switches between training (dropout active, penalties recorded) and evaluation.
+    fn set_training(&self, _training: bool) {}
+
+    /// The regularization penalty of the last forward pass (weight and activity
+    /// penalties), to add to the loss; None when the module has none.
+    fn penalty(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    /// A one-line description, such as `Linear(784 -> 64)`.
+    fn describe(&self) -> String;
+}
+
+/// Adds two optional penalties.
+pub(crate) fn add_penalties(a: Option<Tensor>, b: Option<Tensor>) -> Result<Option<Tensor>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Ok(Some(a.add(&b)?)),
+        (a, b) => Ok(a.or(b)),
+    }
+}

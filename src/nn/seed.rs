@@ -1,0 +1,25 @@
+//! Seeds for layer initialisation and dropout: a per-thread generator that
+//! `manual_seed` resets, so a program that seeds once builds the same model every run.
+
+use std::cell::Cell;
+
+thread_local! {
+    static STATE: Cell<u64> = const { Cell::new(0x5eed_0f77_6e6e) };
+}
+
+/// Resets this thread's layer seed generator (like `torch.manual_seed`).
+pub fn manual_seed(seed: u64) {
+    STATE.with(|s| s.set(seed));
+}
+
+/// The next seed (SplitMix64).
+pub(crate) fn next_seed() -> u64 {
+    STATE.with(|s| {
+        let state = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(state);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}

@@ -1,0 +1,64 @@
+//! Random tensors made on the device from a counter-based hash (shaders/random.wgsl):
+//! the dropout mask. The CPU twin computes the same bits.
+
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+fn uniform01(i: u32, seed: u64) -> f32 {
+    let bits = pcg_hash(i ^ pcg_hash(seed as u32 ^ pcg_hash((seed >> 32) as u32)));
+    (bits >> 8) as f32 / 16_777_216.0
+}
+
+impl Tensor {
+    /// An inverted-dropout mask: each element 0 with probability `p`, else 1/(1−p), drawn
+    /// from `seed` (the same on every device). Not differentiable.
+    pub fn dropout_mask(dims: &[usize], p: f32, seed: u64, device: &Device) -> Result<Tensor> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid(
+                "dropout",
+                format!("the drop probability must be in [0, 1), got {p}"),
+            ));
+        }
+        let shape = Shape::new(dims)?;
+        let n = shape.numel();
+        let scale = 1.0 / (1.0 - p);
+        match device {
+            Device::Cpu => {
+                let data = (0..n)
+                    .map(|i| {
+                        if uniform01(i as u32, seed) < p {
+                            0.0
+                        } else {
+                            scale
+                        }
+                    })
+                    .collect();
+                Ok(Tensor::from_cpu(shape, data))
+            }
+            Device::Gpu(ctx) => {
+                let out = ctx.alloc(n, "dropout mask")?;
+                ctx.dispatch(
+                    &Kernel::new("random", "dropout_mask", 0, 1),
+                    &[],
+                    &[&out],
+                    Params::new()
+                        .u(n)
+                        .u(seed as u32 as usize)
+                        .u((seed >> 32) as usize)
+                        .f(p)
+                        .f(scale),
+                    ctx.groups_1d(n, super::WORKGROUP),
+                );
+                Ok(Tensor::from_gpu(shape, out, device))
+            }
+        }
+    }
+}
