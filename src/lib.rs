@@ -32,4 +32,4 @@ pub use autograd::{no_grad, NoGradGuard};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use shape::{Shape, MAX_RANK};
-pub use tensor::Tensor;
+pub use tensor::{ByteTensor, Tensor};

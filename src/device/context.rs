@@ -254,7 +254,12 @@ impl GpuContext {
 
     /// A storage buffer holding `data`.
     pub fn upload(&self, data: &[f32]) -> Result<GpuBuffer> {
-        let buffer = self.alloc(data.len(), "tensor upload")?;
+        self.upload_bytes(bytemuck::cast_slice(data))
+    }
+
+    /// A storage buffer holding `data` (zero-padded to a whole number of 32-bit words).
+    pub fn upload_bytes(&self, data: &[u8]) -> Result<GpuBuffer> {
+        let buffer = self.alloc(data.len().div_ceil(4), "upload")?;
         if !data.is_empty() {
             // queue.write_buffer lands before the next submit: submit what is recorded
             // first, so that earlier dispatches on a recycled buffer see its old contents.
@@ -262,8 +267,15 @@ impl GpuContext {
             if recorder.has_pending() {
                 recorder.submit();
             }
-            self.queue
-                .write_buffer(buffer.raw(), 0, bytemuck::cast_slice(data));
+            let whole = data.len() / 4 * 4;
+            if whole > 0 {
+                self.queue.write_buffer(buffer.raw(), 0, &data[..whole]);
+            }
+            if whole < data.len() {
+                let mut tail = [0u8; 4];
+                tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+                self.queue.write_buffer(buffer.raw(), whole as u64, &tail);
+            }
         }
         Ok(buffer)
     }

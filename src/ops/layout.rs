@@ -89,3 +89,26 @@ impl Tensor {
         }))
     }
 }
+
+impl Tensor {
+    /// Overwrites this tensor's values with `src`'s, in place (same shape and device):
+    /// how parameters are restored or loaded. Every view of the storage sees the change.
+    pub fn copy_from(&self, src: &Tensor) -> Result<()> {
+        let device = Tensor::common_device("copy_from", &[self, src])?;
+        if self.shape() != src.shape() {
+            return Err(Error::shape(
+                "copy_from",
+                format!("{}", self.shape()),
+                format!("{}", src.shape()),
+            ));
+        }
+        match &device {
+            Device::Cpu => {
+                let values = src.cpu_data().clone();
+                *self.0.storage.cpu_write() = values;
+            }
+            Device::Gpu(ctx) => ctx.copy(src.gpu_buffer(), self.gpu_buffer(), self.numel()),
+        }
+        Ok(())
+    }
+}

@@ -2,6 +2,7 @@
 //! and records its backward rule on the tape. No op knows about layers or optimizers.
 
 mod binary;
+mod gather;
 mod layout;
 mod loss;
 mod matmul;

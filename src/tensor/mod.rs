@@ -1,9 +1,12 @@
 //! Tensor: a shape, a storage handle on one device, and (when it takes part in autograd)
 //! a link into the tape.
 
+mod bytes;
 mod create;
 mod storage;
 
+pub(crate) use bytes::ByteStorage;
+pub use bytes::ByteTensor;
 pub(crate) use storage::Storage;
 
 use crate::autograd::GradLink;

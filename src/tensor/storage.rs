@@ -26,7 +26,6 @@ impl Storage {
     }
 
     /// Write access for in-place parameter updates on the CPU path.
-    #[allow(dead_code)]
     pub(crate) fn cpu_write(&self) -> RwLockWriteGuard<'_, Vec<f32>> {
         match self {
             Storage::Cpu(data) => data.write().unwrap_or_else(|e| e.into_inner()),

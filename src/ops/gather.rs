@@ -1,0 +1,141 @@
+//! Row gathering for batches: rows of a dataset in the order of an index tensor
+//! (shaders/gather.wgsl). Data movement only, not differentiable.
+
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::{ByteStorage, ByteTensor, Tensor};
+
+/// Checks the slice [start, start + count) of `order` and returns the output shape.
+fn batch_shape(
+    op: &'static str,
+    order: &Tensor,
+    start: usize,
+    count: usize,
+    row_dims: &[usize],
+) -> Result<Shape> {
+    if order.rank() != 1 || start + count > order.numel() {
+        return Err(Error::shape(
+            op,
+            format!("a 1-D index tensor with at least {} entries", start + count),
+            format!("{}", order.shape()),
+        ));
+    }
+    let mut dims = vec![count];
+    dims.extend_from_slice(row_dims);
+    Shape::new(&dims)
+}
+
+/// The CPU twin: out[i] = scale · src(row(order[start + i / len]), i % len).
+fn gather_cpu(
+    order: &[f32],
+    start: usize,
+    count: usize,
+    row_len: usize,
+    rows: usize,
+    scale: f32,
+    read: impl Fn(usize) -> f32,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::with_capacity(count * row_len);
+    for &r in &order[start..start + count] {
+        let row = r as usize;
+        if r < 0.0 || row >= rows || r.fract() != 0.0 {
+            return Err(Error::invalid(
+                "gather_rows",
+                format!("row index {r} is not an integer in [0, {rows})"),
+            ));
+        }
+        out.extend((0..row_len).map(|c| scale * read(row * row_len + c)));
+    }
+    Ok(out)
+}
+
+impl Tensor {
+    /// Rows `order[start..start + count]` of this (N, ...) tensor, as a (count, ...) tensor.
+    pub fn gather_rows(&self, order: &Tensor, start: usize, count: usize) -> Result<Tensor> {
+        let device = Tensor::common_device("gather_rows", &[self, order])?;
+        let Some((&rows, row_dims)) = self.dims().split_first() else {
+            return Err(Error::shape(
+                "gather_rows",
+                "a tensor of rank >= 1",
+                "a scalar",
+            ));
+        };
+        let shape = batch_shape("gather_rows", order, start, count, row_dims)?;
+        let row_len: usize = row_dims.iter().product();
+        match &device {
+            Device::Cpu => {
+                let src = self.cpu_data();
+                let data = gather_cpu(&order.cpu_data(), start, count, row_len, rows, 1.0, |i| {
+                    src[i]
+                })?;
+                Ok(Tensor::from_cpu(shape, data))
+            }
+            Device::Gpu(ctx) => {
+                let out = ctx.alloc(count * row_len, "batch")?;
+                ctx.dispatch(
+                    &Kernel::new("gather", "gather_f32", 2, 1),
+                    &[self.gpu_buffer(), order.gpu_buffer()],
+                    &[&out],
+                    Params::new().u(count).u(row_len).u(start).f(1.0),
+                    ctx.groups_1d(count * row_len, super::WORKGROUP),
+                );
+                Ok(Tensor::from_gpu(shape, out, &device))
+            }
+        }
+    }
+}
+
+impl ByteTensor {
+    /// Rows `order[start..start + count]` of these bytes seen as rows of `row_dims`
+    /// values, as f32 times `scale` (1/255 turns pixels into [0, 1]).
+    pub fn gather_rows(
+        &self,
+        row_dims: &[usize],
+        order: &Tensor,
+        start: usize,
+        count: usize,
+        scale: f32,
+    ) -> Result<Tensor> {
+        if !self.device().same_as(order.device()) {
+            return Err(Error::DeviceMismatch {
+                op: "gather_rows",
+                expected: self.device().to_string(),
+                got: order.device().to_string(),
+            });
+        }
+        let row_len: usize = row_dims.iter().product();
+        if row_len == 0 || !self.len().is_multiple_of(row_len) {
+            return Err(Error::shape(
+                "gather_rows",
+                format!("rows that divide the {} bytes", self.len()),
+                format!("{row_dims:?}"),
+            ));
+        }
+        let rows = self.len() / row_len;
+        let shape = batch_shape("gather_rows", order, start, count, row_dims)?;
+        match (&self.storage, self.device()) {
+            (ByteStorage::Cpu(bytes), _) => {
+                let data =
+                    gather_cpu(&order.cpu_data(), start, count, row_len, rows, scale, |i| {
+                        bytes[i] as f32
+                    })?;
+                Ok(Tensor::from_cpu(shape, data))
+            }
+            (ByteStorage::Gpu(buffer), device @ Device::Gpu(ctx)) => {
+                let out = ctx.alloc(count * row_len, "batch")?;
+                ctx.dispatch(
+                    &Kernel::new("gather", "gather_u8", 2, 1),
+                    &[buffer, order.gpu_buffer()],
+                    &[&out],
+                    Params::new().u(count).u(row_len).u(start).f(scale),
+                    ctx.groups_1d(count * row_len, super::WORKGROUP),
+                );
+                Ok(Tensor::from_gpu(shape, out, device))
+            }
+            (ByteStorage::Gpu(_), Device::Cpu) => {
+                unreachable!("GPU bytes always carry a GPU device")
+            }
+        }
+    }
+}
