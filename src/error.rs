@@ -46,6 +46,13 @@ pub enum Error {
     Gpu(String),
     /// Autograd misuse: backward on a tensor that does not need gradients, and the like.
     Autograd(String),
+    /// A data file that is missing, unreadable or malformed.
+    Data {
+        /// The file (or directory) concerned.
+        file: String,
+        /// What is wrong with it, and what was expected.
+        message: String,
+    },
 }
 
 impl Error {
@@ -55,6 +62,14 @@ impl Error {
             op,
             expected: expected.into(),
             got: got.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Data`].
+    pub fn data(file: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        Error::Data {
+            file: file.to_string(),
+            message: message.into(),
         }
     }
 
@@ -85,6 +100,7 @@ impl fmt::Display for Error {
             ),
             Error::Gpu(msg) => write!(f, "GPU error: {msg}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),
+            Error::Data { file, message } => write!(f, "{file}: {message}"),
         }
     }
 }

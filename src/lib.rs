@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod autograd;
+pub mod data;
 pub mod device;
 mod error;
 pub mod nn;
@@ -27,6 +28,7 @@ pub mod ops;
 pub mod optim;
 mod shape;
 mod tensor;
+pub mod train;
 
 pub use autograd::{no_grad, NoGradGuard};
 pub use device::Device;

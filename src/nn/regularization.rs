@@ -8,8 +8,10 @@ use crate::tensor::Tensor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-/// The identity, adding `regularizer(x) / batch size` (as tf.keras averages it) to
-/// [`Module::penalty`] after each training forward pass.
+/// The identity, adding `regularizer(x)` summed over the whole batch to
+/// [`Module::penalty`] after each training forward pass. This is Keras 3's rule (its
+/// `Layer.__call__` adds `activity_regularizer(output)` as is); tf.keras 2 divided it by
+/// the batch size.
 pub struct ActivityRegularization {
     regularizer: Regularizer,
     last: Mutex<Option<Tensor>>,

@@ -1,0 +1,74 @@
+//! Flags and helpers shared by the examples.
+#![allow(dead_code)]
+
+use clap::Parser;
+use std::path::PathBuf;
+use wgnn::{Device, Error, Result};
+
+/// The flags every MNIST example takes.
+#[derive(Parser, Debug, Clone)]
+pub struct MnistArgs {
+    /// gpu, cpu, or best (a hardware GPU if there is one, else the CPU)
+    #[arg(long, default_value = "best")]
+    pub device: String,
+    /// Passes over the training data
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Samples per step
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Learning rate
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Directory holding the MNIST files (else $MNIST_DIR, else data/mnist)
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Train on the first N training images only
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed for initialisation, shuffling and dropout
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Learning-rate schedule over the run: cosine (decay to 0) or constant
+    #[arg(long, default_value = "cosine")]
+    pub schedule: String,
+    /// No progress bar or per-epoch lines
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The device a `--device` flag names.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::cpu()),
+        "gpu" => Device::gpu(),
+        "best" => Ok(Device::best()),
+        other => Err(Error::invalid(
+            "--device",
+            format!("expected gpu, cpu or best, got {other}"),
+        )),
+    }
+}
+
+/// Runs `main`, printing an error and exiting with status 1 on failure.
+pub fn run(main: impl FnOnce() -> Result<()>) {
+    if let Err(e) = main() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The schedule a `--schedule` flag names, for a run of `total_steps` steps.
+pub fn schedule(name: &str, total_steps: u64) -> Result<Option<wgnn::optim::Schedule>> {
+    match name {
+        "constant" => Ok(None),
+        "cosine" => Ok(Some(wgnn::optim::Schedule::Cosine {
+            total: total_steps.max(1),
+            min_lr: 0.0,
+        })),
+        other => Err(Error::invalid(
+            "--schedule",
+            format!("expected constant or cosine, got {other}"),
+        )),
+    }
+}

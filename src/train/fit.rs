@@ -1,0 +1,326 @@
+//! The training loop. A step records forward, loss, backward and the optimizer update
+//! into the device's command stream; running sums of loss and correct predictions stay on
+//! the device and are read only every `log_every` steps and at the end of an epoch, so
+//! the GPU is never waited on inside a step.
+
+use super::history::{epoch_line, EpochStats, History};
+use super::metrics::Loss;
+use crate::autograd::no_grad;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::nn::Module;
+use crate::optim::{Optimizer, Schedule};
+use crate::tensor::Tensor;
+use std::time::Instant;
+
+/// Stop when the validation loss has not improved by `min_delta` for `patience` epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Smallest decrease that counts as an improvement.
+    pub min_delta: f32,
+    /// Put back the weights of the best epoch when stopping (or at the end).
+    pub restore_best_weights: bool,
+}
+
+/// How `fit` runs.
+#[derive(Clone)]
+pub struct FitOptions {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per step (the data size for full-batch descent, 1 for stochastic).
+    pub batch_size: usize,
+    /// Reshuffle every epoch (with `seed + epoch`).
+    pub shuffle: bool,
+    /// Seed of the shuffles.
+    pub seed: u64,
+    /// Skip the last, smaller batch of an epoch.
+    pub drop_last: bool,
+    /// Hold out this last fraction of the training data for validation.
+    pub validation_split: Option<f32>,
+    /// Separate validation data (takes precedence over `validation_split`).
+    pub validation_data: Option<Dataset>,
+    /// Early stopping on the validation loss.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Learning-rate schedule, applied every step from the optimizer's starting rate.
+    pub schedule: Option<Schedule>,
+    /// Print a progress bar and a line per epoch.
+    pub verbose: bool,
+    /// Steps between progress-bar loss updates (each one reads from the device).
+    pub log_every: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 10,
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            drop_last: false,
+            validation_split: None,
+            validation_data: None,
+            early_stopping: None,
+            schedule: None,
+            verbose: true,
+            log_every: 100,
+        }
+    }
+}
+
+/// Loss and accuracy over a dataset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss per sample.
+    pub loss: f32,
+    /// Fraction classified correctly, for classification losses.
+    pub accuracy: Option<f32>,
+}
+
+/// Running sums kept on the device.
+struct Totals {
+    loss: Option<Tensor>,
+    correct: Option<Tensor>,
+    samples: usize,
+}
+
+impl Totals {
+    fn new() -> Self {
+        Totals {
+            loss: None,
+            correct: None,
+            samples: 0,
+        }
+    }
+
+    fn add(&mut self, loss: &Tensor, correct: Option<Tensor>, count: usize) -> Result<()> {
+        let weighted = loss.mul_scalar(count as f32)?;
+        self.loss = Some(match self.loss.take() {
+            Some(t) => t.add(&weighted)?,
+            None => weighted,
+        });
+        if let Some(c) = correct {
+            self.correct = Some(match self.correct.take() {
+                Some(t) => t.add(&c)?,
+                None => c,
+            });
+        }
+        self.samples += count;
+        Ok(())
+    }
+
+    fn mean_loss(&self) -> Result<f32> {
+        let total = self
+            .loss
+            .as_ref()
+            .map(Tensor::item)
+            .transpose()?
+            .unwrap_or(0.0);
+        Ok(total / self.samples.max(1) as f32)
+    }
+
+    fn evaluation(&self) -> Result<Evaluation> {
+        let accuracy = self
+            .correct
+            .as_ref()
+            .map(Tensor::item)
+            .transpose()?
+            .map(|c| c / self.samples.max(1) as f32);
+        Ok(Evaluation {
+            loss: self.mean_loss()?,
+            accuracy,
+        })
+    }
+}
+
+fn check_batch(op: &'static str, batch_size: usize, len: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::invalid(
+            op,
+            "the batch size must be at least 1, got 0",
+        ));
+    }
+    if len == 0 {
+        return Err(Error::invalid(op, "the dataset is empty"));
+    }
+    Ok(())
+}
+
+/// Loss (and accuracy) of `model` over `data`, in evaluation mode and without recording.
+pub fn evaluate(
+    model: &dyn Module,
+    data: &Dataset,
+    loss: Loss,
+    batch_size: usize,
+) -> Result<Evaluation> {
+    check_batch("evaluate", batch_size, data.len())?;
+    model.set_training(false);
+    let result = no_grad(|| {
+        let mut totals = Totals::new();
+        for batch in data.batches(batch_size, None, false)? {
+            let (x, y) = batch?;
+            let out = model.forward(&x)?;
+            totals.add(
+                &loss.compute(&out, &y)?,
+                loss.correct(&out, &y)?,
+                x.dims()[0],
+            )?;
+        }
+        totals.evaluation()
+    });
+    model.set_training(true);
+    result
+}
+
+/// The model's outputs for `inputs`, in evaluation mode and without recording.
+pub fn predict(model: &dyn Module, inputs: &Tensor) -> Result<Tensor> {
+    model.set_training(false);
+    let out = no_grad(|| model.forward(inputs));
+    model.set_training(true);
+    out
+}
+
+/// Copies of the parameters' current values.
+fn snapshot(params: &[Tensor]) -> Result<Vec<Tensor>> {
+    no_grad(|| params.iter().map(|p| p.mul_scalar(1.0)).collect())
+}
+
+/// Trains `model` on `train` with `optimizer`, returning the per-epoch history.
+pub fn fit(
+    model: &dyn Module,
+    optimizer: &mut Optimizer,
+    loss: Loss,
+    train: &Dataset,
+    options: &FitOptions,
+) -> Result<History> {
+    let (train, validation) = match (&options.validation_data, options.validation_split) {
+        (Some(v), _) => (train.clone(), Some(v.clone())),
+        (None, Some(fraction)) => {
+            let (t, v) = train.split(fraction)?;
+            (t, Some(v))
+        }
+        (None, None) => (train.clone(), None),
+    };
+    check_batch("fit", options.batch_size, train.len())?;
+    if options.early_stopping.is_some() && validation.is_none() {
+        return Err(Error::invalid(
+            "fit",
+            "early stopping watches the validation loss: give validation_data or validation_split",
+        ));
+    }
+    if let Some(s) = &options.schedule {
+        s.validate()?;
+    }
+    let base_lr = optimizer.lr();
+    let params = model.parameters();
+    let mut history = History::default();
+    let mut best: Option<(f32, usize, Option<Vec<Tensor>>)> = None;
+    model.set_training(true);
+    for epoch in 1..=options.epochs {
+        let start = Instant::now();
+        let batches = train.batches(
+            options.batch_size,
+            options
+                .shuffle
+                .then_some(options.seed.wrapping_add(epoch as u64)),
+            options.drop_last,
+        )?;
+        let bar = progress_bar(
+            options.verbose,
+            batches.batch_count(),
+            epoch,
+            options.epochs,
+        );
+        let mut totals = Totals::new();
+        for (step, batch) in batches.enumerate() {
+            let (x, y) = batch?;
+            if let Some(s) = &options.schedule {
+                optimizer.set_lr(s.lr(base_lr, optimizer.steps()))?;
+            }
+            let out = model.forward(&x)?;
+            let batch_loss = loss.compute(&out, &y)?;
+            let objective = match model.penalty()? {
+                Some(p) => batch_loss.add(&p)?,
+                None => batch_loss.clone(),
+            };
+            optimizer.zero_grad();
+            objective.backward()?;
+            optimizer.step()?;
+            no_grad(|| {
+                totals.add(
+                    &batch_loss.detach(),
+                    loss.correct(&out.detach(), &y)?,
+                    x.dims()[0],
+                )
+            })?;
+            bar.inc(1);
+            if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
+                bar.set_message(format!("loss {:.4}", totals.mean_loss()?));
+            }
+        }
+        let train_eval = totals.evaluation()?;
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let val = validation
+            .as_ref()
+            .map(|v| evaluate(model, v, loss, options.batch_size))
+            .transpose()?;
+        let stats = EpochStats {
+            epoch,
+            loss: train_eval.loss,
+            accuracy: train_eval.accuracy,
+            val_loss: val.map(|v| v.loss),
+            val_accuracy: val.and_then(|v| v.accuracy),
+            lr: optimizer.lr(),
+            seconds,
+            samples_per_second: totals.samples as f64 / seconds.max(1e-9),
+        };
+        if options.verbose {
+            println!("{}", epoch_line(&stats, options.epochs));
+        }
+        history.epochs.push(stats);
+        if let (Some(es), Some(v)) = (options.early_stopping, val) {
+            let improved = best
+                .as_ref()
+                .is_none_or(|(b, _, _)| v.loss < b - es.min_delta);
+            if improved {
+                let weights = if es.restore_best_weights {
+                    Some(snapshot(&params)?)
+                } else {
+                    None
+                };
+                best = Some((v.loss, epoch, weights));
+            } else if epoch - best.as_ref().map_or(0, |b| b.1) >= es.patience {
+                history.stopped_early = epoch < options.epochs;
+                break;
+            }
+        }
+    }
+    if let Some((_, epoch, Some(weights))) = best {
+        for (p, w) in params.iter().zip(&weights) {
+            p.copy_from(w)?;
+        }
+        history.restored_epoch = Some(epoch);
+    }
+    Ok(history)
+}
+
+fn progress_bar(
+    verbose: bool,
+    steps: usize,
+    epoch: usize,
+    epochs: usize,
+) -> indicatif::ProgressBar {
+    if !verbose {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template(
+        "epoch {prefix} {bar:30} {pos}/{len} {per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}

@@ -1,0 +1,10 @@
+//! Training: `fit`, `evaluate`, `predict`, the History they record, and early stopping.
+//! Full-batch, mini-batch and stochastic gradient descent are just batch sizes.
+
+mod fit;
+mod history;
+mod metrics;
+
+pub use fit::{evaluate, fit, predict, EarlyStopping, Evaluation, FitOptions};
+pub use history::{EpochStats, History};
+pub use metrics::Loss;
