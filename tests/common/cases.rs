@@ -233,6 +233,33 @@ pub fn all() -> Vec<Case> {
         });
     }
     cases.push(Case {
+        name: "eq",
+        domains: vec![Domain::Labels, Domain::Labels],
+        shapes: vec![vec![vec![65, 3], vec![65, 3]], vec![vec![17, 3], vec![3]]],
+        grad_shapes: vec![],
+        f: |x| x[0].eq(&x[1]),
+        tol: 0.0,
+        differentiable: false,
+    });
+    cases.push(Case {
+        name: "dropout_mask",
+        domains: vec![ANY],
+        shapes: vec![vec![vec![1]], vec![vec![127, 65]]],
+        grad_shapes: vec![],
+        f: |x| Tensor::dropout_mask(x[0].dims(), 0.3, 12345, x[0].device()),
+        tol: 0.0,
+        differentiable: false,
+    });
+    cases.push(Case {
+        name: "gather_rows",
+        domains: vec![ANY, Domain::Labels],
+        shapes: vec![vec![vec![17, 5], vec![17]], vec![vec![127, 3], vec![127]]],
+        grad_shapes: vec![],
+        f: |x| x[0].gather_rows(&x[1].mul_scalar(0.0)?.add(&x[1])?, 1, x[1].numel() - 1),
+        tol: 0.0,
+        differentiable: false,
+    });
+    cases.push(Case {
         name: "argmax",
         domains: vec![ANY],
         shapes: vec![vec![vec![65, 127]], vec![vec![1, 3]], vec![vec![5, 3, 17]]],
