@@ -1,0 +1,283 @@
+//! Data: the IDX reader and MNIST checks on damaged files, batch iteration and splits,
+//! the downloader against a server on the loopback interface, and the synthetic sets.
+
+mod common;
+
+use common::gpu;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use wgnn::data::{synthetic, Dataset, Mnist, MNIST_FILES};
+use wgnn::{Device, Error, Tensor};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgnn-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn idx(rank_dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, rank_dims.len() as u8];
+    for d in rank_dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// A tiny MNIST-shaped set: `n` images of 2x2 pixels in each split.
+fn write_tiny_mnist(dir: &Path, n: u32, labels: &[u8]) {
+    let images = idx(&[n, 2, 2], &vec![7u8; 4 * n as usize]);
+    let labels = idx(&[n], labels);
+    for (i, (name, _)) in MNIST_FILES.iter().enumerate() {
+        let bytes = if i % 2 == 0 { &images } else { &labels };
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn data_error(result: Result<Mnist, Error>) -> String {
+    match result {
+        Err(Error::Data { file, message }) => format!("{file}: {message}"),
+        Err(other) => panic!("expected a data error, got {other}"),
+        Ok(_) => panic!("expected a data error, got a dataset"),
+    }
+}
+
+#[test]
+fn damaged_mnist_files_give_errors_naming_the_file_and_the_fault() {
+    let dir = temp_dir("damaged");
+    write_tiny_mnist(&dir, 3, &[1, 2, 3]);
+    let ok = Mnist::load_from(&dir).unwrap();
+    assert_eq!((ok.train.len(), ok.train.image_dims), (3, [2, 2]));
+
+    // A label over 9.
+    write_tiny_mnist(&dir, 3, &[1, 12, 3]);
+    assert!(data_error(Mnist::load_from(&dir)).contains("label 1 is 12"));
+    // Counts that disagree.
+    write_tiny_mnist(&dir, 3, &[1, 2, 3]);
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx(&[2], &[1, 2])).unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("2 labels for 3 images"));
+    // Swapped: labels where the images belong.
+    std::fs::write(dir.join("train-images-idx3-ubyte"), idx(&[3], &[1, 2, 3])).unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("a label file?"));
+    // Truncated.
+    let mut cut = idx(&[3, 2, 2], &[0; 12]);
+    cut.truncate(cut.len() - 1);
+    std::fs::write(dir.join("train-images-idx3-ubyte"), cut).unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("truncated"));
+    // Wrong magic.
+    std::fs::write(dir.join("train-images-idx3-ubyte"), b"PK\x03\x04 not idx").unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("magic"));
+    // A .gz name that is not gzip falls back to the IDX check; real gzip that is corrupt fails.
+    std::fs::remove_file(dir.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte.gz"),
+        [0x1f, 0x8b, 8, 0, 1, 2, 3],
+    )
+    .unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("gzip"));
+    // Missing.
+    std::fs::remove_file(dir.join("train-images-idx3-ubyte.gz")).unwrap();
+    assert!(data_error(Mnist::load_from(&dir)).contains("missing"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gzipped_files_are_read() {
+    let dir = temp_dir("gz");
+    write_tiny_mnist(&dir, 2, &[4, 5]);
+    for (name, _) in MNIST_FILES {
+        let raw = std::fs::read(dir.join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw).unwrap();
+        std::fs::write(dir.join(format!("{name}.gz")), gz.finish().unwrap()).unwrap();
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+    assert_eq!(Mnist::load_from(&dir).unwrap().test.labels, vec![4, 5]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_pass_visits_every_sample_once_in_a_seeded_order() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for d in &devices {
+        let n = 23;
+        let x = Tensor::arange(0.0, n as f32, 1.0, d)
+            .unwrap()
+            .reshape(&[n, 1])
+            .unwrap();
+        let data = Dataset::from_tensors(x.clone(), x.reshape(&[n]).unwrap()).unwrap();
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        for batch in data.batches(5, Some(7), false).unwrap() {
+            let (bx, by) = batch.unwrap();
+            assert_eq!(
+                bx.reshape(&[bx.dims()[0]]).unwrap().to_vec().unwrap(),
+                by.to_vec().unwrap()
+            );
+            sizes.push(by.numel());
+            seen.extend(by.to_vec().unwrap());
+        }
+        assert_eq!(sizes, vec![5, 5, 5, 5, 3]);
+        let mut sorted = seen.clone();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(sorted, (0..n).map(|i| i as f32).collect::<Vec<_>>());
+        assert_ne!(seen, sorted, "shuffled");
+        let again: Vec<f32> = data
+            .batches(5, Some(7), false)
+            .unwrap()
+            .flat_map(|b| b.unwrap().1.to_vec().unwrap())
+            .collect();
+        assert_eq!(seen, again, "same seed, same order");
+        assert_eq!(data.batches(5, None, true).unwrap().count(), 4, "drop_last");
+        assert!(data.batches(0, None, false).is_err());
+        let (train, val) = data.split(0.2).unwrap();
+        assert_eq!((train.len(), val.len()), (18, 5));
+        let val_rows: Vec<f32> = val
+            .batches(100, None, false)
+            .unwrap()
+            .flat_map(|b| b.unwrap().1.to_vec().unwrap())
+            .collect();
+        assert_eq!(
+            val_rows,
+            vec![18.0, 19.0, 20.0, 21.0, 22.0],
+            "the last fraction, as Keras"
+        );
+        assert!(data.split(1.5).is_err());
+        assert_eq!(data.take(4).len(), 4);
+    }
+}
+
+#[test]
+fn u8_images_are_scaled_on_the_device() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for d in &devices {
+        let dir = temp_dir(&format!("u8{}", d.is_gpu()));
+        write_tiny_mnist(&dir, 3, &[0, 1, 2]);
+        let mnist = Mnist::load_from(&dir).unwrap();
+        let data = mnist.train.dataset(&[4], d).unwrap();
+        let (x, y) = data
+            .batches(3, None, false)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(x.dims(), &[3, 4]);
+        assert!(x
+            .to_vec()
+            .unwrap()
+            .iter()
+            .all(|&v| (v - 7.0 / 255.0).abs() < 1e-7));
+        assert_eq!(y.to_vec().unwrap(), vec![0.0, 1.0, 2.0]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Serves `files` over HTTP/1.1 on 127.0.0.1 for `requests` requests, then stops.
+fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            match files.iter().find(|(name, _)| *name == path) {
+                Some((_, body)) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream
+                        .write_all(head.as_bytes())
+                        .and_then(|_| stream.write_all(body));
+                }
+                None => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    (base, handle)
+}
+
+#[test]
+fn missing_files_are_downloaded_and_checked_or_the_error_says_where_to_put_them() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mnist");
+    if !shared.join("t10k-labels-idx1-ubyte.gz").is_file() {
+        eprintln!(
+            "skipping the download test: no MNIST files at {}",
+            shared.display()
+        );
+        return;
+    }
+    let files: Vec<(String, Vec<u8>)> = MNIST_FILES
+        .iter()
+        .map(|(name, _)| {
+            (
+                format!("{name}.gz"),
+                std::fs::read(shared.join(format!("{name}.gz"))).unwrap(),
+            )
+        })
+        .collect();
+    // A damaged copy of the first file: its MD5 check must fail and nothing be left behind.
+    let mut damaged = files.clone();
+    damaged[0].1[100] ^= 0xff;
+    let (base, server) = serve(damaged, 1);
+    let dir = temp_dir("download");
+    std::env::set_var("WGNN_MNIST_MIRROR", &base);
+    let message = data_error(Mnist::load(Some(&dir)));
+    assert!(
+        message.contains("MD5") && message.contains("Put the four files"),
+        "{message}"
+    );
+    assert!(!dir.join("train-images-idx3-ubyte.gz").exists());
+    server.join().unwrap();
+
+    let (base, server) = serve(files, 4);
+    std::env::set_var("WGNN_MNIST_MIRROR", &base);
+    let mnist = Mnist::load(Some(&dir)).unwrap();
+    std::env::remove_var("WGNN_MNIST_MIRROR");
+    server.join().unwrap();
+    assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn synthetic_sets_have_their_shapes_and_labels() {
+    let d = Device::Cpu;
+    let circles = synthetic::circles(200, 0.5, 0.05, 1, &d).unwrap();
+    assert_eq!(circles.len(), 200);
+    assert_eq!(circles.sample_dims(), &[2]);
+    let (x, y) = circles
+        .batches(200, None, false)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let (x, y) = (x.to_vec().unwrap(), y.to_vec().unwrap());
+    for (p, label) in x.chunks(2).zip(&y) {
+        let r = (p[0] * p[0] + p[1] * p[1]).sqrt();
+        assert!(
+            if *label == 0.0 { r > 0.75 } else { r < 0.75 },
+            "radius {r} label {label}"
+        );
+    }
+    assert_eq!(y.iter().filter(|&&l| l == 1.0).count(), 100);
+    assert_eq!(synthetic::moons(101, 0.1, 2, &d).unwrap().len(), 101);
+    assert_eq!(synthetic::xor(&d).unwrap().len(), 4);
+    assert_eq!(synthetic::ice_cream(50, 3, &d).unwrap().sample_dims(), &[1]);
+    assert!(synthetic::circles(10, 1.5, 0.1, 0, &d).is_err());
+    assert!(synthetic::moons(1, 0.1, 0, &d).is_err());
+}
