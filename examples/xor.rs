@@ -1,77 +1,75 @@
-//! The course's first network: XOR with a 2-4-1 perceptron, tanh hidden layer, sigmoid
-//! output (binary cross-entropy on logits), full-batch gradient descent. Runs on the best
-//! device (`--device cpu|gpu` to choose) and prints the loss falling.
+//! The course's first network: XOR with a 2-4-1 perceptron (tanh hidden layer, sigmoid
+//! output through binary cross-entropy on logits), trained twice with plain gradient
+//! descent at the same learning rate (0.2): full-batch (one step per epoch on all four points)
+//! and stochastic (one step per point), printing both loss curves as the course compares them.
+//!
+//! cargo run --release --example xor -- [--device gpu|cpu] [--epochs N]
 
-use wgnn::{no_grad, Device, Result, Tensor};
+mod common;
 
-fn device_from_args() -> Result<Device> {
-    let args: Vec<String> = std::env::args().collect();
-    match args
-        .iter()
-        .position(|a| a == "--device")
-        .and_then(|i| args.get(i + 1))
-    {
-        Some(name) if name == "cpu" => Ok(Device::cpu()),
-        Some(name) if name == "gpu" => Device::gpu(),
-        Some(other) => Err(wgnn::Error::invalid(
-            "xor",
-            format!("--device must be cpu or gpu, got {other}"),
-        )),
-        None => Ok(Device::best()),
-    }
-}
+use clap::Parser;
+use common::SmallArgs;
+use wgnn::data::synthetic;
+use wgnn::nn::{Activation, Linear, Module, Sequential};
+use wgnn::optim::Optimizer;
+use wgnn::train::{fit, predict, FitOptions, History, Loss};
+use wgnn::{Device, Result, Tensor};
 
-fn run() -> Result<()> {
-    let device = device_from_args()?;
-    println!(
-        "device: {}",
-        device.describe().lines().next().unwrap_or_default()
-    );
-    let x = Tensor::from_vec(vec![0., 0., 0., 1., 1., 0., 1., 1.], &[4, 2], &device)?;
-    let y = Tensor::from_vec(vec![0., 1., 1., 0.], &[4, 1], &device)?;
-    // Xavier/Glorot-uniform initial weights, zero biases.
-    let limit1 = (6.0f32 / (2 + 4) as f32).sqrt();
-    let limit2 = (6.0f32 / (4 + 1) as f32).sqrt();
-    let mut params = vec![
-        Tensor::uniform(&[2, 4], -limit1, limit1, 1, &device)?.requires_grad_(),
-        Tensor::zeros(&[4], &device)?.requires_grad_(),
-        Tensor::uniform(&[4, 1], -limit2, limit2, 2, &device)?.requires_grad_(),
-        Tensor::zeros(&[1], &device)?.requires_grad_(),
-    ];
-    let learning_rate = 1.0;
-    for epoch in 0..=1000 {
-        let hidden = x.matmul(&params[0])?.add(&params[1])?.tanh()?;
-        let logits = hidden.matmul(&params[2])?.add(&params[3])?;
-        let loss = logits.bce_with_logits_loss(&y)?;
-        loss.backward()?;
-        params = no_grad(|| {
-            params
-                .iter()
-                .map(|p| {
-                    let grad = p.grad().expect("every parameter takes part in the loss");
-                    Ok(p.sub(&grad.mul_scalar(learning_rate)?)?.requires_grad_())
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        if epoch % 100 == 0 {
-            println!("epoch {epoch:4}  loss {:.5}", loss.item()?);
-        }
-    }
-    let hidden = x.matmul(&params[0])?.add(&params[1])?.tanh()?;
-    let probs = hidden
-        .matmul(&params[2])?
-        .add(&params[3])?
-        .sigmoid()?
-        .to_vec()?;
-    for (input, p) in [[0, 0], [0, 1], [1, 0], [1, 1]].iter().zip(probs) {
-        println!("{} xor {} -> {p:.3}", input[0], input[1]);
-    }
-    Ok(())
+fn train(
+    device: &Device,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+) -> Result<(Sequential, History)> {
+    wgnn::nn::manual_seed(seed);
+    let model = Sequential::new()
+        .add(Linear::new(2, 4, device)?)
+        .add(Activation::tanh())
+        .add(Linear::new(4, 1, device)?);
+    let mut sgd = Optimizer::sgd(model.parameters(), 0.2)?;
+    let options = FitOptions {
+        epochs,
+        batch_size,
+        seed,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    let history = fit(
+        &model,
+        &mut sgd,
+        Loss::BinaryCrossEntropy,
+        &synthetic::xor(device)?,
+        &options,
+    )?;
+    Ok((model, history))
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    common::run(|| {
+        let args = SmallArgs::parse();
+        let device = common::device(&args.device)?;
+        common::announce(&device);
+        let epochs = args.epochs.unwrap_or(500);
+        let (full_model, full) = train(&device, 4, epochs, args.seed)?;
+        let (sgd_model, sgd) = train(&device, 1, epochs, args.seed)?;
+        println!(
+            "{:>6}  {:>18}  {:>18}",
+            "epoch", "full-batch GD loss", "stochastic GD loss"
+        );
+        for (f, s) in full.epochs.iter().zip(&sgd.epochs) {
+            if f.epoch == 1 || f.epoch % (epochs / 10).max(1) == 0 {
+                println!("{:>6}  {:>18.5}  {:>18.5}", f.epoch, f.loss, s.loss);
+            }
+        }
+        let x = Tensor::from_vec(vec![0., 0., 0., 1., 1., 0., 1., 1.], &[4, 2], &device)?;
+        let full_p = predict(&full_model, &x)?.sigmoid()?.to_vec()?;
+        let sgd_p = predict(&sgd_model, &x)?.sigmoid()?.to_vec()?;
+        for (i, input) in [[0, 0], [0, 1], [1, 0], [1, 1]].iter().enumerate() {
+            println!(
+                "{} xor {} -> full-batch {:.3}, stochastic {:.3}",
+                input[0], input[1], full_p[i], sgd_p[i]
+            );
+        }
+        Ok(())
+    });
 }

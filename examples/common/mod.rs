@@ -72,3 +72,25 @@ pub fn schedule(name: &str, total_steps: u64) -> Result<Option<wgnn::optim::Sche
         )),
     }
 }
+
+/// The flags of the small examples.
+#[derive(Parser, Debug, Clone)]
+pub struct SmallArgs {
+    /// gpu, cpu, or best
+    #[arg(long, default_value = "best")]
+    pub device: String,
+    /// Passes over the training data
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed for the data, initialisation and shuffling
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Prints the device's first description line.
+pub fn announce(device: &Device) {
+    println!(
+        "device: {}",
+        device.describe().lines().next().unwrap_or_default()
+    );
+}
