@@ -1,0 +1,200 @@
+//! The training loop: it learns, records its history, validates, stops early and
+//! restores the best weights, applies schedules, and rejects impossible settings.
+
+mod common;
+
+use common::gpu;
+use wgnn::data::synthetic;
+use wgnn::nn::{Activation, Linear, Module, Sequential};
+use wgnn::optim::{Optimizer, Schedule};
+use wgnn::train::{evaluate, fit, predict, EarlyStopping, FitOptions, Loss};
+use wgnn::{Device, Error, Tensor};
+
+fn small_model(device: &Device, seed: u64) -> Sequential {
+    wgnn::nn::manual_seed(seed);
+    Sequential::new()
+        .add(Linear::new(2, 8, device).unwrap())
+        .add(Activation::relu())
+        .add(Linear::new(8, 1, device).unwrap())
+}
+
+fn quiet(epochs: usize, batch_size: usize) -> FitOptions {
+    FitOptions {
+        epochs,
+        batch_size,
+        verbose: false,
+        ..FitOptions::default()
+    }
+}
+
+#[test]
+fn fit_learns_the_circles_on_every_device_with_the_same_history() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    let mut finals = Vec::new();
+    for d in &devices {
+        let data = synthetic::circles(200, 0.5, 0.05, 3, d).unwrap();
+        let model = small_model(d, 1);
+        let mut adam = Optimizer::adam(model.parameters(), 0.05).unwrap();
+        let history = fit(
+            &model,
+            &mut adam,
+            Loss::BinaryCrossEntropy,
+            &data,
+            &quiet(40, 32),
+        )
+        .unwrap();
+        assert_eq!(history.epochs.len(), 40);
+        let first = &history.epochs[0];
+        let last = history.last().unwrap();
+        assert!(
+            last.loss < first.loss / 3.0,
+            "{} -> {}",
+            first.loss,
+            last.loss
+        );
+        let acc = evaluate(&model, &data, Loss::BinaryCrossEntropy, 64)
+            .unwrap()
+            .accuracy
+            .unwrap();
+        assert!(acc > 0.95, "accuracy {acc} on {d}");
+        finals.push(last.loss);
+    }
+    if let [cpu, gpu] = finals[..] {
+        assert!(
+            (cpu - gpu).abs() < 1e-3 * (1.0 + cpu.abs()),
+            "cpu {cpu} vs gpu {gpu}"
+        );
+    }
+}
+
+#[test]
+fn validation_split_and_early_stopping_restore_the_best_epoch() {
+    let d = Device::Cpu;
+    let data = synthetic::moons(300, 0.3, 5, &d).unwrap();
+    let model = small_model(&d, 2);
+    // A learning rate this high makes the validation loss wander, so patience runs out.
+    let mut sgd = Optimizer::sgd(model.parameters(), 3.0).unwrap();
+    let options = FitOptions {
+        validation_split: Some(0.3),
+        early_stopping: Some(EarlyStopping {
+            patience: 2,
+            min_delta: 0.0,
+            restore_best_weights: true,
+        }),
+        ..quiet(200, 16)
+    };
+    let history = fit(&model, &mut sgd, Loss::BinaryCrossEntropy, &data, &options).unwrap();
+    assert!(
+        history.stopped_early,
+        "ran all {} epochs",
+        history.epochs.len()
+    );
+    let best = history.restored_epoch.unwrap();
+    let best_val = history.epochs[best - 1].val_loss.unwrap();
+    assert!(history
+        .epochs
+        .iter()
+        .all(|e| e.val_loss.unwrap() >= best_val - 1e-6));
+    assert!(history.epochs.iter().all(|e| e.val_accuracy.is_some()));
+    // The model holds the best epoch's weights: its validation loss is the best one.
+    let (_, val) = data.split(0.3).unwrap();
+    let now = evaluate(&model, &val, Loss::BinaryCrossEntropy, 64)
+        .unwrap()
+        .loss;
+    assert!(
+        (now - best_val).abs() < 1e-4,
+        "restored {now}, best {best_val}"
+    );
+}
+
+#[test]
+fn schedules_set_the_learning_rate_each_step() {
+    let d = Device::Cpu;
+    let data = synthetic::xor(&d).unwrap();
+    let model = small_model(&d, 3);
+    let mut sgd = Optimizer::sgd(model.parameters(), 0.1).unwrap();
+    let options = FitOptions {
+        schedule: Some(Schedule::Step {
+            every: 4,
+            gamma: 0.5,
+        }),
+        ..quiet(3, 1)
+    };
+    let history = fit(&model, &mut sgd, Loss::BinaryCrossEntropy, &data, &options).unwrap();
+    // Steps 0-3 at 0.1, 4-7 at 0.05, 8-11 at 0.025.
+    let lrs: Vec<f32> = history.epochs.iter().map(|e| e.lr).collect();
+    assert_eq!(lrs, vec![0.1, 0.05, 0.025]);
+}
+
+#[test]
+fn regression_has_no_accuracy_and_predict_runs_in_eval_mode() {
+    let d = Device::Cpu;
+    let data = synthetic::ice_cream(50, 1, &d).unwrap();
+    let model = Linear::new(1, 1, &d).unwrap();
+    let mut adam = Optimizer::adam(model.parameters(), 1.0).unwrap();
+    let history = fit(
+        &model,
+        &mut adam,
+        Loss::MeanSquaredError,
+        &data,
+        &quiet(300, 50),
+    )
+    .unwrap();
+    assert!(history.last().unwrap().accuracy.is_none());
+    let y = predict(&model, &Tensor::from_vec(vec![20.0], &[1, 1], &d).unwrap()).unwrap();
+    assert!(!y.requires_grad());
+    assert!(
+        (y.item().unwrap() - 450.0).abs() < 40.0,
+        "prediction {}",
+        y.item().unwrap()
+    );
+}
+
+#[test]
+fn impossible_settings_are_errors() {
+    let d = Device::Cpu;
+    let data = synthetic::xor(&d).unwrap();
+    let model = small_model(&d, 4);
+    let mut sgd = Optimizer::sgd(model.parameters(), 0.1).unwrap();
+    let fails = |o: FitOptions, sgd: &mut Optimizer| {
+        fit(&model, sgd, Loss::BinaryCrossEntropy, &data, &o).unwrap_err()
+    };
+    assert!(matches!(
+        fails(quiet(1, 0), &mut sgd),
+        Error::InvalidArgument { .. }
+    ));
+    let no_validation = FitOptions {
+        early_stopping: Some(EarlyStopping {
+            patience: 1,
+            min_delta: 0.0,
+            restore_best_weights: false,
+        }),
+        ..quiet(1, 2)
+    };
+    assert!(fails(no_validation, &mut sgd)
+        .to_string()
+        .contains("validation"));
+    assert!(fails(
+        FitOptions {
+            validation_split: Some(2.0),
+            ..quiet(1, 2)
+        },
+        &mut sgd
+    )
+    .to_string()
+    .contains("fraction"));
+    let bad_schedule = FitOptions {
+        schedule: Some(Schedule::Cosine {
+            total: 0,
+            min_lr: 0.0,
+        }),
+        ..quiet(1, 2)
+    };
+    assert!(matches!(
+        fails(bad_schedule, &mut sgd),
+        Error::InvalidArgument { .. }
+    ));
+    // Labels shaped for cross-entropy do not fit a binary model's output.
+    assert!(fit(&model, &mut sgd, Loss::CrossEntropy, &data, &quiet(1, 2)).is_err());
+}
