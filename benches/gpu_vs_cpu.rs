@@ -1,5 +1,6 @@
 //! GPU vs CPU: matmul at square sizes and at the MNIST MLP's shapes (forward and the
-//! backward products), plus the CPU cost of recording one op. Times start after a warm-up
+//! backward products), one epoch of the MNIST MLP (`mlp_epoch`), and the CPU cost of
+//! recording one op. Times start after a warm-up
 //! and include waiting for the GPU to finish.
 //!
 //! cargo bench --bench gpu_vs_cpu [-- --quick] [-- --json FILE]
@@ -71,6 +72,59 @@ fn operands(
     ))
 }
 
+/// The MNIST training set if its files are in `$MNIST_DIR` or data/mnist (never
+/// downloaded here), else random images and labels of the same shape.
+fn mnist_or_random() -> Result<(wgnn::data::MnistSplit, &'static str)> {
+    let dirs = [
+        std::env::var("MNIST_DIR").unwrap_or_default(),
+        "data/mnist".to_string(),
+    ];
+    for dir in dirs.iter().filter(|d| !d.is_empty()) {
+        if let Ok(m) = wgnn::data::Mnist::load_from(std::path::Path::new(dir)) {
+            return Ok((m.train, "MNIST"));
+        }
+    }
+    let images = Tensor::uniform(&[60_000 * 784], 0.0, 255.0, 3, &Device::Cpu)?.to_vec()?;
+    let labels = Tensor::uniform(&[60_000], 0.0, 10.0, 4, &Device::Cpu)?.to_vec()?;
+    Ok((
+        wgnn::data::MnistSplit {
+            images: images.into_iter().map(|v| v as u8).collect(),
+            labels: labels.into_iter().map(|v| v as u8).collect(),
+            image_dims: [28, 28],
+        },
+        "random data shaped like MNIST",
+    ))
+}
+
+/// Seconds for one epoch of the course's MLP (784-64-32-10, Adam, batch 128) through
+/// `fit`, which waits for the device at the end of the epoch. With `steps`, only that
+/// many steps are timed and the time is scaled to the 469 steps of an epoch.
+fn mlp_epoch(device: &Device, split: &wgnn::data::MnistSplit, steps: Option<usize>) -> Result<f64> {
+    use wgnn::nn::Module;
+    use wgnn::train::{fit, FitOptions, Loss};
+    let full = split.dataset(&[784], device)?;
+    let timed = steps.map_or(full.clone(), |s| full.take(s * 128));
+    let model = wgnn::models::mnist_mlp(device)?;
+    let mut adam = wgnn::optim::Optimizer::adam(model.parameters(), 1e-3)?;
+    let options = |epochs| FitOptions {
+        epochs,
+        batch_size: 128,
+        verbose: false,
+        ..FitOptions::default()
+    };
+    fit(
+        &model,
+        &mut adam,
+        Loss::CrossEntropy,
+        &full.take(1280),
+        &options(1),
+    )?; // warm-up
+    let history = fit(&model, &mut adam, Loss::CrossEntropy, &timed, &options(3))?;
+    let mut times: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[1] * full.len().div_ceil(128) as f64 / timed.len().div_ceil(128) as f64)
+}
+
 /// CPU microseconds to record one small elementwise op on the GPU (no waiting).
 fn record_cost(gpu: &Device) -> Result<f64> {
     let x = Tensor::ones(&[128, 64], gpu)?;
@@ -131,6 +185,28 @@ fn main() -> Result<()> {
         });
         print_row(rows.last().expect("just pushed"));
     }
+    let (split, source) = mnist_or_random()?;
+    let cpu_epoch = mlp_epoch(&cpu, &split, None)?;
+    let gpu_steps = if quick { Some(20) } else { None };
+    let gpu_epoch = gpu
+        .as_ref()
+        .map(|g| mlp_epoch(g, &split, gpu_steps))
+        .transpose()?;
+    println!(
+        "\nmlp_epoch (784-64-32-10, Adam, batch 128, {source}; median of 3 epochs{}):",
+        if gpu_steps.is_some() {
+            ", GPU: 20 steps scaled to 469"
+        } else {
+            ""
+        }
+    );
+    match gpu_epoch {
+        Some(g) => println!(
+            "  GPU {g:.3} s | CPU {cpu_epoch:.3} s | speedup {:.2}x",
+            cpu_epoch / g
+        ),
+        None => println!("  CPU {cpu_epoch:.3} s"),
+    }
     let record_us = match &gpu {
         Some(g) => Some(record_cost(g)?),
         None => None,
@@ -139,7 +215,13 @@ fn main() -> Result<()> {
         println!("\nCPU cost of recording one GPU op: {us:.2} µs");
     }
     if let Some(path) = json {
-        write_json(&path, &rows, record_us, gpu.as_ref())?;
+        write_json(
+            &path,
+            &rows,
+            record_us,
+            (gpu_epoch, cpu_epoch),
+            gpu.as_ref(),
+        )?;
         println!("wrote {path}");
     }
     Ok(())
@@ -160,6 +242,7 @@ fn write_json(
     path: &str,
     rows: &[Row],
     record_us: Option<f64>,
+    mlp_epoch: (Option<f64>, f64),
     gpu: Option<&Device>,
 ) -> Result<()> {
     let num = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:e}"));
@@ -174,8 +257,10 @@ fn write_json(
             .collect();
     let gpu_name = gpu.map_or("none".to_string(), |g| g.to_string());
     let text = format!(
-        "{{\n  \"gpu\": {gpu_name:?},\n  \"record_us_per_op\": {},\n  \"matmul\": [\n{}\n  ]\n}}\n",
+        "{{\n  \"gpu\": {gpu_name:?},\n  \"record_us_per_op\": {},\n  \"mlp_epoch_seconds\": {{\"gpu\": {}, \"cpu\": {:e}}},\n  \"matmul\": [\n{}\n  ]\n}}\n",
         num(record_us),
+        num(mlp_epoch.0),
+        mlp_epoch.1,
         entries.join(",\n")
     );
     std::fs::write(path, text)

@@ -12,7 +12,7 @@ mod common;
 use clap::Parser;
 use common::MnistArgs;
 use wgnn::data::Mnist;
-use wgnn::nn::{Activation, ActivityRegularization, Init, Linear, Module, Regularizer, Sequential};
+use wgnn::nn::Module;
 use wgnn::optim::Optimizer;
 use wgnn::train::{evaluate, fit, FitOptions, Loss};
 
@@ -39,13 +39,7 @@ fn main() {
         );
 
         wgnn::nn::manual_seed(args.seed);
-        let model = Sequential::new()
-            .add(Linear::with_init(784, 64, Init::HeUniform, true, &device)?)
-            .add(Activation::relu())
-            .add(ActivityRegularization::new(Regularizer::l2(1e-3))?)
-            .add(Linear::with_init(64, 32, Init::HeUniform, true, &device)?)
-            .add(Activation::relu())
-            .add(Linear::new(32, 10, &device)?);
+        let model = wgnn::models::mnist_mlp(&device)?;
         println!("model: {}", model.describe());
         let mut optimizer = Optimizer::adam(model.parameters(), args.lr.unwrap_or(1e-3))?;
         let epochs = args.epochs.unwrap_or(10);
