@@ -152,6 +152,42 @@ fn regression_has_no_accuracy_and_predict_runs_in_eval_mode() {
 }
 
 #[test]
+fn the_same_seed_gives_the_same_result_and_a_callback_can_stop() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for d in &devices {
+        let run = |epochs: usize, callback: Option<wgnn::train::EpochCallback>| {
+            let data = synthetic::moons(100, 0.2, 1, d).unwrap();
+            let model = small_model(d, 7);
+            let mut adam = Optimizer::adam(model.parameters(), 0.01).unwrap();
+            let options = FitOptions {
+                seed: 11,
+                on_epoch_end: callback,
+                ..quiet(epochs, 16)
+            };
+            let history =
+                fit(&model, &mut adam, Loss::BinaryCrossEntropy, &data, &options).unwrap();
+            (history, model.parameters()[0].to_vec().unwrap())
+        };
+        let (a, wa) = run(5, None);
+        let (b, wb) = run(5, None);
+        assert_eq!(wa, wb, "weights differ between identical runs on {d}");
+        assert_eq!(
+            a.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(),
+            b.epochs.iter().map(|e| e.loss).collect::<Vec<_>>()
+        );
+        let (stopped, _) = run(
+            5,
+            Some(std::sync::Arc::new(|e: &wgnn::train::EpochStats| {
+                e.epoch < 2
+            })),
+        );
+        assert_eq!(stopped.epochs.len(), 2);
+        assert!(stopped.stopped_early);
+    }
+}
+
+#[test]
 fn impossible_settings_are_errors() {
     let d = Device::Cpu;
     let data = synthetic::xor(&d).unwrap();

@@ -74,6 +74,26 @@ impl Optimizer {
         Optimizer::new(params, Rule::adam(), lr)
     }
 
+    /// AdamW (decoupled weight decay) with Keras' other defaults.
+    pub fn adamw(params: Vec<Tensor>, lr: f32, weight_decay: f32) -> Result<Self> {
+        Optimizer::new(params, Rule::adamw(weight_decay), lr)
+    }
+
+    /// RMSprop with Keras' defaults (lr 1e-3, ρ 0.9).
+    pub fn rmsprop(params: Vec<Tensor>) -> Result<Self> {
+        Optimizer::new(params, Rule::rmsprop(), 1e-3)
+    }
+
+    /// Adagrad with Keras' defaults (lr 1e-3, initial accumulator 0.1).
+    pub fn adagrad(params: Vec<Tensor>) -> Result<Self> {
+        Optimizer::new(params, Rule::adagrad(), 1e-3)
+    }
+
+    /// Adadelta with Keras' defaults (lr 1.0, ρ 0.95), as the course's CNN uses it.
+    pub fn adadelta(params: Vec<Tensor>) -> Result<Self> {
+        Optimizer::new(params, Rule::adadelta(), 1.0)
+    }
+
     /// Clips gradients before every step.
     pub fn with_clip(mut self, clip: Clip) -> Result<Self> {
         let (Clip::Norm(v) | Clip::Value(v)) = clip;

@@ -11,7 +11,11 @@ use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::optim::{Optimizer, Schedule};
 use crate::tensor::Tensor;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Called after every epoch with its figures; return false to stop training.
+pub type EpochCallback = Arc<dyn Fn(&EpochStats) -> bool + Send + Sync>;
 
 /// Stop when the validation loss has not improved by `min_delta` for `patience` epochs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,6 +53,8 @@ pub struct FitOptions {
     pub verbose: bool,
     /// Steps between progress-bar loss updates (each one reads from the device).
     pub log_every: usize,
+    /// Called after every epoch (after validation); returning false stops training.
+    pub on_epoch_end: Option<EpochCallback>,
 }
 
 impl Default for FitOptions {
@@ -65,6 +71,7 @@ impl Default for FitOptions {
             schedule: None,
             verbose: true,
             log_every: 100,
+            on_epoch_end: None,
         }
     }
 }
@@ -226,12 +233,7 @@ pub fn fit(
                 .then_some(options.seed.wrapping_add(epoch as u64)),
             options.drop_last,
         )?;
-        let bar = progress_bar(
-            options.verbose,
-            batches.batch_count(),
-            epoch,
-            options.epochs,
-        );
+        let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
         let mut totals = Totals::new();
         for (step, batch) in batches.enumerate() {
             let (x, y) = batch?;
@@ -254,9 +256,14 @@ pub fn fit(
                     x.dims()[0],
                 )
             })?;
-            bar.inc(1);
+            bar.inc(x.dims()[0] as u64);
             if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
-                bar.set_message(format!("loss {:.4}", totals.mean_loss()?));
+                let so_far = totals.evaluation()?;
+                let accuracy = so_far
+                    .accuracy
+                    .map(|a| format!(" accuracy {a:.4}"))
+                    .unwrap_or_default();
+                bar.set_message(format!("loss {:.4}{accuracy}", so_far.loss));
             }
         }
         let train_eval = totals.evaluation()?;
@@ -279,7 +286,15 @@ pub fn fit(
         if options.verbose {
             println!("{}", epoch_line(&stats, options.epochs));
         }
+        let keep_going = options
+            .on_epoch_end
+            .as_ref()
+            .is_none_or(|callback| callback(&stats));
         history.epochs.push(stats);
+        if !keep_going {
+            history.stopped_early = epoch < options.epochs;
+            break;
+        }
         if let (Some(es), Some(v)) = (options.early_stopping, val) {
             let improved = best
                 .as_ref()
@@ -308,16 +323,16 @@ pub fn fit(
 
 fn progress_bar(
     verbose: bool,
-    steps: usize,
+    samples: usize,
     epoch: usize,
     epochs: usize,
 ) -> indicatif::ProgressBar {
     if !verbose {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(steps as u64);
+    let bar = indicatif::ProgressBar::new(samples as u64);
     let style = indicatif::ProgressStyle::with_template(
-        "epoch {prefix} {bar:30} {pos}/{len} {per_sec} {msg}",
+        "epoch {prefix} {bar:30} {pos}/{len} samples, {per_sec} {msg}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);

@@ -5,6 +5,6 @@ mod fit;
 mod history;
 mod metrics;
 
-pub use fit::{evaluate, fit, predict, EarlyStopping, Evaluation, FitOptions};
+pub use fit::{evaluate, fit, predict, EarlyStopping, EpochCallback, Evaluation, FitOptions};
 pub use history::{EpochStats, History};
 pub use metrics::Loss;
