@@ -213,7 +213,7 @@ fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread
 }
 
 #[test]
-fn missing_files_are_downloaded_and_checked_or_the_error_says_where_to_put_them() {
+fn missing_files_are_downloaded_with_md5_checks() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mnist");
     if !shared.join("t10k-labels-idx1-ubyte.gz").is_file() {
         eprintln!(
@@ -236,21 +236,39 @@ fn missing_files_are_downloaded_and_checked_or_the_error_says_where_to_put_them(
     damaged[0].1[100] ^= 0xff;
     let (base, server) = serve(damaged, 1);
     let dir = temp_dir("download");
-    std::env::set_var("WGNN_MNIST_MIRROR", &base);
-    let message = data_error(Mnist::load(Some(&dir)));
-    assert!(
-        message.contains("MD5") && message.contains("Put the four files"),
-        "{message}"
-    );
+    let message = Mnist::download(&dir, &[base]).unwrap_err().to_string();
+    assert!(message.contains("MD5"), "{message}");
     assert!(!dir.join("train-images-idx3-ubyte.gz").exists());
+    assert!(!dir.join("train-images-idx3-ubyte.gz.part").exists());
     server.join().unwrap();
 
     let (base, server) = serve(files, 4);
+    Mnist::download(&dir, &[base]).unwrap();
+    server.join().unwrap();
+    let mnist = Mnist::load_from(&dir).unwrap();
+    assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn offline_the_error_says_where_to_put_the_files() {
+    // Only meaningful when no other place on the search path holds MNIST.
+    let default_dir = Path::new("data/mnist/train-images-idx3-ubyte.gz");
+    if std::env::var_os("MNIST_DIR").is_some() || default_dir.exists() {
+        eprintln!("skipping: MNIST_DIR or data/mnist would satisfy the search");
+        return;
+    }
+    let (base, server) = serve(Vec::new(), 1); // answers 404
     std::env::set_var("WGNN_MNIST_MIRROR", &base);
-    let mnist = Mnist::load(Some(&dir)).unwrap();
+    let dir = temp_dir("offline");
+    let message = data_error(Mnist::load(Some(&dir)));
     std::env::remove_var("WGNN_MNIST_MIRROR");
     server.join().unwrap();
-    assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+    let place = dir.display().to_string();
+    assert!(
+        message.contains("Put the four files") && message.contains(&place),
+        "{message}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

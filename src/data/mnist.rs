@@ -122,7 +122,7 @@ impl Mnist {
             return Mnist::load_from(found);
         }
         let target = &candidates[0];
-        match download(target) {
+        match download(target, &mirrors()) {
             Ok(()) => Mnist::load_from(target),
             Err(why) => {
                 let names: Vec<String> =
@@ -140,6 +140,13 @@ impl Mnist {
                 ))
             }
         }
+    }
+
+    /// Downloads whichever of the four files `dir` lacks from the first of `mirrors` (base
+    /// URLs) that serves it, checking MD5s; nothing half-written is left behind.
+    pub fn download(dir: &Path, mirrors: &[String]) -> Result<()> {
+        download(dir, mirrors)
+            .map_err(|why| Error::data(dir.display(), format!("download failed: {why}")))
     }
 
     /// Loads and checks the four files in `dir`.
@@ -217,13 +224,17 @@ fn load_split(images_path: &Path, labels_path: &Path) -> Result<MnistSplit> {
     })
 }
 
-/// Downloads the four gzip files into `dir`, checking each MD5; each file is written to a
-/// temporary name and renamed only when complete and correct.
-fn download(dir: &Path) -> std::result::Result<(), String> {
-    let mirrors: Vec<String> = match std::env::var("WGNN_MNIST_MIRROR") {
+/// The mirrors to try: `$WGNN_MNIST_MIRROR` if set, else the public ones.
+fn mirrors() -> Vec<String> {
+    match std::env::var("WGNN_MNIST_MIRROR") {
         Ok(m) if !m.is_empty() => vec![m],
         _ => MIRRORS.iter().map(|m| m.to_string()).collect(),
-    };
+    }
+}
+
+/// Downloads the four gzip files into `dir`, checking each MD5; each file is written to a
+/// temporary name and renamed only when complete and correct.
+fn download(dir: &Path, mirrors: &[String]) -> std::result::Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for (name, md5) in MNIST_FILES {
         if find(dir, name).is_some() {
