@@ -11,6 +11,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("layout", include_str!("../../shaders/layout.wgsl")),
     ("unary", include_str!("../../shaders/unary.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
+    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     (
         "matmul_large",

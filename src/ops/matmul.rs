@@ -92,33 +92,19 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         Device::Cpu => {
             let (av, bv) = (a.cpu_data(), b.cpu_data());
             let mut out = vec![0.0f32; count * m * n];
-            // Row and column strides of op(a) (m x k) and op(b) (k x n) in memory.
-            let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-            let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
             for i in 0..count {
-                if m == 0 || n == 0 {
-                    break;
-                }
-                // SAFETY: the slices hold count·m·k, count·k·n and count·m·n values as
-                // checked above, and the strides address exactly those matrices.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        av.as_ptr().add(i * stride_a),
-                        rsa,
-                        csa,
-                        bv.as_ptr().add(i * stride_b),
-                        rsb,
-                        csb,
-                        0.0,
-                        out.as_mut_ptr().add(i * m * n),
-                        n as isize,
-                        1,
-                    );
-                }
+                let c = &mut out[i * m * n..(i + 1) * m * n];
+                cpu_gemm(
+                    m,
+                    k,
+                    n,
+                    &av[i * stride_a..],
+                    ta,
+                    &bv[i * stride_b..],
+                    tb,
+                    0.0,
+                    c,
+                );
             }
             Ok(Tensor::from_cpu(shape, out))
         }
@@ -157,6 +143,59 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
             );
             Ok(Tensor::from_gpu(shape, out, &device))
         }
+    }
+}
+
+/// C = op(A)·op(B) + beta·C on the CPU for row-major C (m x n): op(A) is m x k read from
+/// `a` (stored k x m when `ta`), op(B) is k x n read from `b` (stored n x k when `tb`).
+/// The slices may be longer than the matrices; they must not be shorter.
+#[allow(clippy::too_many_arguments)] // the BLAS signature
+pub(crate) fn cpu_gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "wgnn bug: GEMM operands shorter than their matrices"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // BLAS semantics: beta = 0 overwrites (even NaN), otherwise scales.
+        c[..m * n]
+            .iter_mut()
+            .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta });
+        return;
+    }
+    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the assertion above guarantees a, b and c hold the m x k, k x n and m x n
+    // matrices that these strides address.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
     }
 }
 

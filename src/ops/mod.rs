@@ -2,6 +2,7 @@
 //! and records its backward rule on the tape. No op knows about layers or optimizers.
 
 mod binary;
+mod conv;
 mod gather;
 mod layout;
 mod loss;
@@ -11,6 +12,7 @@ mod reduce;
 mod softmax;
 mod unary;
 
+pub use conv::Conv2dOptions;
 pub use unary::UnaryOp;
 
 use crate::device::GpuContext;

@@ -2,6 +2,7 @@
 //! the GPU-vs-CPU test and the gradient check walk this table, so every op is in both.
 
 use super::Domain;
+use wgnn::ops::Conv2dOptions;
 use wgnn::{Result, Tensor};
 
 /// One op under test.
@@ -232,6 +233,82 @@ pub fn all() -> Vec<Case> {
             differentiable: true,
         });
     }
+    // conv2d: (input, weight, bias) with several geometries.
+    let conv = |name: &'static str,
+                x: [usize; 4],
+                w: [usize; 4],
+                small_x: [usize; 4],
+                small_w: [usize; 4],
+                f: fn(&[Tensor]) -> Result<Tensor>| Case {
+        name,
+        domains: vec![ANY, ANY, ANY],
+        shapes: vec![vec![x.to_vec(), w.to_vec(), vec![w[0]]]],
+        grad_shapes: vec![small_x.to_vec(), small_w.to_vec(), vec![small_w[0]]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    };
+    cases.push(conv(
+        "conv2d",
+        [2, 3, 7, 6],
+        [5, 3, 3, 3],
+        [2, 2, 5, 4],
+        [3, 2, 3, 2],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::default()),
+    ));
+    cases.push(conv(
+        "conv2d_stride2_pad1",
+        [1, 2, 9, 8],
+        [17, 2, 3, 2],
+        [1, 2, 5, 5],
+        [2, 2, 3, 3],
+        |x| {
+            x[0].conv2d(
+                &x[1],
+                Some(&x[2]),
+                Conv2dOptions {
+                    stride: [2, 2],
+                    padding: [1, 1],
+                    dilation: [1, 1],
+                },
+            )
+        },
+    ));
+    cases.push(conv(
+        "conv2d_dilation2_same",
+        [2, 1, 9, 9],
+        [3, 1, 3, 3],
+        [1, 1, 6, 6],
+        [2, 1, 3, 3],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::same([3, 3], [2, 2])?),
+    ));
+    cases.push(conv(
+        "conv2d_1x1_many_channels",
+        [1, 17, 5, 5],
+        [3, 17, 1, 1],
+        [1, 3, 2, 3],
+        [2, 3, 1, 1],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::valid([1, 2])),
+    ));
+    cases.push(conv(
+        "conv2d_mnist_first_layer",
+        [3, 1, 28, 28],
+        [32, 1, 3, 3],
+        [1, 1, 4, 4],
+        [2, 1, 3, 3],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::default()),
+    ));
+    cases.push(conv(
+        "conv2d_mnist_second_layer",
+        [2, 32, 13, 13],
+        [65, 32, 3, 3],
+        [1, 3, 4, 4],
+        [2, 3, 3, 3],
+        |x| {
+            x[0].conv2d(&x[1], None, Conv2dOptions::default())?
+                .add(&x[2].reshape(&[x[2].numel(), 1, 1])?)
+        },
+    ));
     cases.push(Case {
         name: "eq",
         domains: vec![Domain::Labels, Domain::Labels],

@@ -1,0 +1,160 @@
+// conv2d in NCHW as implicit GEMM: the same 64x64-tile, 4x4-register-block scheme as
+// matmul.wgsl, with one operand gathered from the image on the fly (no im2col buffer).
+// MODE picks the product (K = C·KH·KW, P = OH·OW, one image per wid.z where batched):
+//   0 forward:         y[n, o, p]  = Σ_k W[o, k] · col_n[k, p] + bias[o]      (M=O, N=P)
+//   1 input gradient:  dx[n, c, q] = Σ_(o,kh,kw) W[o, c, kh, kw] · dy[n, o, p(q)] (M=C, N=H·W)
+//   2 weight gradient: dW[o, k]    = Σ_(n,p) dy[n, o, p] · col_n[k, p]          (M=O, N=K)
+// where col_n[k, p] is the input pixel that kernel tap k sees at output position p (0 in
+// the padding), and p(q) the output position that sees input pixel q through a tap.
+
+struct Params {
+    n: u32, c: u32, h: u32, w: u32,
+    o: u32, kh: u32, kw: u32, oh: u32,
+    ow: u32, sh: u32, sw: u32, ph: u32,
+    pw: u32, dh: u32, dw: u32,
+}
+//@params
+
+override MODE: u32 = 0u;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+@group(0) @binding(0) var<storage, read> src_a: array<f32>; // W (modes 0, 1) or dy (mode 2)
+@group(0) @binding(1) var<storage, read> src_b: array<f32>; // x (modes 0, 2) or dy (mode 1)
+@group(0) @binding(2) var<storage, read> bias: array<f32>;  // mode 0 only
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
+var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
+
+// (M, N, K) of the product.
+fn dims() -> vec3<u32> {
+    let taps = P.kh * P.kw;
+    switch MODE {
+        case 0u: { return vec3<u32>(P.o, P.oh * P.ow, P.c * taps); }
+        case 1u: { return vec3<u32>(P.c, P.h * P.w, P.o * taps); }
+        default: { return vec3<u32>(P.o, P.c * taps, P.n * P.oh * P.ow); }
+    }
+}
+
+// col_n[k, p]: the input pixel tap k sees at output position p, or 0 in the padding.
+fn im2col(n: u32, k: u32, p: u32) -> f32 {
+    let taps = P.kh * P.kw;
+    let c = k / taps;
+    let tap = k % taps;
+    let ih = i32((p / P.ow) * P.sh + (tap / P.kw) * P.dh) - i32(P.ph);
+    let iw = i32((p % P.ow) * P.sw + (tap % P.kw) * P.dw) - i32(P.pw);
+    if (ih < 0 || iw < 0 || ih >= i32(P.h) || iw >= i32(P.w)) {
+        return 0.0;
+    }
+    return src_b[((n * P.c + c) * P.h + u32(ih)) * P.w + u32(iw)];
+}
+
+// dy[n, o, oh, ow] for the output position that input pixel q sees through tap (kh, kw).
+fn dy_through_tap(n: u32, o: u32, tap: u32, q: u32) -> f32 {
+    let y = i32(q / P.w) + i32(P.ph) - i32((tap / P.kw) * P.dh);
+    let x = i32(q % P.w) + i32(P.pw) - i32((tap % P.kw) * P.dw);
+    if (y < 0 || x < 0 || y % i32(P.sh) != 0 || x % i32(P.sw) != 0) {
+        return 0.0;
+    }
+    let oy = u32(y) / P.sh;
+    let ox = u32(x) / P.sw;
+    if (oy >= P.oh || ox >= P.ow) {
+        return 0.0;
+    }
+    return src_b[((n * P.o + o) * P.oh + oy) * P.ow + ox];
+}
+
+fn load_a(row: u32, k: u32) -> f32 {
+    let taps = P.kh * P.kw;
+    switch MODE {
+        case 0u: { return src_a[row * P.c * taps + k]; }
+        case 1u: {
+            // row = c, k = (o, tap)
+            return src_a[((k / taps) * P.c + row) * taps + k % taps];
+        }
+        default: {
+            // row = o, k = (n, p)
+            let positions = P.oh * P.ow;
+            return src_a[((k / positions) * P.o + row) * positions + k % positions];
+        }
+    }
+}
+
+fn load_b(k: u32, col: u32, n: u32) -> f32 {
+    switch MODE {
+        case 0u: { return im2col(n, k, col); }
+        case 1u: {
+            let taps = P.kh * P.kw;
+            return dy_through_tap(n, k / taps, k % taps, col);
+        }
+        default: {
+            // k = (n, p), col = tap index into C·KH·KW
+            let positions = P.oh * P.ow;
+            return im2col(k / positions, col, k % positions);
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let mnk = dims();
+    let tid = lid.y * 16u + lid.x;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let n = wid.z;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = 0.0;
+    }
+    for (var k0 = 0u; k0 < mnk.z; k0 = k0 + BK) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let e = tid + r * 256u;
+            let ak = e % BK;
+            let am = e / BK;
+            var va = 0.0;
+            if (row0 + am < mnk.x && k0 + ak < mnk.z) {
+                va = load_a(row0 + am, k0 + ak);
+            }
+            tile_a[ak * BM + am] = va;
+            let bn = e % BN;
+            let bk = e / BN;
+            var vb = 0.0;
+            if (col0 + bn < mnk.y && k0 + bk < mnk.z) {
+                vb = load_b(k0 + bk, col0 + bn, n);
+            }
+            tile_b[bk * BN + bn] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk = kk + 1u) {
+            var ra: array<f32, 4>;
+            var rb: array<f32, 4>;
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                ra[i] = tile_a[kk * BM + lid.y + 16u * i];
+                rb[i] = tile_b[kk * BN + lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    acc[i * 4u + j] = fma(ra[i], rb[j], acc[i * 4u + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let out_off = n * mnk.x * mnk.y; // n is 0 in mode 2
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + lid.y + 16u * i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let col = col0 + lid.x + 16u * j;
+            if (row < mnk.x && col < mnk.y) {
+                var v = acc[i * 4u + j];
+                if (MODE == 0u) {
+                    v = v + bias[row];
+                }
+                out[out_off + row * mnk.y + col] = v;
+            }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! 2-D convolution in NCHW with stride, padding and dilation: implicit GEMM on the GPU
+//! (shaders/conv2d.wgsl), im2col + SGEMM on the CPU; gradients for input, weight and bias.
+
+use super::matmul::cpu_gemm;
+use crate::autograd::record;
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Stride, zero padding and dilation of a convolution or pooling window, as
+/// (height, width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Zeros added on each side.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps (1 = dense).
+    pub dilation: [usize; 2],
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+        }
+    }
+}
+
+impl Conv2dOptions {
+    /// 'valid' convolution with the given stride: no padding.
+    pub fn valid(stride: [usize; 2]) -> Self {
+        Conv2dOptions {
+            stride,
+            ..Conv2dOptions::default()
+        }
+    }
+
+    /// 'same' convolution (stride 1): the output keeps the input's height and width. Needs
+    /// odd kernel sizes so that the padding is symmetric.
+    pub fn same(kernel: [usize; 2], dilation: [usize; 2]) -> Result<Self> {
+        if kernel.iter().any(|k| k % 2 == 0) {
+            return Err(Error::invalid("conv2d", format!("'same' padding needs odd kernel sizes, got {kernel:?}; give the padding explicitly")));
+        }
+        Ok(Conv2dOptions {
+            stride: [1, 1],
+            padding: [
+                dilation[0] * (kernel[0] - 1) / 2,
+                dilation[1] * (kernel[1] - 1) / 2,
+            ],
+            dilation,
+        })
+    }
+}
+
+/// Every size of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    opts: Conv2dOptions,
+}
+
+impl Geometry {
+    fn new(
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        opts: Conv2dOptions,
+    ) -> Result<Geometry> {
+        let &[n, c, h, w] = x.dims() else {
+            return Err(Error::shape(
+                "conv2d",
+                "an input of shape (N, C, H, W)",
+                format!("{}", x.shape()),
+            ));
+        };
+        let &[o, wc, kh, kw] = weight.dims() else {
+            return Err(Error::shape(
+                "conv2d",
+                "a weight of shape (O, C, KH, KW)",
+                format!("{}", weight.shape()),
+            ));
+        };
+        if wc != c {
+            return Err(Error::shape(
+                "conv2d",
+                format!(
+                    "a weight with {c} input channels, as the input {}",
+                    x.shape()
+                ),
+                format!("{}", weight.shape()),
+            ));
+        }
+        if let Some(b) = bias {
+            if b.dims() != [o] {
+                return Err(Error::shape(
+                    "conv2d",
+                    format!("a bias of shape [{o}]"),
+                    format!("{}", b.shape()),
+                ));
+            }
+        }
+        if opts.stride.contains(&0) || opts.dilation.contains(&0) || kh == 0 || kw == 0 {
+            return Err(Error::invalid("conv2d", format!("stride, dilation and kernel sizes must be >= 1, got {opts:?}, kernel {kh}x{kw}")));
+        }
+        let out = |size: usize, k: usize, axis: usize| -> Result<usize> {
+            let span = opts.dilation[axis] * (k - 1) + 1;
+            let padded = size + 2 * opts.padding[axis];
+            if padded < span {
+                return Err(Error::shape(
+                    "conv2d",
+                    format!(
+                        "an input of at least {span} (kernel span) along axis {} after padding",
+                        axis + 2
+                    ),
+                    format!("{padded}"),
+                ));
+            }
+            Ok((padded - span) / opts.stride[axis] + 1)
+        };
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            oh: out(h, kh, 0)?,
+            ow: out(w, kw, 1)?,
+            opts,
+        })
+    }
+
+    fn taps(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn params(&self) -> Params {
+        let o = &self.opts;
+        [
+            self.n, self.c, self.h, self.w, self.o, self.kh, self.kw, self.oh, self.ow,
+        ]
+        .into_iter()
+        .chain([
+            o.stride[0],
+            o.stride[1],
+            o.padding[0],
+            o.padding[1],
+            o.dilation[0],
+            o.dilation[1],
+        ])
+        .fold(Params::new(), |p, v| p.u(v))
+    }
+
+    /// (index in the image, or None in the padding) of tap `k` at output position `p`.
+    fn source(&self, k: usize, p: usize) -> Option<usize> {
+        let (c, tap) = (k / (self.kh * self.kw), k % (self.kh * self.kw));
+        let o = &self.opts;
+        let ih = ((p / self.ow) * o.stride[0] + (tap / self.kw) * o.dilation[0])
+            .checked_sub(o.padding[0])?;
+        let iw = ((p % self.ow) * o.stride[1] + (tap % self.kw) * o.dilation[1])
+            .checked_sub(o.padding[1])?;
+        (ih < self.h && iw < self.w).then_some((c * self.h + ih) * self.w + iw)
+    }
+
+    /// The (taps x positions) im2col matrix of one image.
+    fn im2col(&self, image: &[f32]) -> Vec<f32> {
+        let (k, p) = (self.taps(), self.positions());
+        let mut col = vec![0.0f32; k * p];
+        for row in 0..k {
+            for pos in 0..p {
+                if let Some(i) = self.source(row, pos) {
+                    col[row * p + pos] = image[i];
+                }
+            }
+        }
+        col
+    }
+
+    /// Adds an im2col-shaped gradient back onto one image's gradient.
+    fn col2im(&self, col: &[f32], image: &mut [f32]) {
+        let (k, p) = (self.taps(), self.positions());
+        for row in 0..k {
+            for pos in 0..p {
+                if let Some(i) = self.source(row, pos) {
+                    image[i] += col[row * p + pos];
+                }
+            }
+        }
+    }
+}
+
+/// One implicit-GEMM dispatch of conv2d.wgsl in `mode` (0 forward, 1 input gradient,
+/// 2 weight gradient); see the shader for what `a`, `b` and `extra` are in each.
+fn gpu_conv(
+    g: &Geometry,
+    mode: u32,
+    a: &Tensor,
+    b: &Tensor,
+    extra: &Tensor,
+    out_shape: Shape,
+) -> Result<Tensor> {
+    let device = a.device().clone();
+    let ctx = device.gpu_context().expect("called for GPU tensors");
+    let (rows, cols, batches) = match mode {
+        0 => (g.o, g.positions(), g.n),
+        1 => (g.c, g.h * g.w, g.n),
+        _ => (g.o, g.taps(), 1),
+    };
+    let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
+    if batches > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
+        return Err(Error::invalid(
+            "conv2d",
+            format!("{g:?} needs more than {max_groups} workgroups along one axis on this GPU"),
+        ));
+    }
+    let out = ctx.alloc(out_shape.numel(), "conv2d result")?;
+    ctx.dispatch(
+        &Kernel::new("conv2d", "conv2d", 3, 1).with("MODE", mode),
+        &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
+        &[&out],
+        g.params(),
+        [
+            cols.div_ceil(64) as u32,
+            rows.div_ceil(64) as u32,
+            batches as u32,
+        ],
+    );
+    Ok(Tensor::from_gpu(out_shape, out, &device))
+}
+
+fn forward(x: &Tensor, weight: &Tensor, bias: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let shape = Shape::new(&[g.n, g.o, g.oh, g.ow])?;
+    match x.device() {
+        Device::Cpu => {
+            let (xs, ws, bs) = (x.cpu_data(), weight.cpu_data(), bias.cpu_data());
+            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
+            let mut out = vec![0.0f32; g.n * plane];
+            for (i, y) in out.chunks_mut(plane.max(1)).enumerate().take(g.n) {
+                let col = g.im2col(&xs[i * image..(i + 1) * image]);
+                for (o, row) in y.chunks_mut(g.positions().max(1)).enumerate() {
+                    row.fill(bs[o]);
+                }
+                cpu_gemm(
+                    g.o,
+                    g.taps(),
+                    g.positions(),
+                    &ws,
+                    false,
+                    &col,
+                    false,
+                    1.0,
+                    y,
+                );
+            }
+            Ok(Tensor::from_cpu(shape, out))
+        }
+        Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape),
+    }
+}
+
+fn input_grad(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
+    match dy.device() {
+        Device::Cpu => {
+            let (dys, ws) = (dy.cpu_data(), weight.cpu_data());
+            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
+            let mut dx = vec![0.0f32; g.n * image];
+            let mut col = vec![0.0f32; g.taps() * g.positions()];
+            for i in 0..g.n {
+                // col = Wᵀ (taps x O) · dy_i (O x positions)
+                cpu_gemm(
+                    g.taps(),
+                    g.o,
+                    g.positions(),
+                    &ws,
+                    true,
+                    &dys[i * plane..],
+                    false,
+                    0.0,
+                    &mut col,
+                );
+                g.col2im(&col, &mut dx[i * image..(i + 1) * image]);
+            }
+            Ok(Tensor::from_cpu(shape, dx))
+        }
+        Device::Gpu(_) => gpu_conv(g, 1, weight, dy, dy, shape),
+    }
+}
+
+fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
+    let shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
+    match dy.device() {
+        Device::Cpu => {
+            let (dys, xs) = (dy.cpu_data(), x.cpu_data());
+            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
+            let mut dw = vec![0.0f32; g.o * g.taps()];
+            for i in 0..g.n {
+                let col = g.im2col(&xs[i * image..(i + 1) * image]);
+                // dW += dy_i (O x positions) · colᵀ (positions x taps)
+                cpu_gemm(
+                    g.o,
+                    g.positions(),
+                    g.taps(),
+                    &dys[i * plane..],
+                    false,
+                    &col,
+                    true,
+                    1.0,
+                    &mut dw,
+                );
+            }
+            Ok(Tensor::from_cpu(shape, dw))
+        }
+        Device::Gpu(_) => gpu_conv(g, 2, dy, x, dy, shape),
+    }
+}
+
+impl Tensor {
+    /// 2-D convolution (cross-correlation, as in every framework) of this (N, C, H, W)
+    /// input with a (O, C, KH, KW) weight and an optional (O) bias, giving (N, O, OH, OW).
+    pub fn conv2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: Conv2dOptions,
+    ) -> Result<Tensor> {
+        let mut operands = vec![self, weight];
+        operands.extend(bias);
+        Tensor::common_device("conv2d", &operands)?;
+        let g = Geometry::new(self, weight, bias, options)?;
+        let zero_bias;
+        let bias_values = match bias {
+            Some(b) => b,
+            None => {
+                zero_bias = Tensor::zeros(&[g.o], self.device())?;
+                &zero_bias
+            }
+        };
+        let out = forward(self, weight, bias_values, &g)?;
+        let (x, w) = (self.detach(), weight.detach());
+        let needs = [
+            self.requires_grad(),
+            weight.requires_grad(),
+            bias.is_some_and(Tensor::requires_grad),
+        ];
+        Ok(record("conv2d", out, &operands, move |dy| {
+            let dx = if needs[0] {
+                Some(input_grad(dy, &w, &g)?)
+            } else {
+                None
+            };
+            let dw = if needs[1] {
+                Some(weight_grad(dy, &x, &g)?)
+            } else {
+                None
+            };
+            let db = if needs[2] {
+                Some(
+                    dy.reshape(&[g.n, g.o, g.positions()])?
+                        .sum_axis(2, false)?
+                        .sum_axis(0, false)?,
+                )
+            } else {
+                None
+            };
+            Ok(vec![dx, dw, db])
+        }))
+    }
+}
