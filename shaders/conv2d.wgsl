@@ -17,17 +17,12 @@ struct Params {
 
 override MODE: u32 = 0u;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
+//@gemm_tiles
 
 @group(0) @binding(0) var<storage, read> src_a: array<f32>; // W (modes 0, 1) or dy (mode 2)
 @group(0) @binding(1) var<storage, read> src_b: array<f32>; // x (modes 0, 2) or dy (mode 1)
 @group(0) @binding(2) var<storage, read> bias: array<f32>;  // mode 0 only
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
 
 // (M, N, K) of the product.
 fn dims() -> vec3<u32> {
@@ -128,19 +123,7 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             tile_b[bk * BN + bn] = vb;
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk = kk + 1u) {
-            var ra: array<f32, 4>;
-            var rb: array<f32, 4>;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                ra[i] = tile_a[kk * BM + lid.y + 16u * i];
-                rb[i] = tile_b[kk * BN + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    acc[i * 4u + j] = fma(ra[i], rb[j], acc[i * 4u + j]);
-                }
-            }
-        }
+        multiply_tiles(lid, &acc);
         workgroupBarrier();
     }
     let out_off = n * mnk.x * mnk.y; // n is 0 in mode 2

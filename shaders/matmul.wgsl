@@ -19,35 +19,13 @@ struct Params {
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
-const BK: u32 = 16u;
+//@gemm_tiles
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
-
-var<workgroup> tile_a: array<f32, 1024>; // [BK][BM]
-var<workgroup> tile_b: array<f32, 1024>; // [BK][BN]
-
-// acc += tile_a · tile_b for this thread's 4x4 block (rows lid.y + 16i, cols lid.x + 16j).
-fn multiply_tiles(lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
-    for (var kk = 0u; kk < BK; kk = kk + 1u) {
-        var ra: array<f32, 4>;
-        var rb: array<f32, 4>;
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            ra[i] = tile_a[kk * BM + lid.y + 16u * i];
-            rb[i] = tile_b[kk * BN + lid.x + 16u * i];
-        }
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                (*acc)[i * 4u + j] = fma(ra[i], rb[j], (*acc)[i * 4u + j]);
-            }
-        }
-    }
-}
 
 fn store_block(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
     let c_off = wid.z * P.batch_c;

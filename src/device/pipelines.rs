@@ -30,6 +30,11 @@ const COMMON: &str = include_str!("../../shaders/common.wgsl");
 /// The marker each shader puts where its `Params` variable is declared.
 const PARAMS_MARKER: &str = "//@params";
 
+/// The marker a tiled-GEMM shader puts where the shared GEMM core goes.
+const GEMM_TILES_MARKER: &str = "//@gemm_tiles";
+/// The shared GEMM core (tile sizes, workgroup tiles, multiply_tiles).
+const GEMM_TILES: &str = include_str!("../../shaders/gemm_tiles.wgsl");
+
 /// One kernel: a shader file, an entry point, its storage bindings and specialization.
 /// Bindings are declared in the shader as `@group(0)`, the `reads` read-only buffers first,
 /// then the `writes` read-write ones.
@@ -224,7 +229,10 @@ impl PipelineCache {
                     ParamsMode::Immediates => "var<immediate> P: Params;",
                     ParamsMode::UniformArena => "@group(1) @binding(0) var<uniform> P: Params;",
                 };
-                let code = format!("{COMMON}\n{}", source.replace(PARAMS_MARKER, declaration));
+                let body = source
+                    .replace(PARAMS_MARKER, declaration)
+                    .replace(GEMM_TILES_MARKER, GEMM_TILES);
+                let code = format!("{COMMON}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),
                     source: wgpu::ShaderSource::Wgsl(code.into()),
