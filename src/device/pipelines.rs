@@ -12,6 +12,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("unary", include_str!("../../shaders/unary.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("pool", include_str!("../../shaders/pool.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     (
         "matmul_large",

@@ -7,12 +7,14 @@ mod gather;
 mod layout;
 mod loss;
 mod matmul;
+mod pool;
 mod random;
 mod reduce;
 mod softmax;
 mod unary;
 
 pub use conv::Conv2dOptions;
+pub use pool::Pool2dOptions;
 pub use unary::UnaryOp;
 
 use crate::device::GpuContext;

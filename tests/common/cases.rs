@@ -2,7 +2,7 @@
 //! the GPU-vs-CPU test and the gradient check walk this table, so every op is in both.
 
 use super::Domain;
-use wgnn::ops::Conv2dOptions;
+use wgnn::ops::{Conv2dOptions, Pool2dOptions};
 use wgnn::{Result, Tensor};
 
 /// One op under test.
@@ -307,6 +307,47 @@ pub fn all() -> Vec<Case> {
         |x| {
             x[0].conv2d(&x[1], None, Conv2dOptions::default())?
                 .add(&x[2].reshape(&[x[2].numel(), 1, 1])?)
+        },
+    ));
+    // Pooling: non-overlapping, overlapping with padding, and odd sizes that leave a
+    // remainder row and column.
+    let pool = |name: &'static str, x: [usize; 4], small: [usize; 4], f| Case {
+        name,
+        domains: vec![ANY],
+        shapes: vec![vec![x.to_vec()]],
+        grad_shapes: vec![small.to_vec()],
+        f,
+        tol: 1e-5,
+        differentiable: true,
+    };
+    cases.push(pool("max_pool2d", [3, 17, 7, 5], [2, 2, 4, 5], |x| {
+        x[0].max_pool2d(Pool2dOptions::new([2, 2]))
+    }));
+    cases.push(pool(
+        "max_pool2d_3x3_stride2_pad1",
+        [2, 3, 17, 9],
+        [1, 2, 5, 6],
+        |x| {
+            x[0].max_pool2d(
+                Pool2dOptions::new([3, 3])
+                    .with_stride([2, 2])
+                    .with_padding([1, 1]),
+            )
+        },
+    ));
+    cases.push(pool("avg_pool2d", [3, 5, 65, 7], [2, 2, 4, 5], |x| {
+        x[0].avg_pool2d(Pool2dOptions::new([2, 3]))
+    }));
+    cases.push(pool(
+        "avg_pool2d_3x3_stride1_pad1",
+        [1, 3, 17, 13],
+        [1, 2, 4, 3],
+        |x| {
+            x[0].avg_pool2d(
+                Pool2dOptions::new([3, 3])
+                    .with_stride([1, 1])
+                    .with_padding([1, 1]),
+            )
         },
     ));
     cases.push(Case {

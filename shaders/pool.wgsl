@@ -1,0 +1,157 @@
+// 2-D max and average pooling over (N·C) planes of H x W, and their gradients. One thread
+// per output element (forward) or per input pixel (backward). The backward kernels gather:
+// each input pixel sums the output gradients of the windows that contain it, so windows
+// that overlap need no atomics and the result is deterministic.
+// Average pooling divides by the number of taps inside the image (padding not counted, as
+// Keras does); max pooling ignores the padding and records the winning tap's index in the
+// plane (exact in f32 for planes under 2^24 pixels, which the host checks).
+
+struct Params {
+    planes: u32, h: u32, w: u32, oh: u32,
+    ow: u32, kh: u32, kw: u32, sh: u32,
+    sw: u32, ph: u32, pw: u32,
+}
+//@params
+
+@group(0) @binding(0) var<storage, read> src: array<f32>;        // x (forward) or dy (backward)
+@group(0) @binding(1) var<storage, read> argmax: array<f32>;     // max backward only
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;  // y (forward) or dx (backward)
+@group(0) @binding(3) var<storage, read_write> out_index: array<f32>; // max forward only
+
+// First input row and column of output position (oy, ox), before clipping to the image.
+fn window_origin(oy: u32, ox: u32) -> vec2<i32> {
+    return vec2<i32>(i32(oy * P.sh) - i32(P.ph), i32(ox * P.sw) - i32(P.pw));
+}
+
+// Number of taps of window (oy, ox) inside the image.
+fn taps_inside(oy: u32, ox: u32) -> f32 {
+    let o = window_origin(oy, ox);
+    let rows = min(o.x + i32(P.kh), i32(P.h)) - max(o.x, 0);
+    let cols = min(o.y + i32(P.kw), i32(P.w)) - max(o.y, 0);
+    return f32(max(rows, 0) * max(cols, 0));
+}
+
+@compute @workgroup_size(256)
+fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    let per_plane = P.oh * P.ow;
+    if (i >= P.planes * per_plane) {
+        return;
+    }
+    let plane = i / per_plane;
+    let oy = (i % per_plane) / P.ow;
+    let ox = i % P.ow;
+    let o = window_origin(oy, ox);
+    var best = -3.4028235e38;
+    var best_index = 0u;
+    var found = false;
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let y = o.x + i32(ky);
+        if (y < 0 || y >= i32(P.h)) {
+            continue;
+        }
+        for (var kx = 0u; kx < P.kw; kx++) {
+            let x = o.y + i32(kx);
+            if (x < 0 || x >= i32(P.w)) {
+                continue;
+            }
+            let q = u32(y) * P.w + u32(x);
+            let v = src[plane * P.h * P.w + q];
+            // The first maximum wins; a NaN wins over any number (as on the CPU).
+            if (!found || (best == best && !(v <= best))) {
+                best = v;
+                best_index = q;
+                found = true;
+            }
+        }
+    }
+    out[i] = best;
+    out_index[i] = f32(best_index);
+}
+
+@compute @workgroup_size(256)
+fn avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    let per_plane = P.oh * P.ow;
+    if (i >= P.planes * per_plane) {
+        return;
+    }
+    let plane = i / per_plane;
+    let oy = (i % per_plane) / P.ow;
+    let ox = i % P.ow;
+    let o = window_origin(oy, ox);
+    var total = 0.0;
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let y = o.x + i32(ky);
+        if (y < 0 || y >= i32(P.h)) {
+            continue;
+        }
+        for (var kx = 0u; kx < P.kw; kx++) {
+            let x = o.y + i32(kx);
+            if (x >= 0 && x < i32(P.w)) {
+                total += src[(plane * P.h + u32(y)) * P.w + u32(x)];
+            }
+        }
+    }
+    out[i] = total / taps_inside(oy, ox);
+}
+
+// Output position along one axis whose window holds input coordinate `q` at tap `k`, or -1.
+fn window_through(q: u32, k: u32, stride: u32, pad: u32, extent: u32) -> i32 {
+    let t = i32(q) + i32(pad) - i32(k);
+    if (t < 0 || t % i32(stride) != 0 || u32(t) / stride >= extent) {
+        return -1;
+    }
+    return t / i32(stride);
+}
+
+// dx[q] = Σ over windows containing q of dy (average: divided by the window's taps; max:
+// only where q won the window).
+fn pool_backward(i: u32, is_max: bool) {
+    let plane = i / (P.h * P.w);
+    let q = i % (P.h * P.w);
+    let iy = q / P.w;
+    let ix = q % P.w;
+    var total = 0.0;
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let oy = window_through(iy, ky, P.sh, P.ph, P.oh);
+        if (oy < 0) {
+            continue;
+        }
+        for (var kx = 0u; kx < P.kw; kx++) {
+            let ox = window_through(ix, kx, P.sw, P.pw, P.ow);
+            if (ox < 0) {
+                continue;
+            }
+            let j = (plane * P.oh + u32(oy)) * P.ow + u32(ox);
+            if (is_max) {
+                if (u32(argmax[j]) == q) {
+                    total += src[j];
+                }
+            } else {
+                total += src[j] / taps_inside(u32(oy), u32(ox));
+            }
+        }
+    }
+    out[i] = total;
+}
+
+@compute @workgroup_size(256)
+fn max_pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i < P.planes * P.h * P.w) {
+        pool_backward(i, true);
+    }
+}
+
+@compute @workgroup_size(256)
+fn avg_pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i < P.planes * P.h * P.w) {
+        pool_backward(i, false);
+    }
+}

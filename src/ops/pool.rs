@@ -1,0 +1,318 @@
+//! 2-D max and average pooling in NCHW (shaders/pool.wgsl) with their CPU twins. Max
+//! pooling routes its gradient to the arg-max of each window; average pooling spreads it
+//! over the window's taps inside the image (padding is not counted, as in Keras).
+
+use crate::autograd::record;
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Window, stride and zero padding of a pooling op, as (height, width).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dOptions {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Step between windows (the window size by default, as in Keras and PyTorch).
+    pub stride: [usize; 2],
+    /// Padding on each side; at most half the window.
+    pub padding: [usize; 2],
+}
+
+impl Pool2dOptions {
+    /// Non-overlapping `kernel` windows: stride = kernel, no padding.
+    pub fn new(kernel: [usize; 2]) -> Self {
+        Pool2dOptions {
+            kernel,
+            stride: kernel,
+            padding: [0, 0],
+        }
+    }
+
+    /// The same windows with another stride.
+    pub fn with_stride(self, stride: [usize; 2]) -> Self {
+        Pool2dOptions { stride, ..self }
+    }
+
+    /// The same windows with padding on each side.
+    pub fn with_padding(self, padding: [usize; 2]) -> Self {
+        Pool2dOptions { padding, ..self }
+    }
+}
+
+/// Which reduction a pooling window applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reduction {
+    Max,
+    Average,
+}
+
+impl Reduction {
+    fn name(self) -> &'static str {
+        match self {
+            Reduction::Max => "max_pool2d",
+            Reduction::Average => "avg_pool2d",
+        }
+    }
+}
+
+/// Every size of one pooling op.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    opts: Pool2dOptions,
+}
+
+/// Largest plane whose pixel indices f32 holds exactly (the arg-max is kept as f32).
+const MAX_PLANE: usize = 1 << 24;
+
+impl Geometry {
+    fn new(op: &'static str, x: &Tensor, opts: Pool2dOptions) -> Result<Geometry> {
+        let &[n, c, h, w] = x.dims() else {
+            return Err(Error::shape(
+                op,
+                "an input of shape (N, C, H, W)",
+                format!("{}", x.shape()),
+            ));
+        };
+        let [kh, kw] = opts.kernel;
+        if kh == 0 || kw == 0 || opts.stride.contains(&0) {
+            return Err(Error::invalid(
+                op,
+                format!("window and stride must be >= 1, got {opts:?}"),
+            ));
+        }
+        if 2 * opts.padding[0] > kh || 2 * opts.padding[1] > kw {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "padding must be at most half the window, got padding {:?} for a {kh}x{kw} window",
+                    opts.padding
+                ),
+            ));
+        }
+        if h * w >= MAX_PLANE {
+            return Err(Error::invalid(
+                op,
+                format!("planes of under {MAX_PLANE} pixels, got {h}x{w}"),
+            ));
+        }
+        let out = |size: usize, k: usize, axis: usize| -> Result<usize> {
+            let padded = size + 2 * opts.padding[axis];
+            if padded < k {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "an input of at least {k} (the window) along axis {} after padding",
+                        axis + 2
+                    ),
+                    format!("{padded}"),
+                ));
+            }
+            Ok((padded - k) / opts.stride[axis] + 1)
+        };
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            oh: out(h, kh, 0)?,
+            ow: out(w, kw, 1)?,
+            opts,
+        })
+    }
+
+    fn planes(&self) -> usize {
+        self.n * self.c
+    }
+
+    fn params(&self) -> Params {
+        let o = &self.opts;
+        [
+            self.planes(),
+            self.h,
+            self.w,
+            self.oh,
+            self.ow,
+            o.kernel[0],
+            o.kernel[1],
+            o.stride[0],
+            o.stride[1],
+            o.padding[0],
+            o.padding[1],
+        ]
+        .into_iter()
+        .fold(Params::new(), |p, v| p.u(v))
+    }
+
+    /// The in-image pixels (index in the plane) of the window at output (oy, ox).
+    fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+        let o = &self.opts;
+        let rows = (oy * o.stride[0]..oy * o.stride[0] + o.kernel[0])
+            .filter_map(move |y| y.checked_sub(o.padding[0]).filter(|&y| y < self.h));
+        rows.flat_map(move |y| {
+            (ox * o.stride[1]..ox * o.stride[1] + o.kernel[1])
+                .filter_map(move |x| x.checked_sub(o.padding[1]).filter(|&x| x < self.w))
+                .map(move |x| y * self.w + x)
+        })
+    }
+
+    fn output_shape(&self) -> Result<Shape> {
+        Shape::new(&[self.n, self.c, self.oh, self.ow])
+    }
+}
+
+/// CPU forward: (output, arg-max index in the plane per output; empty for average).
+fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<f32>) {
+    let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
+    let mut out = Vec::with_capacity(g.planes() * out_plane);
+    let mut index = Vec::new();
+    for p in 0..g.planes() {
+        let image = &x[p * plane..(p + 1) * plane];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                match reduction {
+                    Reduction::Max => {
+                        // The first maximum wins; a NaN wins over any number.
+                        let mut best: Option<usize> = None;
+                        for q in g.window(oy, ox) {
+                            let better = match best {
+                                None => true,
+                                Some(b) => {
+                                    !image[b].is_nan() && (image[q] > image[b] || image[q].is_nan())
+                                }
+                            };
+                            if better {
+                                best = Some(q);
+                            }
+                        }
+                        let q = best.expect("windows are never empty (padding <= half)");
+                        out.push(image[q]);
+                        index.push(q as f32);
+                    }
+                    Reduction::Average => {
+                        let (sum, count) = g
+                            .window(oy, ox)
+                            .fold((0.0f32, 0usize), |(s, c), q| (s + image[q], c + 1));
+                        out.push(sum / count as f32);
+                    }
+                }
+            }
+        }
+    }
+    (out, index)
+}
+
+/// CPU backward: scatters dy onto the winning tap (max) or the window's taps (average).
+fn cpu_backward(dy: &[f32], index: &[f32], g: &Geometry, reduction: Reduction) -> Vec<f32> {
+    let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
+    let mut dx = vec![0.0f32; g.planes() * plane];
+    for p in 0..g.planes() {
+        let grad = &mut dx[p * plane..(p + 1) * plane];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let j = p * out_plane + oy * g.ow + ox;
+                match reduction {
+                    Reduction::Max => grad[index[j] as usize] += dy[j],
+                    Reduction::Average => {
+                        let count = g.window(oy, ox).count() as f32;
+                        for q in g.window(oy, ox) {
+                            grad[q] += dy[j] / count;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+fn forward(x: &Tensor, g: &Geometry, reduction: Reduction) -> Result<(Tensor, Option<Tensor>)> {
+    let shape = g.output_shape()?;
+    match x.device() {
+        Device::Cpu => {
+            let (out, index) = cpu_forward(&x.cpu_data(), g, reduction);
+            let index =
+                (reduction == Reduction::Max).then(|| Tensor::from_cpu(shape.clone(), index));
+            Ok((Tensor::from_cpu(shape, out), index))
+        }
+        device @ Device::Gpu(ctx) => {
+            let count = shape.numel();
+            let out = ctx.alloc(count, reduction.name())?;
+            let groups = ctx.groups_1d(count, super::WORKGROUP);
+            let reads = [x.gpu_buffer(), x.gpu_buffer()];
+            let index = match reduction {
+                Reduction::Max => {
+                    let index = ctx.alloc(count, "max_pool2d arg-max")?;
+                    let kernel = Kernel::new("pool", "max_pool", 2, 2);
+                    ctx.dispatch(&kernel, &reads, &[&out, &index], g.params(), groups);
+                    Some(Tensor::from_gpu(shape.clone(), index, device))
+                }
+                Reduction::Average => {
+                    let kernel = Kernel::new("pool", "avg_pool", 2, 1);
+                    ctx.dispatch(&kernel, &reads, &[&out], g.params(), groups);
+                    None
+                }
+            };
+            Ok((Tensor::from_gpu(shape, out, device), index))
+        }
+    }
+}
+
+fn backward(
+    dy: &Tensor,
+    index: Option<&Tensor>,
+    g: &Geometry,
+    reduction: Reduction,
+) -> Result<Tensor> {
+    let shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
+    let index = index.unwrap_or(dy);
+    match dy.device() {
+        Device::Cpu => {
+            let dx = cpu_backward(&dy.cpu_data(), &index.cpu_data(), g, reduction);
+            Ok(Tensor::from_cpu(shape, dx))
+        }
+        device @ Device::Gpu(ctx) => {
+            let dx = ctx.alloc(shape.numel(), "pool2d gradient")?;
+            let entry = match reduction {
+                Reduction::Max => "max_pool_backward",
+                Reduction::Average => "avg_pool_backward",
+            };
+            ctx.dispatch(
+                &Kernel::new("pool", entry, 2, 1),
+                &[dy.gpu_buffer(), index.gpu_buffer()],
+                &[&dx],
+                g.params(),
+                ctx.groups_1d(shape.numel(), super::WORKGROUP),
+            );
+            Ok(Tensor::from_gpu(shape, dx, device))
+        }
+    }
+}
+
+impl Tensor {
+    fn pool2d(&self, opts: Pool2dOptions, reduction: Reduction) -> Result<Tensor> {
+        let g = Geometry::new(reduction.name(), self, opts)?;
+        let (out, index) = forward(self, &g, reduction)?;
+        Ok(record(reduction.name(), out, &[self], move |dy| {
+            Ok(vec![Some(backward(dy, index.as_ref(), &g, reduction)?)])
+        }))
+    }
+
+    /// 2-D max pooling of this (N, C, H, W) tensor; the gradient goes to each window's
+    /// arg-max (the first one on ties).
+    pub fn max_pool2d(&self, options: Pool2dOptions) -> Result<Tensor> {
+        self.pool2d(options, Reduction::Max)
+    }
+
+    /// 2-D average pooling of this (N, C, H, W) tensor; windows that overlap the padding
+    /// average only their taps inside the image (Keras' behaviour).
+    pub fn avg_pool2d(&self, options: Pool2dOptions) -> Result<Tensor> {
+        self.pool2d(options, Reduction::Average)
+    }
+}
