@@ -7,6 +7,7 @@ mod gather;
 mod layout;
 mod loss;
 mod matmul;
+mod norm;
 mod pool;
 mod random;
 mod reduce;

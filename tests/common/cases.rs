@@ -350,6 +350,64 @@ pub fn all() -> Vec<Case> {
             )
         },
     ));
+    // Batch normalization: (input, gamma, beta) over (N, C) and (N, C, H, W), with batch
+    // statistics and with given ones (inputs 3 and 4: mean and a positive variance).
+    let norm = |name: &'static str, x: Vec<usize>, small: Vec<usize>, given: bool, f| {
+        let (c, small_c) = (vec![x[1]], vec![small[1]]);
+        let mut domains = vec![ANY, ANY, ANY];
+        let mut shapes = vec![x.clone(), c.clone(), c.clone()];
+        let mut grad_shapes = vec![small.clone(), small_c.clone(), small_c.clone()];
+        if given {
+            domains.extend([Domain::Constant(-2.0, 2.0), Domain::Constant(0.2, 3.0)]);
+            shapes.extend([c.clone(), c]);
+            grad_shapes.extend([small_c.clone(), small_c]);
+        }
+        Case {
+            name,
+            domains,
+            shapes: vec![shapes],
+            grad_shapes,
+            f,
+            tol: 2e-4,
+            differentiable: true,
+        }
+    };
+    cases.push(norm(
+        "batch_norm_nc",
+        vec![65, 17],
+        vec![5, 3],
+        false,
+        |x| Ok(x[0].batch_norm(&x[1], &x[2], 1e-5)?.0),
+    ));
+    cases.push(norm(
+        "batch_norm_nchw",
+        vec![3, 5, 7, 9],
+        vec![2, 3, 2, 3],
+        false,
+        |x| Ok(x[0].batch_norm(&x[1], &x[2], 1e-3)?.0),
+    ));
+    cases.push(norm(
+        "batch_norm_with_stats",
+        vec![3, 17, 5, 1],
+        vec![2, 3, 2, 2],
+        true,
+        |x| x[0].batch_norm_with_stats(&x[3], &x[4], &x[1], &x[2], 1e-5),
+    ));
+    cases.push(Case {
+        name: "batch_norm_statistics",
+        domains: vec![ANY, ANY, ANY],
+        shapes: vec![
+            vec![vec![127, 3, 2, 5], vec![3], vec![3]],
+            vec![vec![1, 17], vec![17], vec![17]],
+        ],
+        grad_shapes: vec![],
+        f: |x| {
+            let (_, mean, var) = x[0].batch_norm(&x[1], &x[2], 1e-5)?;
+            mean.mul_scalar(1000.0)?.add(&var)
+        },
+        tol: 1e-4,
+        differentiable: false,
+    });
     cases.push(Case {
         name: "eq",
         domains: vec![Domain::Labels, Domain::Labels],

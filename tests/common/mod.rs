@@ -28,6 +28,8 @@ pub enum Domain {
     Uniform(f32, f32, &'static [f32]),
     /// Integer class labels in [0, C), C being the last dim of the case's first input.
     Labels,
+    /// Uniform in [lo, hi), held constant (no gradient checked): given statistics.
+    Constant(f32, f32),
 }
 
 impl Domain {
@@ -49,6 +51,7 @@ impl Domain {
                     v
                 }
                 Domain::Labels => rng.random_range(0..classes.max(1)) as f32,
+                Domain::Constant(lo, hi) => rng.random_range(lo..hi),
             })
             .collect()
     }
