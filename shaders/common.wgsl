@@ -1,5 +1,5 @@
 // Prepended to every wgnn shader: the workgroup size of 1-D kernels, the linear thread
-// index, and workgroup-wide reductions.
+// index, workgroup-wide reductions and counter-based random numbers.
 
 const WG: u32 = 256u;
 
@@ -64,4 +64,18 @@ fn stable_sigmoid(x: f32) -> f32 {
 // log(1 + e^x), without overflow for large x.
 fn stable_softplus(x: f32) -> f32 {
     return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+// PCG's output permutation of v: a 32-bit hash.
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// Element i of the uniform [0, 1) stream of a 64-bit seed, with 24 random bits; the CPU
+// twin is `uniform01` in src/ops/random.rs.
+fn seeded_uniform(i: u32, seed_lo: u32, seed_hi: u32) -> f32 {
+    let bits = pcg_hash(i ^ pcg_hash(seed_lo ^ pcg_hash(seed_hi)));
+    return f32(bits >> 8u) / 16777216.0;
 }

@@ -13,24 +13,12 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> mask: array<f32>;
 
-fn pcg_hash(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// Uniform in [0, 1) with 24 random bits.
-fn uniform01(i: u32) -> f32 {
-    let bits = pcg_hash(i ^ pcg_hash(P.seed_lo ^ pcg_hash(P.seed_hi)));
-    return f32(bits >> 8u) / 16777216.0;
-}
-
 // mask[i] = 0 with probability p, else 1 / (1 - p) (inverted dropout).
 @compute @workgroup_size(256)
 fn dropout_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
     if (i < P.n) {
-        mask[i] = select(P.scale, 0.0, uniform01(i) < P.p);
+        mask[i] = select(P.scale, 0.0, seeded_uniform(i, P.seed_lo, P.seed_hi) < P.p);
     }
 }

@@ -125,3 +125,133 @@ fn residual_adds_its_input_and_flatten_keeps_the_batch() {
         assert_eq!(Flatten.forward(&t).unwrap().dims(), &[4, 6]);
     }
 }
+
+#[test]
+fn the_course_cnn_has_keras_shapes_and_names() {
+    for d in devices() {
+        manual_seed(5);
+        let model = Sequential::new()
+            .add(Conv2d::new(1, 4, [3, 3], &d).unwrap())
+            .add(Activation::relu())
+            .add(Conv2d::new(4, 6, [3, 3], &d).unwrap())
+            .add(MaxPool2d::new([2, 2]))
+            .add(BatchNorm2d::new(6, &d).unwrap())
+            .add(Flatten)
+            .add(Linear::new(6 * 12 * 12, 10, &d).unwrap());
+        let x = Tensor::uniform(&[3, 1, 28, 28], 0.0, 1.0, 1, &d).unwrap();
+        assert_eq!(model.forward(&x).unwrap().dims(), &[3, 10]);
+        let names: Vec<String> = model
+            .named_parameters()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight",
+                "6.bias"
+            ]
+        );
+        let buffers: Vec<String> = model.named_buffers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(buffers, ["4.running_mean", "4.running_var"]);
+        assert_eq!(model.parameters()[0].dims(), &[4, 1, 3, 3]);
+    }
+}
+
+#[test]
+fn conv2d_same_padding_keeps_the_size_and_he_init_has_the_right_spread() {
+    for d in devices() {
+        let conv = Conv2d::new(8, 16, [3, 3], &d)
+            .unwrap()
+            .with_same_padding()
+            .unwrap();
+        let y = conv
+            .forward(&Tensor::ones(&[2, 8, 9, 7], &d).unwrap())
+            .unwrap();
+        assert_eq!(y.dims(), &[2, 16, 9, 7]);
+        // He-uniform: U(±√(6/fan_in)), fan_in = 8·3·3; its variance is 2/fan_in.
+        let w = conv.weight().to_vec().unwrap();
+        let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
+        assert!(
+            (var - 2.0 / 72.0).abs() < 0.1 * 2.0 / 72.0,
+            "variance {var}"
+        );
+        assert!(Conv2d::new(0, 1, [3, 3], &d).is_err());
+        assert!(Conv2d::new(1, 1, [2, 2], &d)
+            .unwrap()
+            .with_same_padding()
+            .is_err());
+    }
+}
+
+#[test]
+fn batch_norm_normalizes_in_training_and_uses_running_statistics_in_eval() {
+    for d in devices() {
+        let bn = BatchNorm1d::new(3, &d).unwrap();
+        // Channel j has mean 10·j + 1 and (biased) variance 4.
+        let rows: Vec<f32> = (0..4)
+            .flat_map(|i| {
+                (0..3).map(move |j| 10.0 * j as f32 + 1.0 + if i % 2 == 0 { 2.0 } else { -2.0 })
+            })
+            .collect();
+        let x = Tensor::from_vec(rows, &[4, 3], &d).unwrap();
+        let y = bn.forward(&x).unwrap().to_vec().unwrap();
+        for (i, v) in y.iter().enumerate() {
+            let want = if (i / 3) % 2 == 0 { 1.0 } else { -1.0 } / (1.0f32 + 1e-5 / 4.0).sqrt();
+            assert!((v - want).abs() < 1e-4, "y[{i}] = {v}, want {want}");
+        }
+        // Running statistics after one step, momentum 0.1: mean 0.1·batch mean, variance
+        // 0.9 + 0.1·(unbiased 16/3).
+        let mean = bn.running_mean().to_vec().unwrap();
+        let var = bn.running_var().to_vec().unwrap();
+        for j in 0..3 {
+            assert!((mean[j] - 0.1 * (10.0 * j as f32 + 1.0)).abs() < 1e-5);
+            assert!((var[j] - (0.9 + 0.1 * 16.0 / 3.0)).abs() < 1e-5);
+        }
+        bn.set_training(false);
+        let eval = bn.forward(&x).unwrap().to_vec().unwrap();
+        let first = (x.to_vec().unwrap()[0] - mean[0]) / (var[0] + 1e-5).sqrt();
+        assert!((eval[0] - first).abs() < 1e-4);
+        assert!(bn.forward(&Tensor::ones(&[2, 4], &d).unwrap()).is_err());
+        assert!(BatchNorm2d::new(3, &d).unwrap().forward(&x).is_err());
+    }
+}
+
+#[test]
+fn random_affine_is_the_identity_at_zero_and_in_eval_and_moves_images_otherwise() {
+    for d in devices() {
+        let x = Tensor::uniform(&[4, 2, 11, 9], 0.0, 1.0, 3, &d).unwrap();
+        let same = x.random_affine(0.0, 0.0, 9).unwrap();
+        assert_eq!(same.to_vec().unwrap(), x.to_vec().unwrap());
+        let layer = RandomAffine::new(20.0, 2.0).unwrap();
+        let moved = layer.forward(&x).unwrap().to_vec().unwrap();
+        assert_ne!(moved, x.to_vec().unwrap());
+        // Two calls draw different transforms.
+        assert_ne!(layer.forward(&x).unwrap().to_vec().unwrap(), moved);
+        layer.set_training(false);
+        assert_eq!(
+            layer.forward(&x).unwrap().to_vec().unwrap(),
+            x.to_vec().unwrap()
+        );
+        assert!(RandomAffine::new(200.0, 1.0).is_err());
+        assert!(RandomAffine::new(10.0, f32::NAN).is_err());
+    }
+}
+
+#[test]
+fn a_pure_shift_keeps_a_bright_pixels_mass_and_moves_it_within_the_bound() {
+    for d in devices() {
+        // One bright pixel in the centre of a 9x9 image; rotations off, shifts up to 3:
+        // the bright spot's centre of mass moves by the drawn shift, its mass stays 1.
+        let mut image = vec![0.0f32; 81];
+        image[4 * 9 + 4] = 1.0;
+        let x = Tensor::from_vec(image, &[1, 1, 9, 9], &d).unwrap();
+        let y = x.random_affine(0.0, 3.0, 21).unwrap().to_vec().unwrap();
+        let mass: f32 = y.iter().sum();
+        assert!((mass - 1.0).abs() < 1e-5, "mass {mass}");
+        let cx: f32 = y.iter().enumerate().map(|(i, v)| (i % 9) as f32 * v).sum();
+        let cy: f32 = y.iter().enumerate().map(|(i, v)| (i / 9) as f32 * v).sum();
+        assert!((cx - 4.0).abs() <= 3.0 && (cy - 4.0).abs() <= 3.0);
+        assert!((cx - 4.0).abs() + (cy - 4.0).abs() > 0.01, "did not move");
+    }
+}

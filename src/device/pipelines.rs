@@ -13,6 +13,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
     ("pool", include_str!("../../shaders/pool.wgsl")),
+    ("augment", include_str!("../../shaders/augment.wgsl")),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     (

@@ -28,6 +28,22 @@ impl Sequential {
     pub fn layers(&self) -> &[Box<dyn Module>] {
         &self.layers
     }
+
+    /// `named` of every layer, prefixed by the layer's index.
+    fn prefixed(
+        &self,
+        named: impl Fn(&dyn Module) -> Vec<(String, Tensor)>,
+    ) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| {
+                named(layer.as_ref())
+                    .into_iter()
+                    .map(move |(name, t)| (format!("{i}.{name}"), t))
+            })
+            .collect()
+    }
 }
 
 impl Module for Sequential {
@@ -40,16 +56,11 @@ impl Module for Sequential {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        self.layers
-            .iter()
-            .enumerate()
-            .flat_map(|(i, layer)| {
-                layer
-                    .named_parameters()
-                    .into_iter()
-                    .map(move |(name, t)| (format!("{i}.{name}"), t))
-            })
-            .collect()
+        self.prefixed(|layer| layer.named_parameters())
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.prefixed(|layer| layer.named_buffers())
     }
 
     fn set_training(&self, training: bool) {
@@ -88,6 +99,10 @@ impl<M: Module> Module for Residual<M> {
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         self.0.named_parameters()
+    }
+
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.0.named_buffers()
     }
 
     fn set_training(&self, training: bool) {

@@ -1,16 +1,15 @@
 //! Dropout: in training, zero each element with probability p and scale the rest by
 //! 1/(1−p); the identity in evaluation. Masks come from the GPU's counter-based RNG.
 
-use super::{seed::next_seed, Module};
+use super::{seed::SeedStream, Module};
 use crate::error::Result;
 use crate::tensor::Tensor;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The dropout layer.
 pub struct Dropout {
     p: f32,
-    seed: u64,
-    calls: AtomicU64,
+    seeds: SeedStream,
     training: AtomicBool,
 }
 
@@ -21,8 +20,7 @@ impl Dropout {
         Tensor::dropout_mask(&[0], p, 0, &crate::Device::Cpu)?;
         Ok(Dropout {
             p,
-            seed: next_seed(),
-            calls: AtomicU64::new(0),
+            seeds: SeedStream::new(),
             training: AtomicBool::new(true),
         })
     }
@@ -33,9 +31,7 @@ impl Module for Dropout {
         if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        let seed = self.seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mask = Tensor::dropout_mask(x.dims(), self.p, seed, x.device())?;
+        let mask = Tensor::dropout_mask(x.dims(), self.p, self.seeds.next(), x.device())?;
         x.mul(&mask)
     }
 

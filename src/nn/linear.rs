@@ -1,6 +1,6 @@
 //! The fully connected layer y = x·W + b, its initialisers and regularisers.
 
-use super::{seed::next_seed, Module};
+use super::{seed::next_seed, weight_and_bias, Module};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -169,11 +169,7 @@ impl Module for Linear {
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("weight".to_string(), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            out.push(("bias".to_string(), b.clone()));
-        }
-        out
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
 
     fn penalty(&self) -> Result<Option<Tensor>> {

@@ -1,17 +1,24 @@
-//! Layers: the [`Module`] trait, Linear, activations, Flatten, Dropout, Sequential and a
-//! residual wrapper. Layers only compose tensor ops; they never touch wgpu.
+//! Layers: the [`Module`] trait, Linear, Conv2d, pooling, batch normalization, activations,
+//! Flatten, Dropout, augmentation, Sequential and a residual wrapper. Layers only compose
+//! tensor ops; they never touch wgpu.
 
 mod activation;
+mod augment;
 mod container;
+mod conv;
 mod dropout;
 mod linear;
+mod norm;
 mod regularization;
 mod seed;
 
 pub use activation::{Activation, ActivationKind};
+pub use augment::RandomAffine;
 pub use container::{Flatten, Residual, Sequential};
+pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
 pub use dropout::Dropout;
 pub use linear::{Init, Linear, Regularizer};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use regularization::ActivityRegularization;
 pub use seed::manual_seed;
 
@@ -36,6 +43,12 @@ pub trait Module: Send + Sync {
             .collect()
     }
 
+    /// Non-trainable state saved with the model (batch norm's running statistics), with
+    /// names relative to this module.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
     /// Switches between training (dropout active, penalties recorded) and evaluation.
     fn set_training(&self, _training: bool) {}
 
@@ -47,6 +60,13 @@ pub trait Module: Send + Sync {
 
     /// A one-line description, such as `Linear(784 -> 64)`.
     fn describe(&self) -> String;
+}
+
+/// `weight` and, when present, `bias`, under those names.
+pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(String, Tensor)> {
+    let mut out = vec![("weight".to_string(), weight.clone())];
+    out.extend(bias.map(|b| ("bias".to_string(), b.clone())));
+    out
 }
 
 /// Adds two optional penalties.

@@ -2,6 +2,7 @@
 //! `manual_seed` resets, so a program that seeds once builds the same model every run.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 thread_local! {
     static STATE: Cell<u64> = const { Cell::new(0x5eed_0f77_6e6e) };
@@ -22,4 +23,26 @@ pub(crate) fn next_seed() -> u64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     })
+}
+
+/// A layer's own stream of per-call seeds (dropout masks, augmentations): drawn from the
+/// thread's generator when the layer is built, then advanced on every call.
+pub(crate) struct SeedStream {
+    seed: u64,
+    calls: AtomicU64,
+}
+
+impl SeedStream {
+    pub(crate) fn new() -> Self {
+        SeedStream {
+            seed: next_seed(),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// The seed of the next call.
+    pub(crate) fn next(&self) -> u64 {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        self.seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
 }

@@ -1,6 +1,7 @@
 //! Ops, one module per family. Each op checks shapes, runs a GPU kernel or its CPU twin,
 //! and records its backward rule on the tape. No op knows about layers or optimizers.
 
+mod augment;
 mod binary;
 mod conv;
 mod gather;

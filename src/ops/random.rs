@@ -12,7 +12,9 @@ fn pcg_hash(v: u32) -> u32 {
     (word >> 22) ^ word
 }
 
-fn uniform01(i: u32, seed: u64) -> f32 {
+/// Element `i` of the uniform [0, 1) stream of `seed` (`seeded_uniform` in
+/// shaders/common.wgsl).
+pub(crate) fn uniform01(i: u32, seed: u64) -> f32 {
     let bits = pcg_hash(i ^ pcg_hash(seed as u32 ^ pcg_hash((seed >> 32) as u32)));
     (bits >> 8) as f32 / 16_777_216.0
 }

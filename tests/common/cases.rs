@@ -409,6 +409,15 @@ pub fn all() -> Vec<Case> {
         differentiable: false,
     });
     cases.push(Case {
+        name: "random_affine",
+        domains: vec![ANY],
+        shapes: vec![vec![vec![3, 2, 17, 13]], vec![vec![5, 1, 28, 28]]],
+        grad_shapes: vec![],
+        f: |x| x[0].random_affine(15.0, 3.0, 777),
+        tol: 1e-4,
+        differentiable: false,
+    });
+    cases.push(Case {
         name: "eq",
         domains: vec![Domain::Labels, Domain::Labels],
         shapes: vec![vec![vec![65, 3], vec![65, 3]], vec![vec![17, 3], vec![3]]],
