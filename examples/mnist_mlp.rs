@@ -10,62 +10,22 @@
 mod common;
 
 use clap::Parser;
-use common::MnistArgs;
-use wgnn::data::Mnist;
-use wgnn::nn::Module;
+use common::{MnistArgs, MnistRecipe};
 use wgnn::optim::Optimizer;
-use wgnn::train::{evaluate, fit, FitOptions, Loss};
 
 fn main() {
     common::run(|| {
-        let args = MnistArgs::parse();
-        let device = common::device(&args.device)?;
-        println!(
-            "device: {}",
-            device.describe().lines().next().unwrap_or_default()
-        );
-        let mnist = Mnist::load(args.data.as_deref())?;
-        let train_split = match args.limit {
-            Some(n) => mnist.train.take(n),
-            None => mnist.train.clone(),
+        let recipe = MnistRecipe {
+            sample_dims: &[784],
+            epochs: 10,
+            lr: 1e-3,
+            schedule: "cosine",
         };
-        let train = train_split.dataset(&[784], &device)?;
-        let test = mnist.test.dataset(&[784], &device)?;
-        println!(
-            "MNIST from {}: {} training, {} test images",
-            mnist.dir.display(),
-            train.len(),
-            test.len()
-        );
-
-        wgnn::nn::manual_seed(args.seed);
-        let model = wgnn::models::mnist_mlp(&device)?;
-        println!("model: {}", model.describe());
-        let mut optimizer = Optimizer::adam(model.parameters(), args.lr.unwrap_or(1e-3))?;
-        let epochs = args.epochs.unwrap_or(10);
-        let steps_per_epoch = train.len().div_ceil(args.batch_size.max(1)) as u64;
-        let options = FitOptions {
-            epochs,
-            schedule: common::schedule(&args.schedule, epochs as u64 * steps_per_epoch)?,
-            batch_size: args.batch_size,
-            seed: args.seed,
-            verbose: !args.quiet,
-            ..FitOptions::default()
-        };
-        let history = fit(&model, &mut optimizer, Loss::CrossEntropy, &train, &options)?;
-        let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
-        if !history.epochs.is_empty() {
-            println!(
-                "training: {:.3} s per epoch",
-                seconds / history.epochs.len() as f64
-            );
-        }
-        let result = evaluate(&model, &test, Loss::CrossEntropy, 1000)?;
-        println!("test loss: {:.4}", result.loss);
-        println!(
-            "test accuracy: {:.2}%",
-            100.0 * result.accuracy.unwrap_or(0.0)
-        );
-        Ok(())
+        common::train_mnist(
+            &MnistArgs::parse(),
+            &recipe,
+            wgnn::models::mnist_mlp,
+            Optimizer::adam,
+        )
     });
 }

@@ -2,7 +2,10 @@
 
 use crate::device::Device;
 use crate::error::Result;
-use crate::nn::{Activation, ActivityRegularization, Init, Linear, Regularizer, Sequential};
+use crate::nn::{
+    Activation, ActivityRegularization, Conv2d, Dropout, Flatten, Init, Linear, MaxPool2d,
+    RandomAffine, Regularizer, Sequential,
+};
 
 /// The course's MNIST MLP: 784-64-32-10 with ReLU and an L2 penalty of 1e-3 on the first
 /// layer's activations (averaged over the batch), producing logits for softmax
@@ -16,4 +19,34 @@ pub fn mnist_mlp(device: &Device) -> Result<Sequential> {
         .add(Linear::with_init(64, 32, Init::HeUniform, true, device)?)
         .add(Activation::relu())
         .add(Linear::new(32, 10, device)?))
+}
+
+/// The course's MNIST CNN (Keras' classic mnist_cnn) on (N, 1, 28, 28) images: Conv(32,
+/// 3x3) ReLU, Conv(64, 3x3) ReLU, MaxPool 2, Dropout 0.25, Flatten, Dense 128 ReLU,
+/// Dropout 0.5, Dense 10, producing logits. Convolutions and the hidden dense layer use
+/// He-uniform initialisation (ReLU), the output layer Glorot-uniform. `augment` =
+/// Some((degrees, pixels)) puts a [`RandomAffine`] in front, active in training only.
+pub fn mnist_cnn(device: &Device, augment: Option<(f32, f32)>) -> Result<Sequential> {
+    let mut model = Sequential::new();
+    if let Some((degrees, pixels)) = augment {
+        model = model.add(RandomAffine::new(degrees, pixels)?);
+    }
+    Ok(model
+        .add(Conv2d::new(1, 32, [3, 3], device)?)
+        .add(Activation::relu())
+        .add(Conv2d::new(32, 64, [3, 3], device)?)
+        .add(Activation::relu())
+        .add(MaxPool2d::new([2, 2]))
+        .add(Dropout::new(0.25)?)
+        .add(Flatten)
+        .add(Linear::with_init(
+            64 * 12 * 12,
+            128,
+            Init::HeUniform,
+            true,
+            device,
+        )?)
+        .add(Activation::relu())
+        .add(Dropout::new(0.5)?)
+        .add(Linear::new(128, 10, device)?))
 }

@@ -29,9 +29,10 @@ pub struct MnistArgs {
     /// Seed for initialisation, shuffling and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Learning-rate schedule over the run: cosine (decay to 0) or constant
-    #[arg(long, default_value = "cosine")]
-    pub schedule: String,
+    /// Learning-rate schedule over the run: cosine (decay to 0) or constant [default:
+    /// the example's recipe]
+    #[arg(long)]
+    pub schedule: Option<String>,
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
@@ -71,6 +72,75 @@ pub fn schedule(name: &str, total_steps: u64) -> Result<Option<wgnn::optim::Sche
             format!("expected constant or cosine, got {other}"),
         )),
     }
+}
+
+/// One MNIST example's recipe: what it trains and how, besides the flags.
+pub struct MnistRecipe {
+    /// Shape of one sample as the model takes it: [784] or [1, 28, 28].
+    pub sample_dims: &'static [usize],
+    /// Epochs when `--epochs` is not given.
+    pub epochs: usize,
+    /// Learning rate when `--lr` is not given.
+    pub lr: f32,
+    /// Schedule when `--schedule` is not given.
+    pub schedule: &'static str,
+}
+
+/// Loads MNIST, builds the model with `build(device)` and its optimizer with
+/// `optimizer(parameters, lr)`, trains it with `recipe` and the flags, and prints the
+/// epoch time and the test accuracy (last line: `test accuracy: XX.XX%`).
+pub fn train_mnist<M: wgnn::nn::Module>(
+    args: &MnistArgs,
+    recipe: &MnistRecipe,
+    build: impl FnOnce(&Device) -> Result<M>,
+    optimizer: impl FnOnce(Vec<wgnn::Tensor>, f32) -> Result<wgnn::optim::Optimizer>,
+) -> Result<()> {
+    use wgnn::train::{evaluate, fit, FitOptions, Loss};
+    let device = device(&args.device)?;
+    announce(&device);
+    let mnist = wgnn::data::Mnist::load(args.data.as_deref())?;
+    let train_split = match args.limit {
+        Some(n) => mnist.train.take(n),
+        None => mnist.train.clone(),
+    };
+    let train = train_split.dataset(recipe.sample_dims, &device)?;
+    let test = mnist.test.dataset(recipe.sample_dims, &device)?;
+    println!(
+        "MNIST from {}: {} training, {} test images",
+        mnist.dir.display(),
+        train.len(),
+        test.len()
+    );
+    wgnn::nn::manual_seed(args.seed);
+    let model = build(&device)?;
+    println!("model: {}", model.describe());
+    let mut optimizer = optimizer(model.parameters(), args.lr.unwrap_or(recipe.lr))?;
+    let epochs = args.epochs.unwrap_or(recipe.epochs);
+    let steps_per_epoch = train.len().div_ceil(args.batch_size.max(1)) as u64;
+    let schedule_name = args.schedule.as_deref().unwrap_or(recipe.schedule);
+    let options = FitOptions {
+        epochs,
+        schedule: schedule(schedule_name, epochs as u64 * steps_per_epoch)?,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        verbose: !args.quiet,
+        ..FitOptions::default()
+    };
+    let history = fit(&model, &mut optimizer, Loss::CrossEntropy, &train, &options)?;
+    let seconds: f64 = history.epochs.iter().map(|e| e.seconds).sum();
+    if !history.epochs.is_empty() {
+        println!(
+            "training: {:.3} s per epoch",
+            seconds / history.epochs.len() as f64
+        );
+    }
+    let result = evaluate(&model, &test, Loss::CrossEntropy, 1000)?;
+    println!("test loss: {:.4}", result.loss);
+    println!(
+        "test accuracy: {:.2}%",
+        100.0 * result.accuracy.unwrap_or(0.0)
+    );
+    Ok(())
 }
 
 /// The flags of the small examples.
