@@ -85,7 +85,7 @@ impl Tensor {
         match self.device() {
             Device::Cpu => {
                 let src = self.cpu_data();
-                let out = (0..count).map(|i| affine.pixel(&src, i)).collect();
+                let out = super::cpu::par_map(count, |i| affine.pixel(&src, i));
                 Tensor::from_vec(out, self.dims(), &Device::Cpu)
             }
             device @ Device::Gpu(ctx) => {

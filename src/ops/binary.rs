@@ -49,19 +49,14 @@ fn forward(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         Device::Cpu => {
             let (xs, ys) = (a.cpu_data(), b.cpu_data());
             let data = if a.shape() == b.shape() {
-                xs.iter()
-                    .zip(ys.iter())
-                    .map(|(&x, &y)| op.apply(x, y))
-                    .collect()
+                super::cpu::par_map(n, |i| op.apply(xs[i], ys[i]))
             } else {
-                (0..n)
-                    .map(|i| {
-                        op.apply(
-                            xs[strided_offset(i, &d, &sa)],
-                            ys[strided_offset(i, &d, &sb)],
-                        )
-                    })
-                    .collect()
+                super::cpu::par_map(n, |i| {
+                    op.apply(
+                        xs[strided_offset(i, &d, &sa)],
+                        ys[strided_offset(i, &d, &sb)],
+                    )
+                })
             };
             Ok(Tensor::from_cpu(shape, data))
         }

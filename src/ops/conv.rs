@@ -1,7 +1,7 @@
 //! 2-D convolution in NCHW with stride, padding and dilation: implicit GEMM on the GPU
-//! (shaders/conv2d.wgsl), im2col + SGEMM on the CPU; gradients for input, weight and bias.
+//! (shaders/conv2d.wgsl), im2col + SGEMM on the CPU (conv_cpu.rs); gradients for input,
+//! weight and bias.
 
-use super::matmul::cpu_gemm;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
@@ -58,17 +58,17 @@ impl Conv2dOptions {
 
 /// Every size of one convolution.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    opts: Conv2dOptions,
+pub(super) struct Geometry {
+    pub(super) n: usize,
+    pub(super) c: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) o: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+    pub(super) opts: Conv2dOptions,
 }
 
 impl Geometry {
@@ -143,11 +143,11 @@ impl Geometry {
         })
     }
 
-    fn taps(&self) -> usize {
+    pub(super) fn taps(&self) -> usize {
         self.c * self.kh * self.kw
     }
 
-    fn positions(&self) -> usize {
+    pub(super) fn positions(&self) -> usize {
         self.oh * self.ow
     }
 
@@ -166,43 +166,6 @@ impl Geometry {
             o.dilation[1],
         ])
         .fold(Params::new(), |p, v| p.u(v))
-    }
-
-    /// (index in the image, or None in the padding) of tap `k` at output position `p`.
-    fn source(&self, k: usize, p: usize) -> Option<usize> {
-        let (c, tap) = (k / (self.kh * self.kw), k % (self.kh * self.kw));
-        let o = &self.opts;
-        let ih = ((p / self.ow) * o.stride[0] + (tap / self.kw) * o.dilation[0])
-            .checked_sub(o.padding[0])?;
-        let iw = ((p % self.ow) * o.stride[1] + (tap % self.kw) * o.dilation[1])
-            .checked_sub(o.padding[1])?;
-        (ih < self.h && iw < self.w).then_some((c * self.h + ih) * self.w + iw)
-    }
-
-    /// The (taps x positions) im2col matrix of one image.
-    fn im2col(&self, image: &[f32]) -> Vec<f32> {
-        let (k, p) = (self.taps(), self.positions());
-        let mut col = vec![0.0f32; k * p];
-        for row in 0..k {
-            for pos in 0..p {
-                if let Some(i) = self.source(row, pos) {
-                    col[row * p + pos] = image[i];
-                }
-            }
-        }
-        col
-    }
-
-    /// Adds an im2col-shaped gradient back onto one image's gradient.
-    fn col2im(&self, col: &[f32], image: &mut [f32]) {
-        let (k, p) = (self.taps(), self.positions());
-        for row in 0..k {
-            for pos in 0..p {
-                if let Some(i) = self.source(row, pos) {
-                    image[i] += col[row * p + pos];
-                }
-            }
-        }
     }
 }
 
@@ -249,27 +212,8 @@ fn forward(x: &Tensor, weight: &Tensor, bias: &Tensor, g: &Geometry) -> Result<T
     let shape = Shape::new(&[g.n, g.o, g.oh, g.ow])?;
     match x.device() {
         Device::Cpu => {
-            let (xs, ws, bs) = (x.cpu_data(), weight.cpu_data(), bias.cpu_data());
-            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
-            let mut out = vec![0.0f32; g.n * plane];
-            for (i, y) in out.chunks_mut(plane.max(1)).enumerate().take(g.n) {
-                let col = g.im2col(&xs[i * image..(i + 1) * image]);
-                for (o, row) in y.chunks_mut(g.positions().max(1)).enumerate() {
-                    row.fill(bs[o]);
-                }
-                cpu_gemm(
-                    g.o,
-                    g.taps(),
-                    g.positions(),
-                    &ws,
-                    false,
-                    &col,
-                    false,
-                    1.0,
-                    y,
-                );
-            }
-            Ok(Tensor::from_cpu(shape, out))
+            let y = g.cpu_forward(&x.cpu_data(), &weight.cpu_data(), &bias.cpu_data());
+            Ok(Tensor::from_cpu(shape, y))
         }
         Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape),
     }
@@ -279,26 +223,8 @@ fn input_grad(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Result<Tensor> {
     let shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
     match dy.device() {
         Device::Cpu => {
-            let (dys, ws) = (dy.cpu_data(), weight.cpu_data());
-            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
-            let mut dx = vec![0.0f32; g.n * image];
-            let mut col = vec![0.0f32; g.taps() * g.positions()];
-            for i in 0..g.n {
-                // col = Wᵀ (taps x O) · dy_i (O x positions)
-                cpu_gemm(
-                    g.taps(),
-                    g.o,
-                    g.positions(),
-                    &ws,
-                    true,
-                    &dys[i * plane..],
-                    false,
-                    0.0,
-                    &mut col,
-                );
-                g.col2im(&col, &mut dx[i * image..(i + 1) * image]);
-            }
-            Ok(Tensor::from_cpu(shape, dx))
+            let (dx, _) = g.cpu_backward(&[], &weight.cpu_data(), &dy.cpu_data(), true, false);
+            Ok(Tensor::from_cpu(shape, dx.expect("asked for dx")))
         }
         Device::Gpu(_) => gpu_conv(g, 1, weight, dy, dy, shape),
     }
@@ -308,25 +234,8 @@ fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
     let shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
     match dy.device() {
         Device::Cpu => {
-            let (dys, xs) = (dy.cpu_data(), x.cpu_data());
-            let (image, plane) = (g.c * g.h * g.w, g.o * g.positions());
-            let mut dw = vec![0.0f32; g.o * g.taps()];
-            for i in 0..g.n {
-                let col = g.im2col(&xs[i * image..(i + 1) * image]);
-                // dW += dy_i (O x positions) · colᵀ (positions x taps)
-                cpu_gemm(
-                    g.o,
-                    g.positions(),
-                    g.taps(),
-                    &dys[i * plane..],
-                    false,
-                    &col,
-                    true,
-                    1.0,
-                    &mut dw,
-                );
-            }
-            Ok(Tensor::from_cpu(shape, dw))
+            let (_, dw) = g.cpu_backward(&x.cpu_data(), &[], &dy.cpu_data(), false, true);
+            Ok(Tensor::from_cpu(shape, dw.expect("asked for dW")))
         }
         Device::Gpu(_) => gpu_conv(g, 2, dy, x, dy, shape),
     }

@@ -22,9 +22,7 @@ pub(crate) fn gather(
     match src.device() {
         Device::Cpu => {
             let data = src.cpu_data();
-            let out = (0..n)
-                .map(|i| scale * data[strided_offset(i, &d, &s)])
-                .collect();
+            let out = super::cpu::par_map(n, |i| scale * data[strided_offset(i, &d, &s)]);
             Ok(Tensor::from_cpu(out_shape, out))
         }
         device @ Device::Gpu(ctx) => {

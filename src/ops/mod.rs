@@ -4,6 +4,8 @@
 mod augment;
 mod binary;
 mod conv;
+mod conv_cpu;
+mod cpu;
 mod gather;
 mod layout;
 mod loss;

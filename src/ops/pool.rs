@@ -2,6 +2,7 @@
 //! pooling routes its gradient to the arg-max of each window; average pooling spreads it
 //! over the window's taps inside the image (padding is not counted, as in Keras).
 
+use super::cpu::{par_chunks, par_map};
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
@@ -150,16 +151,41 @@ impl Geometry {
         .fold(Params::new(), |p, v| p.u(v))
     }
 
-    /// The in-image pixels (index in the plane) of the window at output (oy, ox).
-    fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+    /// The in-image rows [y0, y1) and columns [x0, x1) of the window at output (oy, ox).
+    fn window(&self, oy: usize, ox: usize) -> (usize, usize, usize, usize) {
         let o = &self.opts;
-        let rows = (oy * o.stride[0]..oy * o.stride[0] + o.kernel[0])
-            .filter_map(move |y| y.checked_sub(o.padding[0]).filter(|&y| y < self.h));
-        rows.flat_map(move |y| {
-            (ox * o.stride[1]..ox * o.stride[1] + o.kernel[1])
-                .filter_map(move |x| x.checked_sub(o.padding[1]).filter(|&x| x < self.w))
-                .map(move |x| y * self.w + x)
-        })
+        let clip = |start: usize, k: usize, pad: usize, size: usize| {
+            (
+                start.saturating_sub(pad),
+                (start + k).saturating_sub(pad).min(size),
+            )
+        };
+        let (y0, y1) = clip(oy * o.stride[0], o.kernel[0], o.padding[0], self.h);
+        let (x0, x1) = clip(ox * o.stride[1], o.kernel[1], o.padding[1], self.w);
+        (y0, y1, x0, x1)
+    }
+
+    /// The window's pixel with the largest value (the first on ties; a NaN wins).
+    fn arg_max(&self, image: &[f32], oy: usize, ox: usize) -> usize {
+        let (y0, y1, x0, x1) = self.window(oy, ox);
+        let mut best = y0 * self.w + x0;
+        for y in y0..y1 {
+            for q in y * self.w + x0..y * self.w + x1 {
+                if !image[best].is_nan() && (image[q] > image[best] || image[q].is_nan()) {
+                    best = q;
+                }
+            }
+        }
+        best
+    }
+
+    /// The window's mean over its in-image pixels.
+    fn average(&self, image: &[f32], oy: usize, ox: usize) -> f32 {
+        let (y0, y1, x0, x1) = self.window(oy, ox);
+        let sum: f32 = (y0..y1)
+            .map(|y| image[y * self.w + x0..y * self.w + x1].iter().sum::<f32>())
+            .sum();
+        sum / ((y1 - y0) * (x1 - x0)) as f32
     }
 
     fn output_shape(&self) -> Result<Shape> {
@@ -170,65 +196,57 @@ impl Geometry {
 /// CPU forward: (output, arg-max index in the plane per output; empty for average).
 fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<f32>) {
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
-    let mut out = Vec::with_capacity(g.planes() * out_plane);
-    let mut index = Vec::new();
-    for p in 0..g.planes() {
-        let image = &x[p * plane..(p + 1) * plane];
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                match reduction {
-                    Reduction::Max => {
-                        // The first maximum wins; a NaN wins over any number.
-                        let mut best: Option<usize> = None;
-                        for q in g.window(oy, ox) {
-                            let better = match best {
-                                None => true,
-                                Some(b) => {
-                                    !image[b].is_nan() && (image[q] > image[b] || image[q].is_nan())
-                                }
-                            };
-                            if better {
-                                best = Some(q);
-                            }
-                        }
-                        let q = best.expect("windows are never empty (padding <= half)");
-                        out.push(image[q]);
-                        index.push(q as f32);
-                    }
-                    Reduction::Average => {
-                        let (sum, count) = g
-                            .window(oy, ox)
-                            .fold((0.0f32, 0usize), |(s, c), q| (s + image[q], c + 1));
-                        out.push(sum / count as f32);
-                    }
-                }
-            }
+    let count = g.planes() * out_plane;
+    let at = |j: usize| {
+        (
+            &x[(j / out_plane) * plane..][..plane],
+            (j % out_plane) / g.ow,
+            j % g.ow,
+        )
+    };
+    match reduction {
+        Reduction::Max => {
+            let index = par_map(count, |j| {
+                let (image, oy, ox) = at(j);
+                g.arg_max(image, oy, ox) as f32
+            });
+            let out = par_map(count, |j| x[(j / out_plane) * plane + index[j] as usize]);
+            (out, index)
+        }
+        Reduction::Average => {
+            let out = par_map(count, |j| {
+                let (image, oy, ox) = at(j);
+                g.average(image, oy, ox)
+            });
+            (out, Vec::new())
         }
     }
-    (out, index)
 }
 
-/// CPU backward: scatters dy onto the winning tap (max) or the window's taps (average).
+/// CPU backward: scatters dy onto the winning tap (max) or the window's taps (average),
+/// one plane per task.
 fn cpu_backward(dy: &[f32], index: &[f32], g: &Geometry, reduction: Reduction) -> Vec<f32> {
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
     let mut dx = vec![0.0f32; g.planes() * plane];
-    for p in 0..g.planes() {
-        let grad = &mut dx[p * plane..(p + 1) * plane];
+    par_chunks(&mut dx, plane, |p, grad| {
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let j = p * out_plane + oy * g.ow + ox;
                 match reduction {
                     Reduction::Max => grad[index[j] as usize] += dy[j],
                     Reduction::Average => {
-                        let count = g.window(oy, ox).count() as f32;
-                        for q in g.window(oy, ox) {
-                            grad[q] += dy[j] / count;
+                        let (y0, y1, x0, x1) = g.window(oy, ox);
+                        let share = dy[j] / ((y1 - y0) * (x1 - x0)) as f32;
+                        for y in y0..y1 {
+                            grad[y * g.w + x0..y * g.w + x1]
+                                .iter_mut()
+                                .for_each(|v| *v += share);
                         }
                     }
                 }
             }
         }
-    }
+    });
     dx
 }
 

@@ -34,15 +34,13 @@ impl Tensor {
         let scale = 1.0 / (1.0 - p);
         match device {
             Device::Cpu => {
-                let data = (0..n)
-                    .map(|i| {
-                        if uniform01(i as u32, seed) < p {
-                            0.0
-                        } else {
-                            scale
-                        }
-                    })
-                    .collect();
+                let data = super::cpu::par_map(n, |i| {
+                    if uniform01(i as u32, seed) < p {
+                        0.0
+                    } else {
+                        scale
+                    }
+                });
                 Ok(Tensor::from_cpu(shape, data))
             }
             Device::Gpu(ctx) => {

@@ -197,11 +197,8 @@ fn unary(x: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
     let n = x.numel();
     let out = match x.device() {
         Device::Cpu => {
-            let data = x
-                .cpu_data()
-                .iter()
-                .map(|&v| op.apply(v, alpha, beta))
-                .collect();
+            let xs = x.cpu_data();
+            let data = super::cpu::par_map(n, |i| op.apply(xs[i], alpha, beta));
             Tensor::from_cpu(x.shape().clone(), data)
         }
         device @ Device::Gpu(ctx) => {
@@ -237,9 +234,7 @@ fn unary_grad(
     match x.device() {
         Device::Cpu => {
             let (xs, ys, gs) = (x.cpu_data(), y.cpu_data(), dy.cpu_data());
-            let data = (0..n)
-                .map(|i| gs[i] * op.derivative(xs[i], ys[i], alpha, beta))
-                .collect();
+            let data = super::cpu::par_map(n, |i| gs[i] * op.derivative(xs[i], ys[i], alpha, beta));
             Ok(Tensor::from_cpu(x.shape().clone(), data))
         }
         device @ Device::Gpu(ctx) => {
