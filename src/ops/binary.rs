@@ -1,5 +1,6 @@
 //! add, sub, mul, div with numpy broadcasting (shaders/binary.wgsl).
 
+use super::cpu::par_map2;
 use super::{pad4, strided_offset};
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
@@ -49,7 +50,11 @@ fn forward(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
         Device::Cpu => {
             let (xs, ys) = (a.cpu_data(), b.cpu_data());
             let data = if a.shape() == b.shape() {
-                super::cpu::par_map(n, |i| op.apply(xs[i], ys[i]))
+                match op {
+                    BinaryOp::Add => par_map2(&xs, &ys, |x, y| x + y),
+                    BinaryOp::Mul => par_map2(&xs, &ys, |x, y| x * y),
+                    _ => par_map2(&xs, &ys, |x, y| op.apply(x, y)),
+                }
             } else {
                 super::cpu::par_map(n, |i| {
                     op.apply(

@@ -145,18 +145,10 @@ impl Geometry {
         y
     }
 
-    /// (dx, dW) from dy; each only when asked for.
-    pub(super) fn cpu_backward(
-        &self,
-        x: &[f32],
-        w: &[f32],
-        dy: &[f32],
-        want_dx: bool,
-        want_dw: bool,
-    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    /// dx from dy: per chunk, col = Wᵀ·dy (one parallel GEMM), then col2im.
+    pub(super) fn cpu_input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
-        let mut dx = want_dx.then(|| vec![0.0f32; self.n * self.c * self.h * self.w]);
-        let mut dw = want_dw.then(|| vec![0.0f32; self.o * k]);
+        let mut dx = vec![0.0f32; self.n * self.c * self.h * self.w];
         let chunk = self.chunk_images();
         let mut col = vec![0.0f32; k * chunk * p];
         let mut dy_gemm = vec![0.0f32; self.o * chunk * p];
@@ -164,17 +156,43 @@ impl Geometry {
             let images = chunk.min(self.n - first);
             let cols = images * p;
             self.gather_for_gemm(dy, &mut dy_gemm, first, images);
-            if let Some(dw) = dw.as_mut() {
-                self.im2col_chunk(x, first, images, &mut col[..k * cols]);
-                // dW += dy (O x cols) · colᵀ (cols x taps)
-                cpu_gemm(self.o, cols, k, &dy_gemm, false, &col, true, 1.0, dw);
-            }
-            if let Some(dx) = dx.as_mut() {
-                // col = Wᵀ (taps x O) · dy (O x cols)
-                cpu_gemm(k, self.o, cols, w, true, &dy_gemm, false, 0.0, &mut col);
-                self.col2im_chunk(&col, first, images, dx);
-            }
+            // col = Wᵀ (taps x O) · dy (O x cols)
+            cpu_gemm(k, self.o, cols, w, true, &dy_gemm, false, 0.0, &mut col);
+            self.col2im_chunk(&col, first, images, &mut dx);
         }
-        (dx, dw)
+        dx
+    }
+
+    /// dW from dy: the chunks are split between the cores, each summing its own partial
+    /// dW with serial GEMMs (the product's long inner dimension does not split well), and
+    /// the partials are added.
+    pub(super) fn cpu_weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let (k, p) = (self.taps(), self.positions());
+        let chunk = self.chunk_images();
+        let firsts: Vec<usize> = (0..self.n).step_by(chunk).collect();
+        let tasks = rayon::current_num_threads().clamp(1, firsts.len().max(1));
+        let partials: Vec<Vec<f32>> = (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                let mut dw = vec![0.0f32; self.o * k];
+                let mut col = vec![0.0f32; k * chunk * p];
+                let mut dy_gemm = vec![0.0f32; self.o * chunk * p];
+                for &first in firsts.iter().skip(t).step_by(tasks) {
+                    let images = chunk.min(self.n - first);
+                    let cols = images * p;
+                    self.gather_for_gemm(dy, &mut dy_gemm, first, images);
+                    self.im2col_chunk(x, first, images, &mut col[..k * cols]);
+                    // dW += dy (O x cols) · colᵀ (cols x taps)
+                    cpu_gemm(self.o, cols, k, &dy_gemm, false, &col, true, 1.0, &mut dw);
+                }
+                dw
+            })
+            .collect();
+        let mut total = partials.into_iter();
+        let first = total.next().unwrap_or_else(|| vec![0.0f32; self.o * k]);
+        total.fold(first, |mut sum, part| {
+            sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+            sum
+        })
     }
 }

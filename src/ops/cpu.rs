@@ -46,3 +46,44 @@ pub(crate) fn par_chunks(
             .for_each(|(i, c)| f(i, c));
     }
 }
+
+/// `[f(x) for x in xs]`, in parallel when large; the loop over a chunk is a plain zip
+/// that the compiler can vectorise when `f` is simple.
+pub(crate) fn par_map1(xs: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let mut out = vec![0.0f32; xs.len()];
+    let run = |(o, x): (&mut [f32], &[f32])| {
+        o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
+    };
+    if xs.len() <= GRAIN {
+        run((&mut out, xs));
+    } else {
+        out.par_chunks_mut(GRAIN)
+            .zip(xs.par_chunks(GRAIN))
+            .for_each(run);
+    }
+    out
+}
+
+/// `[f(x, y) for x, y in xs, ys]` (same lengths), in parallel when large.
+pub(crate) fn par_map2(
+    xs: &[f32],
+    ys: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; xs.len()];
+    let run = |((o, x), y): ((&mut [f32], &[f32]), &[f32])| {
+        o.iter_mut()
+            .zip(x)
+            .zip(y)
+            .for_each(|((o, &x), &y)| *o = f(x, y));
+    };
+    if xs.len() <= GRAIN {
+        run(((&mut out, xs), ys));
+    } else {
+        out.par_chunks_mut(GRAIN)
+            .zip(xs.par_chunks(GRAIN))
+            .zip(ys.par_chunks(GRAIN))
+            .for_each(run);
+    }
+    out
+}

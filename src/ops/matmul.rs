@@ -177,27 +177,44 @@ pub(crate) fn cpu_gemm(
     }
     let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // Large products use every core, unless this already runs on a rayon worker (a
+    // caller parallel over independent products), where a nested split only adds overhead.
+    let parallelism = if m * n * k >= PARALLEL_GEMM_FLOPS && rayon::current_thread_index().is_none()
+    {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the assertion above guarantees a, b and c hold the m x k, k x n and m x n
-    // matrices that these strides address.
+    // matrices that these strides address; c does not alias a or b (it is borrowed
+    // mutably).
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
+            k,
             c.as_mut_ptr(),
-            n as isize,
             1,
+            n as isize,
+            beta != 0.0,
+            a.as_ptr(),
+            csa,
+            rsa,
+            b.as_ptr(),
+            csb,
+            rsb,
+            beta,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
         );
     }
 }
+
+/// Multiply-adds above which a CPU GEMM is split over the cores.
+const PARALLEL_GEMM_FLOPS: usize = 1 << 18;
 
 /// Sums a batched gradient over its batch when the operand itself was 2-D.
 fn unbatch(grad: Tensor, operand_rank: usize) -> Result<Tensor> {

@@ -2,12 +2,13 @@
 //! pooling routes its gradient to the arg-max of each window; average pooling spreads it
 //! over the window's taps inside the image (padding is not counted, as in Keras).
 
-use super::cpu::{par_chunks, par_map};
+use super::cpu::par_chunks;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// Window, stride and zero padding of a pooling op, as (height, width).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,11 +170,14 @@ impl Geometry {
     fn arg_max(&self, image: &[f32], oy: usize, ox: usize) -> usize {
         let (y0, y1, x0, x1) = self.window(oy, ox);
         let mut best = y0 * self.w + x0;
+        let mut best_value = image[best];
         for y in y0..y1 {
-            for q in y * self.w + x0..y * self.w + x1 {
-                if !image[best].is_nan() && (image[q] > image[best] || image[q].is_nan()) {
-                    best = q;
-                }
+            let row = y * self.w;
+            for (q, &v) in image[row + x0..row + x1].iter().enumerate() {
+                // Branch-free: the comparisons are unpredictable on real data.
+                let take = v > best_value || (v.is_nan() && !best_value.is_nan());
+                best = if take { row + x0 + q } else { best };
+                best_value = if take { v } else { best_value };
             }
         }
         best
@@ -193,30 +197,36 @@ impl Geometry {
     }
 }
 
-/// CPU forward: (output, arg-max index in the plane per output; empty for average).
+/// CPU forward: (output, arg-max index in the plane per output; empty for average), one
+/// plane per task.
 fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<f32>) {
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
-    let count = g.planes() * out_plane;
-    let at = |j: usize| {
-        (
-            &x[(j / out_plane) * plane..][..plane],
-            (j % out_plane) / g.ow,
-            j % g.ow,
-        )
-    };
+    let mut out = vec![0.0f32; g.planes() * out_plane];
+    let image = |p: usize| &x[p * plane..(p + 1) * plane];
     match reduction {
         Reduction::Max => {
-            let index = par_map(count, |j| {
-                let (image, oy, ox) = at(j);
-                g.arg_max(image, oy, ox) as f32
-            });
-            let out = par_map(count, |j| x[(j / out_plane) * plane + index[j] as usize]);
+            let mut index = vec![0.0f32; out.len()];
+            let run = |p: usize, (values, plane_index): (&mut [f32], &mut [f32])| {
+                let src = image(p);
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let q = g.arg_max(src, oy, ox);
+                        values[oy * g.ow + ox] = src[q];
+                        plane_index[oy * g.ow + ox] = q as f32;
+                    }
+                }
+            };
+            out.par_chunks_mut(out_plane.max(1))
+                .zip(index.par_chunks_mut(out_plane.max(1)))
+                .enumerate()
+                .for_each(|(p, pair)| run(p, pair));
             (out, index)
         }
         Reduction::Average => {
-            let out = par_map(count, |j| {
-                let (image, oy, ox) = at(j);
-                g.average(image, oy, ox)
+            par_chunks(&mut out, out_plane, |p, values| {
+                for (j, v) in values.iter_mut().enumerate() {
+                    *v = g.average(image(p), j / g.ow, j % g.ow);
+                }
             });
             (out, Vec::new())
         }

@@ -198,7 +198,11 @@ fn unary(x: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
     let out = match x.device() {
         Device::Cpu => {
             let xs = x.cpu_data();
-            let data = super::cpu::par_map(n, |i| op.apply(xs[i], alpha, beta));
+            // ReLU, the hot one, gets a loop of its own that vectorises.
+            let data = match op {
+                UnaryOp::Relu => super::cpu::par_map1(&xs, |v| v.max(0.0)),
+                _ => super::cpu::par_map1(&xs, |v| op.apply(v, alpha, beta)),
+            };
             Tensor::from_cpu(x.shape().clone(), data)
         }
         device @ Device::Gpu(ctx) => {
@@ -234,7 +238,12 @@ fn unary_grad(
     match x.device() {
         Device::Cpu => {
             let (xs, ys, gs) = (x.cpu_data(), y.cpu_data(), dy.cpu_data());
-            let data = super::cpu::par_map(n, |i| gs[i] * op.derivative(xs[i], ys[i], alpha, beta));
+            let data = match op {
+                UnaryOp::Relu => {
+                    super::cpu::par_map2(&gs, &xs, |g, v| if v > 0.0 { g } else { 0.0 })
+                }
+                _ => super::cpu::par_map(n, |i| gs[i] * op.derivative(xs[i], ys[i], alpha, beta)),
+            };
             Ok(Tensor::from_cpu(x.shape().clone(), data))
         }
         device @ Device::Gpu(ctx) => {
