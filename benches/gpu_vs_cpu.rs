@@ -298,7 +298,7 @@ fn main() -> Result<()> {
     let mut epochs = Vec::new();
     for (name, model, cpu_steps, gpu_quick_steps) in [
         ("mlp_epoch", Model::Mlp, None, 20),
-        ("cnn_epoch", Model::Cnn, Some(if quick { 2 } else { 20 }), 2),
+        ("cnn_epoch", Model::Cnn, Some(if quick { 2 } else { 20 }), 1),
     ] {
         if !wanted(name) {
             continue;
