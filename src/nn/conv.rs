@@ -1,6 +1,6 @@
 //! Convolution and pooling layers over (N, C, H, W) batches: Conv2d, MaxPool2d, AvgPool2d.
 
-use super::{seed::next_seed, weight_and_bias, Init, Module, Regularizer};
+use super::{weights::Weights, Init, Module, Regularizer};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::{Conv2dOptions, Pool2dOptions};
@@ -8,10 +8,8 @@ use crate::tensor::Tensor;
 
 /// 2-D convolution with a (out, in, KH, KW) weight and an optional bias.
 pub struct Conv2d {
-    weight: Tensor,
-    bias: Option<Tensor>,
+    weights: Weights,
     options: Conv2dOptions,
-    weight_regularizer: Option<Regularizer>,
 }
 
 impl Conv2d {
@@ -51,25 +49,18 @@ impl Conv2d {
             ));
         }
         let taps = kernel[0] * kernel[1];
-        let weight = init
-            .tensor(
-                &[out_channels, in_channels, kernel[0], kernel[1]],
-                in_channels * taps,
-                out_channels * taps,
-                next_seed(),
-                device,
-            )?
-            .requires_grad_();
-        let bias = if bias {
-            Some(Tensor::zeros(&[out_channels], device)?.requires_grad_())
-        } else {
-            None
-        };
-        Ok(Conv2d {
-            weight,
+        let weights = Weights::new(
+            &[out_channels, in_channels, kernel[0], kernel[1]],
+            in_channels * taps,
+            out_channels * taps,
+            out_channels,
+            init,
             bias,
+            device,
+        )?;
+        Ok(Conv2d {
+            weights,
             options: Conv2dOptions::default(),
-            weight_regularizer: None,
         })
     }
 
@@ -82,46 +73,43 @@ impl Conv2d {
     /// The same layer with 'same' padding (odd kernels only): the output keeps the
     /// input's height and width.
     pub fn with_same_padding(self) -> Result<Self> {
-        let dims = self.weight.dims();
+        let dims = self.weight().dims();
         let options = Conv2dOptions::same([dims[2], dims[3]], self.options.dilation)?;
         Ok(self.with_options(options))
     }
 
     /// Adds an L1/L2 penalty on the weights (not the bias) to [`Module::penalty`].
     pub fn with_weight_regularizer(mut self, r: Regularizer) -> Result<Self> {
-        r.validate()?;
-        self.weight_regularizer = Some(r);
+        self.weights.regularize(r)?;
         Ok(self)
     }
 
     /// The weight (out, in, KH, KW).
     pub fn weight(&self) -> &Tensor {
-        &self.weight
+        &self.weights.weight
     }
 
     /// The bias (out), if any.
     pub fn bias(&self) -> Option<&Tensor> {
-        self.bias.as_ref()
+        self.weights.bias.as_ref()
     }
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, self.bias.as_ref(), self.options)
+        x.conv2d(self.weight(), self.bias(), self.options)
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        weight_and_bias(&self.weight, self.bias.as_ref())
+        self.weights.named_parameters()
     }
 
     fn penalty(&self) -> Result<Option<Tensor>> {
-        self.weight_regularizer
-            .map(|r| r.penalty(&self.weight))
-            .transpose()
+        self.weights.penalty()
     }
 
     fn describe(&self) -> String {
-        let d = self.weight.dims();
+        let d = self.weight().dims();
         let o = &self.options;
         format!(
             "Conv2d({} -> {}, {}x{}, stride {:?}, padding {:?}, dilation {:?})",

@@ -1,6 +1,6 @@
 //! The fully connected layer y = x·W + b, its initialisers and regularisers.
 
-use super::{seed::next_seed, weight_and_bias, Module};
+use super::{weights::Weights, Module};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -93,9 +93,7 @@ impl Regularizer {
 
 /// y = x·W + b for x of shape (N, inputs); W is (inputs, outputs), as in Keras.
 pub struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
-    weight_regularizer: Option<Regularizer>,
+    weights: Weights,
 }
 
 impl Linear {
@@ -118,42 +116,38 @@ impl Linear {
                 format!("sizes must be > 0, got {inputs} -> {outputs}"),
             ));
         }
-        let weight = init
-            .tensor(&[inputs, outputs], inputs, outputs, next_seed(), device)?
-            .requires_grad_();
-        let bias = if bias {
-            Some(Tensor::zeros(&[outputs], device)?.requires_grad_())
-        } else {
-            None
-        };
-        Ok(Linear {
-            weight,
+        let weights = Weights::new(
+            &[inputs, outputs],
+            inputs,
+            outputs,
+            outputs,
+            init,
             bias,
-            weight_regularizer: None,
-        })
+            device,
+        )?;
+        Ok(Linear { weights })
     }
 
     /// Adds an L1/L2 penalty on the weights (not the bias) to [`Module::penalty`].
     pub fn with_weight_regularizer(mut self, r: Regularizer) -> Result<Self> {
-        r.validate()?;
-        self.weight_regularizer = Some(r);
+        self.weights.regularize(r)?;
         Ok(self)
     }
 
     /// The weight matrix (inputs, outputs).
     pub fn weight(&self) -> &Tensor {
-        &self.weight
+        &self.weights.weight
     }
 
     /// The bias vector, if any.
     pub fn bias(&self) -> Option<&Tensor> {
-        self.bias.as_ref()
+        self.weights.bias.as_ref()
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inputs = self.weight.dims()[0];
+        let inputs = self.weight().dims()[0];
         if x.rank() != 2 || x.dims()[1] != inputs {
             return Err(Error::shape(
                 "Linear",
@@ -161,28 +155,26 @@ impl Module for Linear {
                 format!("{}", x.shape()),
             ));
         }
-        let mut y = x.matmul(&self.weight)?;
-        if let Some(b) = &self.bias {
+        let mut y = x.matmul(self.weight())?;
+        if let Some(b) = self.bias() {
             y = y.add(b)?;
         }
         Ok(y)
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
-        weight_and_bias(&self.weight, self.bias.as_ref())
+        self.weights.named_parameters()
     }
 
     fn penalty(&self) -> Result<Option<Tensor>> {
-        self.weight_regularizer
-            .map(|r| r.penalty(&self.weight))
-            .transpose()
+        self.weights.penalty()
     }
 
     fn describe(&self) -> String {
         format!(
             "Linear({} -> {})",
-            self.weight.dims()[0],
-            self.weight.dims()[1]
+            self.weight().dims()[0],
+            self.weight().dims()[1]
         )
     }
 }

@@ -11,6 +11,7 @@ mod linear;
 mod norm;
 mod regularization;
 mod seed;
+mod weights;
 
 pub use activation::{Activation, ActivationKind};
 pub use augment::RandomAffine;
@@ -60,13 +61,6 @@ pub trait Module: Send + Sync {
 
     /// A one-line description, such as `Linear(784 -> 64)`.
     fn describe(&self) -> String;
-}
-
-/// `weight` and, when present, `bias`, under those names.
-pub(crate) fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(String, Tensor)> {
-    let mut out = vec![("weight".to_string(), weight.clone())];
-    out.extend(bias.map(|b| ("bias".to_string(), b.clone())));
-    out
 }
 
 /// Adds two optional penalties.
