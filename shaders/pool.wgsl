@@ -18,51 +18,53 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;  // y (forward) or dx (backward)
 @group(0) @binding(3) var<storage, read_write> out_index: array<f32>; // max forward only
 
-// First input row and column of output position (oy, ox), before clipping to the image.
-fn window_origin(oy: u32, ox: u32) -> vec2<i32> {
-    return vec2<i32>(i32(oy * P.sh) - i32(P.ph), i32(ox * P.sw) - i32(P.pw));
+// The in-image rows [x, y) and columns [z, w) of the window at output (oy, ox); never empty,
+// as the padding is at most half the window (the CPU twin is Geometry::window in pool.rs).
+fn window(oy: u32, ox: u32) -> vec4<u32> {
+    let top = i32(oy * P.sh) - i32(P.ph);
+    let left = i32(ox * P.sw) - i32(P.pw);
+    return vec4<u32>(
+        u32(max(top, 0)), u32(min(top + i32(P.kh), i32(P.h))),
+        u32(max(left, 0)), u32(min(left + i32(P.kw), i32(P.w))),
+    );
+}
+
+// Number of taps in a window from `window`.
+fn taps(b: vec4<u32>) -> f32 {
+    return f32((b.y - b.x) * (b.w - b.z));
 }
 
 // Number of taps of window (oy, ox) inside the image.
 fn taps_inside(oy: u32, ox: u32) -> f32 {
-    let o = window_origin(oy, ox);
-    let rows = min(o.x + i32(P.kh), i32(P.h)) - max(o.x, 0);
-    let cols = min(o.y + i32(P.kw), i32(P.w)) - max(o.y, 0);
-    return f32(max(rows, 0) * max(cols, 0));
+    return taps(window(oy, ox));
+}
+
+// (plane, output row) of output element i.
+fn plane_and_row(i: u32) -> vec2<u32> {
+    let per_plane = P.oh * P.ow;
+    return vec2<u32>(i / per_plane, (i % per_plane) / P.ow);
 }
 
 @compute @workgroup_size(256)
 fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
-    let per_plane = P.oh * P.ow;
-    if (i >= P.planes * per_plane) {
+    if (i >= P.planes * P.oh * P.ow) {
         return;
     }
-    let plane = i / per_plane;
-    let oy = (i % per_plane) / P.ow;
-    let ox = i % P.ow;
-    let o = window_origin(oy, ox);
-    var best = -3.4028235e38;
-    var best_index = 0u;
-    var found = false;
-    for (var ky = 0u; ky < P.kh; ky++) {
-        let y = o.x + i32(ky);
-        if (y < 0 || y >= i32(P.h)) {
-            continue;
-        }
-        for (var kx = 0u; kx < P.kw; kx++) {
-            let x = o.y + i32(kx);
-            if (x < 0 || x >= i32(P.w)) {
-                continue;
-            }
-            let q = u32(y) * P.w + u32(x);
-            let v = src[plane * P.h * P.w + q];
+    let at = plane_and_row(i);
+    let b = window(at.y, i % P.ow);
+    let base = at.x * P.h * P.w;
+    var best_index = b.x * P.w + b.z;
+    var best = src[base + best_index];
+    for (var y = b.x; y < b.y; y++) {
+        for (var x = b.z; x < b.w; x++) {
+            let q = y * P.w + x;
+            let v = src[base + q];
             // The first maximum wins; a NaN wins over any number (as on the CPU).
-            if (!found || (best == best && !(v <= best))) {
+            if (v > best || (v != v && best == best)) {
                 best = v;
                 best_index = q;
-                found = true;
             }
         }
     }
@@ -74,28 +76,19 @@ fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
-    let per_plane = P.oh * P.ow;
-    if (i >= P.planes * per_plane) {
+    if (i >= P.planes * P.oh * P.ow) {
         return;
     }
-    let plane = i / per_plane;
-    let oy = (i % per_plane) / P.ow;
-    let ox = i % P.ow;
-    let o = window_origin(oy, ox);
+    let at = plane_and_row(i);
+    let b = window(at.y, i % P.ow);
+    let base = at.x * P.h * P.w;
     var total = 0.0;
-    for (var ky = 0u; ky < P.kh; ky++) {
-        let y = o.x + i32(ky);
-        if (y < 0 || y >= i32(P.h)) {
-            continue;
-        }
-        for (var kx = 0u; kx < P.kw; kx++) {
-            let x = o.y + i32(kx);
-            if (x >= 0 && x < i32(P.w)) {
-                total += src[(plane * P.h + u32(y)) * P.w + u32(x)];
-            }
+    for (var y = b.x; y < b.y; y++) {
+        for (var x = b.z; x < b.w; x++) {
+            total += src[base + y * P.w + x];
         }
     }
-    out[i] = total / taps_inside(oy, ox);
+    out[i] = total / taps(b);
 }
 
 // Output position along one axis whose window holds input coordinate `q` at tap `k`, or -1.
