@@ -238,6 +238,7 @@ fn main() -> Result<()> {
     let budget = Duration::from_millis(if quick { 200 } else { 1000 });
 
     let gpu = match Device::gpu() {
+        Ok(_) if args.iter().any(|a| a == "--cpu-only") => None,
         Ok(d) => Some(d),
         Err(e) => {
             eprintln!("no GPU ({e}); timing the CPU only");

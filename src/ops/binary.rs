@@ -1,12 +1,13 @@
 //! add, sub, mul, div with numpy broadcasting (shaders/binary.wgsl).
 
 use super::cpu::par_map2;
-use super::{pad4, strided_offset};
+use super::cpu::strided_map2;
+use super::pad4;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::Result;
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum BinaryOp {
@@ -56,12 +57,9 @@ fn forward(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
                     _ => par_map2(&xs, &ys, |x, y| op.apply(x, y)),
                 }
             } else {
-                super::cpu::par_map(n, |i| {
-                    op.apply(
-                        xs[strided_offset(i, &d, &sa)],
-                        ys[strided_offset(i, &d, &sb)],
-                    )
-                })
+                let mut out = host_pool::uninit(n);
+                strided_map2(&mut out, &d, (&xs, sa), (&ys, sb), |x, y| op.apply(x, y));
+                out
             };
             Ok(Tensor::from_cpu(shape, data))
         }

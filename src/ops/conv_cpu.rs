@@ -1,189 +1,213 @@
-//! The CPU twin of conv2d: im2col over a chunk of images at once, one large SGEMM per
-//! chunk (so the GEMM has enough columns to use every core), and col2im for the input
-//! gradient. The copies run in parallel over rows or images.
+//! The CPU twin of conv2d. The images are split into one contiguous range per core; each
+//! core walks its images one at a time, building the im2col matrix of a block of output
+//! rows in a scratch buffer that stays in its cache, and multiplies it with a serial
+//! SGEMM. In NCHW an image's output (O x positions) and output gradient are plain
+//! row-major matrices, so the products read and write them in place.
 
 use super::conv::Geometry;
-use super::matmul::cpu_gemm;
+use super::matmul::{cpu_gemm_strided, MatrixView};
+use crate::tensor::host_pool;
 use rayon::prelude::*;
+use std::ops::Range;
 
-/// Most f32 values an im2col chunk holds (8 MiB): small enough to stay in cache between
-/// im2col and the GEMM, large enough for the GEMM to use every core.
-const CHUNK_VALUES: usize = 2 << 20;
+/// Most f32 values of one im2col block (1 MiB): it stays in a core's L2 cache between
+/// im2col and the GEMM.
+const BLOCK_VALUES: usize = 1 << 18;
+
+/// Where tap k of output row oy reads its input: output columns `lo..hi` read the input
+/// values at `start + ox·stride` (inside the image's C x H x W values); the other columns
+/// read padding.
+struct TapRow {
+    start: usize,
+    lo: usize,
+    hi: usize,
+}
 
 impl Geometry {
-    /// Images per chunk: as many as fit in CHUNK_VALUES, at least one.
-    fn chunk_images(&self) -> usize {
-        (CHUNK_VALUES / (self.taps() * self.positions()).max(1)).clamp(1, self.n.max(1))
+    /// Output rows per im2col block: as many as fit in BLOCK_VALUES, at least one.
+    fn block_rows(&self) -> usize {
+        (BLOCK_VALUES / (self.taps() * self.ow).max(1)).clamp(1, self.oh.max(1))
     }
 
-    /// The valid output columns [lo, hi) of kernel column `kx`: those whose input column
-    /// ox·sw + kx·dw − pw lies inside the image.
-    fn valid_columns(&self, kx: usize) -> (usize, usize) {
+    /// The blocks of output rows of one image.
+    fn row_blocks(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        let rows = self.block_rows();
+        (0..self.oh)
+            .step_by(rows)
+            .map(move |r| r..(r + rows).min(self.oh))
+    }
+
+    /// Images per core's range.
+    fn images_per_task(&self) -> usize {
+        self.n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+    }
+
+    /// Values of one input image and of one output image.
+    fn image_sizes(&self) -> (usize, usize) {
+        (self.c * self.h * self.w, self.o * self.positions())
+    }
+
+    /// The input that tap k (channel, kernel row, kernel column) reads for output row oy,
+    /// or None when that whole row reads padding.
+    fn tap_row(&self, k: usize, oy: usize) -> Option<TapRow> {
         let o = &self.opts;
+        let (c, ky, kx) = (
+            k / (self.kh * self.kw),
+            (k / self.kw) % self.kh,
+            k % self.kw,
+        );
+        let iy = (oy * o.stride[0] + ky * o.dilation[0]).checked_sub(o.padding[0])?;
+        if iy >= self.h {
+            return None;
+        }
+        // Input column ox·sw + shift − pw lies inside [0, w) for ox in [lo, hi).
         let shift = kx * o.dilation[1];
         let lo = o.padding[1].saturating_sub(shift).div_ceil(o.stride[1]);
-        let end = (self.w + o.padding[1]).saturating_sub(shift); // ix < w ⇔ ox·sw < end
+        let end = (self.w + o.padding[1]).saturating_sub(shift);
         let hi = end.div_ceil(o.stride[1]).min(self.ow);
-        (lo.min(hi), hi)
+        let lo = lo.min(hi);
+        // The input index of a virtual column 0 (wrapping: only columns lo.. are read).
+        let start = (c * self.h * self.w + iy * self.w + shift).wrapping_sub(o.padding[1]);
+        Some(TapRow { start, lo, hi })
     }
 
-    /// kx·dw − pw, wrapping: input column = ox·sw + this, for ox in `valid_columns(kx)`.
-    fn column_offset(&self, kx: usize) -> usize {
-        (kx * self.opts.dilation[1]).wrapping_sub(self.opts.padding[1])
-    }
-
-    /// The input row of output row `oy` at kernel row `ky`, if inside the image.
-    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        let o = &self.opts;
-        (oy * o.stride[0] + ky * o.dilation[0])
-            .checked_sub(o.padding[0])
-            .filter(|&iy| iy < self.h)
-    }
-
-    /// The (taps x images·positions) im2col matrix of `images` consecutive images of `x`.
-    fn im2col_chunk(&self, x: &[f32], first: usize, images: usize, col: &mut [f32]) {
-        let (p, plane, image) = (self.positions(), self.h * self.w, self.c * self.h * self.w);
-        let (kh, kw, sw) = (self.kh, self.kw, self.opts.stride[1]);
-        col.par_chunks_mut(images * p)
-            .enumerate()
-            .for_each(|(k, row)| {
-                let (c, ky, kx) = (k / (kh * kw), (k / kw) % kh, k % kw);
-                let (lo, hi) = self.valid_columns(kx);
-                let base = self.column_offset(kx);
-                for (i, block) in row.chunks_mut(p).enumerate() {
-                    let src = &x[(first + i) * image + c * plane..][..plane];
-                    for (oy, out) in block.chunks_mut(self.ow).enumerate() {
-                        let Some(iy) = self.input_row(oy, ky) else {
-                            out.fill(0.0);
-                            continue;
-                        };
-                        out[..lo].fill(0.0);
-                        out[hi..].fill(0.0);
-                        let line = &src[iy * self.w..(iy + 1) * self.w];
-                        for (ox, v) in out.iter_mut().enumerate().take(hi).skip(lo) {
-                            *v = line[(ox * sw).wrapping_add(base)];
-                        }
+    /// The (taps x rows·OW) im2col matrix of output rows `rows` of image `x`.
+    fn im2col_block(&self, x: &[f32], rows: Range<usize>, col: &mut [f32]) {
+        let (ow, sw) = (self.ow, self.opts.stride[1]);
+        let cols = rows.len() * ow;
+        for (k, tap) in col.chunks_mut(cols).take(self.taps()).enumerate() {
+            for (oy, out) in rows.clone().zip(tap.chunks_mut(ow)) {
+                let Some(t) = self.tap_row(k, oy) else {
+                    out.fill(0.0);
+                    continue;
+                };
+                out[..t.lo].fill(0.0);
+                out[t.hi..].fill(0.0);
+                let at = |ox: usize| t.start.wrapping_add(ox * sw);
+                if sw == 1 {
+                    out[t.lo..t.hi].copy_from_slice(&x[at(t.lo)..at(t.hi)]);
+                } else {
+                    for ox in t.lo..t.hi {
+                        out[ox] = x[at(ox)];
                     }
                 }
-            });
-    }
-
-    /// Adds an im2col-shaped gradient of `images` images back onto their input gradient.
-    fn col2im_chunk(&self, col: &[f32], first: usize, images: usize, dx: &mut [f32]) {
-        let (p, plane, image) = (self.positions(), self.h * self.w, self.c * self.h * self.w);
-        let (kh, kw, sw) = (self.kh, self.kw, self.opts.stride[1]);
-        let cols = images * p;
-        dx[first * image..(first + images) * image]
-            .par_chunks_mut(image)
-            .enumerate()
-            .for_each(|(i, grad)| {
-                for k in 0..self.taps() {
-                    let (c, ky, kx) = (k / (kh * kw), (k / kw) % kh, k % kw);
-                    let (lo, hi) = self.valid_columns(kx);
-                    let base = self.column_offset(kx);
-                    let block = &col[k * cols + i * p..][..p];
-                    for (oy, src) in block.chunks(self.ow).enumerate() {
-                        let Some(iy) = self.input_row(oy, ky) else {
-                            continue;
-                        };
-                        let line = &mut grad[c * plane + iy * self.w..][..self.w];
-                        for ox in lo..hi {
-                            line[(ox * sw).wrapping_add(base)] += src[ox];
-                        }
-                    }
-                }
-            });
-    }
-
-    /// For image `i` of a chunk of `images` and channel `o`: the range of its plane in
-    /// the (O, images·P) GEMM layout.
-    fn gemm_range(&self, i: usize, o: usize, images: usize) -> std::ops::Range<usize> {
-        let p = self.positions();
-        let start = o * images * p + i * p;
-        start..start + p
-    }
-
-    /// Copies the chunk's planes from the (N, O, P) layout into the GEMM layout.
-    fn gather_for_gemm(&self, nop: &[f32], gemm: &mut [f32], first: usize, images: usize) {
-        let p = self.positions();
-        for i in 0..images {
-            for o in 0..self.o {
-                let plane = &nop[((first + i) * self.o + o) * p..][..p];
-                gemm[self.gemm_range(i, o, images)].copy_from_slice(plane);
             }
         }
     }
 
-    /// Copies the chunk's planes from the GEMM layout into the (N, O, P) layout.
-    fn scatter_from_gemm(&self, gemm: &[f32], nop: &mut [f32], first: usize, images: usize) {
-        let p = self.positions();
-        for i in 0..images {
-            for o in 0..self.o {
-                nop[((first + i) * self.o + o) * p..][..p]
-                    .copy_from_slice(&gemm[self.gemm_range(i, o, images)]);
+    /// Adds the im2col-shaped gradient `col` of output rows `rows` onto image gradient dx.
+    fn col2im_block(&self, col: &[f32], rows: Range<usize>, dx: &mut [f32]) {
+        let (ow, sw) = (self.ow, self.opts.stride[1]);
+        let cols = rows.len() * ow;
+        for (k, tap) in col.chunks(cols).take(self.taps()).enumerate() {
+            for (oy, src) in rows.clone().zip(tap.chunks(ow)) {
+                let Some(t) = self.tap_row(k, oy) else {
+                    continue;
+                };
+                let at = |ox: usize| t.start.wrapping_add(ox * sw);
+                if sw == 1 {
+                    dx[at(t.lo)..at(t.hi)]
+                        .iter_mut()
+                        .zip(&src[t.lo..t.hi])
+                        .for_each(|(d, s)| *d += s);
+                } else {
+                    for ox in t.lo..t.hi {
+                        dx[at(ox)] += src[ox];
+                    }
+                }
             }
         }
+    }
+
+    /// A scratch buffer for one im2col block.
+    fn block_scratch(&self) -> Vec<f32> {
+        vec![0.0f32; self.taps() * self.block_rows() * self.ow]
     }
 
     /// y (N, O, OH, OW) = conv(x, w) + bias.
     pub(super) fn cpu_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
-        let mut y = vec![0.0f32; self.n * self.o * p];
-        let chunk = self.chunk_images();
-        let mut col = vec![0.0f32; k * chunk * p];
-        let mut product = vec![0.0f32; self.o * chunk * p];
-        for first in (0..self.n).step_by(chunk) {
-            let images = chunk.min(self.n - first);
-            let cols = images * p;
-            self.im2col_chunk(x, first, images, &mut col[..k * cols]);
-            for (o, row) in product[..self.o * cols].chunks_mut(cols).enumerate() {
-                row.fill(bias[o]);
-            }
-            cpu_gemm(self.o, k, cols, w, false, &col, false, 1.0, &mut product);
-            self.scatter_from_gemm(&product, &mut y, first, images);
-        }
+        let (x_image, y_image) = self.image_sizes();
+        let mut y = host_pool::uninit(self.n * y_image); // every row is set to its bias
+        let per_task = self.images_per_task();
+        y.par_chunks_mut(per_task * y_image.max(1))
+            .enumerate()
+            .for_each(|(t, ys)| {
+                let mut col = self.block_scratch();
+                for (i, y) in ys.chunks_mut(y_image).enumerate() {
+                    let x = &x[(t * per_task + i) * x_image..][..x_image];
+                    for (row, &b) in y.chunks_mut(p).zip(bias) {
+                        row.fill(b);
+                    }
+                    for rows in self.row_blocks() {
+                        let cols = rows.len() * self.ow;
+                        let at = rows.start * self.ow;
+                        self.im2col_block(x, rows, &mut col);
+                        // y[:, block] += W (O x taps) · col (taps x cols)
+                        let (a, b) = (MatrixView::new(w, k, 1), MatrixView::new(&col, cols, 1));
+                        cpu_gemm_strided([self.o, k, cols], a, b, 1.0, &mut y[at..], p, false);
+                    }
+                }
+            });
         y
     }
 
-    /// dx from dy: per chunk, col = Wᵀ·dy (one parallel GEMM), then col2im.
+    /// dx from dy: per block, col = Wᵀ·dy[:, block], then col2im.
     pub(super) fn cpu_input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
-        let mut dx = vec![0.0f32; self.n * self.c * self.h * self.w];
-        let chunk = self.chunk_images();
-        let mut col = vec![0.0f32; k * chunk * p];
-        let mut dy_gemm = vec![0.0f32; self.o * chunk * p];
-        for first in (0..self.n).step_by(chunk) {
-            let images = chunk.min(self.n - first);
-            let cols = images * p;
-            self.gather_for_gemm(dy, &mut dy_gemm, first, images);
-            // col = Wᵀ (taps x O) · dy (O x cols)
-            cpu_gemm(k, self.o, cols, w, true, &dy_gemm, false, 0.0, &mut col);
-            self.col2im_chunk(&col, first, images, &mut dx);
+        let (x_image, y_image) = self.image_sizes();
+        let mut dx = host_pool::zeros(self.n * x_image);
+        if y_image == 0 {
+            return dx; // no output channels: nothing flows back
         }
+        let per_task = self.images_per_task();
+        dx.par_chunks_mut(per_task * x_image.max(1))
+            .enumerate()
+            .for_each(|(t, dxs)| {
+                let mut col = self.block_scratch();
+                for (i, dx) in dxs.chunks_mut(x_image).enumerate() {
+                    let dy = &dy[(t * per_task + i) * y_image..][..y_image];
+                    for rows in self.row_blocks() {
+                        let cols = rows.len() * self.ow;
+                        let at = rows.start * self.ow;
+                        // col (taps x cols) = Wᵀ (taps x O) · dy[:, block] (O x cols)
+                        let (a, b) = (MatrixView::new(w, 1, k), MatrixView::new(&dy[at..], p, 1));
+                        cpu_gemm_strided([k, self.o, cols], a, b, 0.0, &mut col, cols, false);
+                        self.col2im_block(&col, rows, dx);
+                    }
+                }
+            });
         dx
     }
 
-    /// dW from dy: the chunks are split between the cores, each summing its own partial
-    /// dW with serial GEMMs (the product's long inner dimension does not split well), and
-    /// the partials are added.
+    /// dW from dy: each core sums a partial dW over its images, and the partials are
+    /// added.
     pub(super) fn cpu_weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
-        let chunk = self.chunk_images();
-        let firsts: Vec<usize> = (0..self.n).step_by(chunk).collect();
-        let tasks = rayon::current_num_threads().clamp(1, firsts.len().max(1));
-        let partials: Vec<Vec<f32>> = (0..tasks)
+        let (x_image, y_image) = self.image_sizes();
+        if y_image == 0 {
+            return vec![0.0f32; self.o * k];
+        }
+        let per_task = self.images_per_task();
+        let partials: Vec<Vec<f32>> = (0..self.n.div_ceil(per_task))
             .into_par_iter()
             .map(|t| {
                 let mut dw = vec![0.0f32; self.o * k];
-                let mut col = vec![0.0f32; k * chunk * p];
-                let mut dy_gemm = vec![0.0f32; self.o * chunk * p];
-                for &first in firsts.iter().skip(t).step_by(tasks) {
-                    let images = chunk.min(self.n - first);
-                    let cols = images * p;
-                    self.gather_for_gemm(dy, &mut dy_gemm, first, images);
-                    self.im2col_chunk(x, first, images, &mut col[..k * cols]);
-                    // dW += dy (O x cols) · colᵀ (cols x taps)
-                    cpu_gemm(self.o, cols, k, &dy_gemm, false, &col, true, 1.0, &mut dw);
+                let mut col = self.block_scratch();
+                for image in t * per_task..((t + 1) * per_task).min(self.n) {
+                    let x = &x[image * x_image..][..x_image];
+                    let dy = &dy[image * y_image..][..y_image];
+                    for rows in self.row_blocks() {
+                        let cols = rows.len() * self.ow;
+                        let at = rows.start * self.ow;
+                        self.im2col_block(x, rows, &mut col);
+                        // dW (O x taps) += dy[:, block] (O x cols) · colᵀ (cols x taps)
+                        let (a, b) = (
+                            MatrixView::new(&dy[at..], p, 1),
+                            MatrixView::new(&col, 1, cols),
+                        );
+                        cpu_gemm_strided([self.o, cols, k], a, b, 1.0, &mut dw, k, false);
+                    }
                 }
                 dw
             })

@@ -1,6 +1,7 @@
 //! Parallel loops of the CPU twins: large elementwise outputs are split into chunks that
 //! rayon spreads over the cores; small ones run on the calling thread.
 
+use crate::tensor::host_pool;
 use rayon::prelude::*;
 
 /// Elements per parallel task (and the size under which a loop stays serial).
@@ -8,7 +9,7 @@ pub(crate) const GRAIN: usize = 1 << 15;
 
 /// `[f(0), f(1), ..., f(n − 1)]`, computed in parallel when `n` is large.
 pub(crate) fn par_map(n: usize, f: impl Fn(usize) -> f32 + Sync + Send) -> Vec<f32> {
-    let mut out = vec![0.0f32; n];
+    let mut out = host_pool::uninit(n);
     par_fill(&mut out, f);
     out
 }
@@ -50,7 +51,7 @@ pub(crate) fn par_chunks(
 /// `[f(x) for x in xs]`, in parallel when large; the loop over a chunk is a plain zip
 /// that the compiler can vectorise when `f` is simple.
 pub(crate) fn par_map1(xs: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
-    let mut out = vec![0.0f32; xs.len()];
+    let mut out = host_pool::uninit(xs.len());
     let run = |(o, x): (&mut [f32], &[f32])| {
         o.iter_mut().zip(x).for_each(|(o, &x)| *o = f(x));
     };
@@ -70,7 +71,7 @@ pub(crate) fn par_map2(
     ys: &[f32],
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> Vec<f32> {
-    let mut out = vec![0.0f32; xs.len()];
+    let mut out = host_pool::uninit(xs.len());
     let run = |((o, x), y): ((&mut [f32], &[f32]), &[f32])| {
         o.iter_mut()
             .zip(x)
@@ -84,6 +85,97 @@ pub(crate) fn par_map2(
             .zip(xs.par_chunks(GRAIN))
             .zip(ys.par_chunks(GRAIN))
             .for_each(run);
+    }
+    out
+}
+
+/// A source of a strided loop: the values and their strides over the output's four
+/// (padded) axes.
+pub(crate) type StridedSource<'a> = (&'a [f32], [usize; 4]);
+
+/// out (dims `d`, row-major) = f(a, b) elementwise, where a and b are strided sources
+/// (stride 0 broadcasts): row by row along the last axis, so that the offsets are
+/// computed once per row and the common inner loops (contiguous or broadcast operands)
+/// vectorise.
+pub(crate) fn strided_map2(
+    out: &mut [f32],
+    d: &[usize; 4],
+    (xs, sa): StridedSource,
+    (ys, sb): StridedSource,
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) {
+    let len = d[3];
+    par_chunks(out, len, |r, row| {
+        let (oa, ob) = (
+            super::strided_offset(r * len, d, &sa),
+            super::strided_offset(r * len, d, &sb),
+        );
+        match (sa[3], sb[3]) {
+            (1, 1) => row
+                .iter_mut()
+                .zip(&xs[oa..oa + len])
+                .zip(&ys[ob..ob + len])
+                .for_each(|((o, &x), &y)| *o = f(x, y)),
+            (1, 0) => row
+                .iter_mut()
+                .zip(&xs[oa..oa + len])
+                .for_each(|(o, &x)| *o = f(x, ys[ob])),
+            (0, 1) => row
+                .iter_mut()
+                .zip(&ys[ob..ob + len])
+                .for_each(|(o, &y)| *o = f(xs[oa], y)),
+            (ta, tb) => row
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, o)| *o = f(xs[oa + j * ta], ys[ob + j * tb])),
+        }
+    });
+}
+
+/// The sum of `xs` in eight independent lanes, so that the loop vectorises.
+pub(crate) fn lane_sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for chunk in &mut chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// Sums x viewed as (outer, len, inner) over its middle axis into `out` (outer, inner),
+/// in parallel over `outer` when large.
+pub(crate) fn sum_middle_axis(x: &[f32], [outer, len, inner]: [usize; 3]) -> Vec<f32> {
+    let mut out = host_pool::zeros(outer * inner);
+    if outer * inner == 0 {
+        return out;
+    }
+    let sum_one = |o: usize, acc: &mut [f32]| {
+        let block = &x[o * len * inner..(o + 1) * len * inner];
+        if inner == 1 {
+            acc[0] = lane_sum(block);
+        } else {
+            for row in block.chunks_exact(inner) {
+                acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            }
+        }
+    };
+    if outer * inner == 1 && x.len() > GRAIN {
+        // One sum: partial sums of fixed chunks, added in order (deterministic).
+        let partials: Vec<f32> = x.par_chunks(GRAIN).map(lane_sum).collect();
+        out[0] = partials.iter().sum();
+    } else if outer > 1 && x.len() > GRAIN {
+        let per_task = outer.div_ceil(rayon::current_num_threads() * 4).max(1);
+        out.par_chunks_mut(per_task * inner)
+            .enumerate()
+            .for_each(|(t, accs)| {
+                for (i, acc) in accs.chunks_mut(inner).enumerate() {
+                    sum_one(t * per_task + i, acc);
+                }
+            });
+    } else {
+        out.chunks_mut(inner)
+            .enumerate()
+            .for_each(|(o, acc)| sum_one(o, acc));
     }
     out
 }

@@ -1,12 +1,13 @@
 //! Data movement: broadcasting to a larger shape and 2-D transpose, both through the
 //! strided `gather` kernel (shaders/layout.wgsl).
 
-use super::{pad4, strided_offset};
+use super::cpu::strided_map2;
+use super::pad4;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
 
 /// out[i] = scale · src[strided(i)], on the CPU or the GPU; `dims` and `strides` are the
 /// output's dims and the source's strides, both of the output's rank.
@@ -22,7 +23,10 @@ pub(crate) fn gather(
     match src.device() {
         Device::Cpu => {
             let data = src.cpu_data();
-            let out = super::cpu::par_map(n, |i| scale * data[strided_offset(i, &d, &s)]);
+            let mut out = host_pool::uninit(n);
+            let unit = [1.0f32];
+            let by = (&unit[..], [0; 4]);
+            strided_map2(&mut out, &d, (&data, s), by, |x, _| scale * x);
             Ok(Tensor::from_cpu(out_shape, out))
         }
         device @ Device::Gpu(ctx) => {

@@ -5,7 +5,7 @@ use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
 
 /// Tile of C one workgroup of the general kernels computes (BM = BN in matmul.wgsl).
 const TILE: usize = 64;
@@ -91,7 +91,7 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     match &device {
         Device::Cpu => {
             let (av, bv) = (a.cpu_data(), b.cpu_data());
-            let mut out = vec![0.0f32; count * m * n];
+            let mut out = host_pool::uninit(count * m * n); // beta = 0 overwrites it
             for i in 0..count {
                 let c = &mut out[i * m * n..(i + 1) * m * n];
                 cpu_gemm(
@@ -161,32 +161,84 @@ pub(crate) fn cpu_gemm(
     beta: f32,
     c: &mut [f32],
 ) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "wgnn bug: GEMM operands shorter than their matrices"
-    );
+    let a = if ta {
+        MatrixView::new(a, 1, m)
+    } else {
+        MatrixView::new(a, k, 1)
+    };
+    let b = if tb {
+        MatrixView::new(b, 1, k)
+    } else {
+        MatrixView::new(b, n, 1)
+    };
+    // Large products use every core, unless this already runs on a rayon worker (a
+    // caller parallel over independent products), where a nested split only adds overhead.
+    let parallel = m * n * k >= PARALLEL_GEMM_FLOPS && rayon::current_thread_index().is_none();
+    cpu_gemm_strided([m, k, n], a, b, beta, c, n, parallel);
+}
+
+/// A read-only matrix inside a slice: element (r, c) is `data[r·row_stride + c·col_stride]`.
+#[derive(Clone, Copy)]
+pub(crate) struct MatrixView<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatrixView<'a> {
+    /// The matrix of `data` with these strides.
+    pub(crate) fn new(data: &'a [f32], row_stride: usize, col_stride: usize) -> Self {
+        MatrixView {
+            data,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    /// Whether a rows x cols matrix with these strides lies inside the slice.
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// C = A·B + beta·C on the CPU for strided A (m x k) and B (k x n) and a row-major C
+/// (m x n) whose rows are `c_row_stride` apart; on every core when `parallel`.
+pub(crate) fn cpu_gemm_strided(
+    [m, k, n]: [usize; 3],
+    a: MatrixView,
+    b: MatrixView,
+    beta: f32,
+    c: &mut [f32],
+    c_row_stride: usize,
+    parallel: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
+    assert!(
+        c_row_stride >= n && (m - 1) * c_row_stride + n <= c.len(),
+        "wgnn bug: GEMM output shorter than its matrix"
+    );
     if k == 0 {
         // BLAS semantics: beta = 0 overwrites (even NaN), otherwise scales.
-        c[..m * n]
-            .iter_mut()
-            .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta });
+        for row in c.chunks_mut(c_row_stride).take(m) {
+            row[..n]
+                .iter_mut()
+                .for_each(|v| *v = if beta == 0.0 { 0.0 } else { *v * beta });
+        }
         return;
     }
-    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-    // Large products use every core, unless this already runs on a rayon worker (a
-    // caller parallel over independent products), where a nested split only adds overhead.
-    let parallelism = if m * n * k >= PARALLEL_GEMM_FLOPS && rayon::current_thread_index().is_none()
-    {
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "wgnn bug: GEMM operands shorter than their matrices"
+    );
+    let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the assertion above guarantees a, b and c hold the m x k, k x n and m x n
-    // matrices that these strides address; c does not alias a or b (it is borrowed
+    // SAFETY: the assertions above guarantee that every element of A, B and C that these
+    // strides address lies inside its slice; c does not alias a or b (it is borrowed
     // mutably).
     unsafe {
         gemm::gemm(
@@ -195,14 +247,14 @@ pub(crate) fn cpu_gemm(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            c_row_stride as isize,
             beta != 0.0,
-            a.as_ptr(),
-            csa,
-            rsa,
-            b.as_ptr(),
-            csb,
-            rsb,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
             beta,
             1.0,
             false,

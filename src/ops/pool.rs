@@ -7,7 +7,7 @@ use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
 use rayon::prelude::*;
 
 /// Window, stride and zero padding of a pooling op, as (height, width).
@@ -201,11 +201,11 @@ impl Geometry {
 /// plane per task.
 fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<f32>) {
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
-    let mut out = vec![0.0f32; g.planes() * out_plane];
+    let mut out = host_pool::uninit(g.planes() * out_plane);
     let image = |p: usize| &x[p * plane..(p + 1) * plane];
     match reduction {
         Reduction::Max => {
-            let mut index = vec![0.0f32; out.len()];
+            let mut index = host_pool::uninit(out.len());
             let run = |p: usize, (values, plane_index): (&mut [f32], &mut [f32])| {
                 let src = image(p);
                 for oy in 0..g.oh {
@@ -237,8 +237,11 @@ fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<
 /// one plane per task.
 fn cpu_backward(dy: &[f32], index: &[f32], g: &Geometry, reduction: Reduction) -> Vec<f32> {
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
-    let mut dx = vec![0.0f32; g.planes() * plane];
+    let mut dx = host_pool::uninit(g.planes() * plane); // each plane is cleared first
     par_chunks(&mut dx, plane, |p, grad| {
+        // Writing first maps fresh pages directly; a first `+=` would read the shared zero
+        // page and then pay a copy-on-write fault.
+        grad.fill(0.0);
         for oy in 0..g.oh {
             for ox in 0..g.ow {
                 let j = p * out_plane + oy * g.ow + ox;

@@ -1,6 +1,7 @@
 //! Reductions: sum and mean over everything or one axis, max and arg-max over an axis
 //! (shaders/reduce.wgsl).
 
+use super::cpu::sum_middle_axis;
 use crate::autograd::record;
 use crate::device::{Device, GpuBuffer, GpuContext, Kernel, Params};
 use crate::error::{Error, Result};
@@ -42,17 +43,10 @@ fn sum_around(
 ) -> Result<Tensor> {
     match x.device() {
         Device::Cpu => {
-            let data = x.cpu_data();
-            let mut out = vec![0.0f32; outer * inner];
-            for o in 0..outer {
-                for j in 0..len {
-                    let row = &data[(o * len + j) * inner..(o * len + j + 1) * inner];
-                    for (acc, v) in out[o * inner..(o + 1) * inner].iter_mut().zip(row) {
-                        *acc += v;
-                    }
-                }
+            let mut out = sum_middle_axis(&x.cpu_data(), [outer, len, inner]);
+            if scale != 1.0 {
+                out.iter_mut().for_each(|v| *v *= scale);
             }
-            out.iter_mut().for_each(|v| *v *= scale);
             Ok(Tensor::from_cpu(shape, out))
         }
         device @ Device::Gpu(ctx) => {

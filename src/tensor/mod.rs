@@ -7,6 +7,7 @@ mod storage;
 
 pub(crate) use bytes::ByteStorage;
 pub use bytes::ByteTensor;
+pub(crate) mod host_pool;
 pub(crate) use storage::Storage;
 
 use crate::autograd::GradLink;
