@@ -27,6 +27,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod profile;
 mod shape;
 mod tensor;
 pub mod train;

@@ -50,6 +50,7 @@ pub(crate) fn record(
     inputs: &[&Tensor],
     backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
+    crate::profile::op_finished(op, out.device().label());
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return out;
     }
@@ -205,7 +206,9 @@ fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
                     ))
                 })?;
                 let inputs = std::mem::take(&mut *lock(&node.inputs));
-                let input_grads = rule(&grad)?;
+                let device = grad.device().label();
+                let input_grads =
+                    crate::profile::timed([node.op, " backward"], device, || rule(&grad))?;
                 for (input, input_grad) in inputs.into_iter().zip(input_grads) {
                     let Some(input_grad) = input_grad else {
                         continue;

@@ -146,6 +146,7 @@ impl GpuContext {
             &cache,
             options.max_pending,
             limits.min_uniform_buffer_offset_alignment,
+            features,
         );
         Ok(GpuContext {
             pool: BufferPool::new(device.clone()),
@@ -303,8 +304,12 @@ impl GpuContext {
         params: Params,
         groups: [u32; 3],
     ) {
+        let start = crate::profile::enabled().then(std::time::Instant::now);
         let mut pipelines = lock(&self.pipelines);
         lock(&self.recorder).dispatch(&mut pipelines, kernel, reads, writes, &params, groups);
+        if let Some(start) = start {
+            crate::profile::add_recording(start.elapsed());
+        }
     }
 
     /// Workgroup counts covering `threads` threads in groups of `size`, folded into two

@@ -67,6 +67,15 @@ impl Device {
         }
     }
 
+    /// "gpu" or "cpu", for tables.
+    pub(crate) fn label(&self) -> &'static str {
+        if self.is_gpu() {
+            "gpu"
+        } else {
+            "cpu"
+        }
+    }
+
     /// Whether this is the GPU.
     pub fn is_gpu(&self) -> bool {
         matches!(self, Device::Gpu(_))

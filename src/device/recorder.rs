@@ -30,6 +30,95 @@ struct UniformArena {
     staged: Vec<u8>,
 }
 
+/// Dispatches timed per batch of timestamp queries.
+const TIMED_DISPATCHES: u32 = 2048;
+
+/// GPU timestamps at the start and end of each dispatch, for the profiler
+/// (`WGNN_PROFILE=1`). Each timed dispatch gets its own compute pass; at each submit the
+/// timestamps are resolved, read back (waiting for the GPU) and added to the profile.
+struct KernelTimer {
+    queries: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// The kernel of each timed dispatch since the last submit.
+    names: Vec<String>,
+    /// Nanoseconds per timestamp tick.
+    period_ns: f32,
+}
+
+impl KernelTimer {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
+        let bytes = u64::from(TIMED_DISPATCHES) * 16;
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        KernelTimer {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("wgnn profiler"),
+                ty: wgpu::QueryType::Timestamp,
+                count: TIMED_DISPATCHES * 2,
+            }),
+            resolved: buffer(
+                "wgnn profiler timestamps",
+                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            ),
+            readback: buffer(
+                "wgnn profiler readback",
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            ),
+            names: Vec::new(),
+            period_ns: queue.get_timestamp_period(),
+        }
+    }
+
+    /// Records copying this batch's timestamps to the readback buffer.
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        let count = self.names.len() as u32 * 2;
+        encoder.resolve_query_set(&self.queries, 0..count, &self.resolved, 0);
+        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, u64::from(count) * 8);
+    }
+
+    /// Waits for the submitted batch and adds its kernel times to the profile.
+    fn collect(&mut self, device: &wgpu::Device) {
+        let bytes = self.names.len() as u64 * 16;
+        let slice = self.readback.slice(0..bytes);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        if device.poll(wgpu::PollType::wait_indefinitely()).is_err() {
+            crate::profile::note_gpu("waiting for the timestamps failed".into());
+            self.names.clear();
+            return;
+        }
+        if let Ok(view) = slice.get_mapped_range() {
+            let ticks: &[u64] = bytemuck::cast_slice(&view);
+            let times = self
+                .names
+                .drain(..)
+                .zip(ticks.chunks_exact(2))
+                .map(|(name, t)| {
+                    let ns = t[1].saturating_sub(t[0]) as f64 * f64::from(self.period_ns);
+                    (name, std::time::Duration::from_nanos(ns as u64))
+                });
+            crate::profile::add_kernel_times(times);
+        }
+        self.names.clear();
+        self.readback.unmap();
+    }
+}
+
+/// The profiler's name of a kernel: shader.entry and its constants.
+fn kernel_label(kernel: &Kernel) -> String {
+    let mut label = format!("{}.{}", kernel.shader, kernel.entry);
+    for (name, value) in &kernel.constants {
+        label.push_str(&format!(" {name}={value}"));
+    }
+    label
+}
+
 pub(crate) struct Recorder {
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -39,6 +128,7 @@ pub(crate) struct Recorder {
     max_pending: usize,
     arena: Option<UniformArena>,
     bind_groups: HashMap<BindKey, wgpu::BindGroup>,
+    timer: Option<KernelTimer>,
     pub(crate) dispatches: u64,
     pub(crate) submits: u64,
 }
@@ -50,7 +140,16 @@ impl Recorder {
         cache: &PipelineCache,
         max_pending: usize,
         uniform_alignment: u32,
+        features: wgpu::Features,
     ) -> Self {
+        let timer = if !crate::profile::enabled() {
+            None
+        } else if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            Some(KernelTimer::new(&device, &queue))
+        } else {
+            crate::profile::note_gpu("the adapter offers no timestamp queries".into());
+            None
+        };
         let arena = cache.uniform_layout.as_ref().map(|layout| {
             let slot_bytes = uniform_alignment.max(PARAM_BYTES);
             let slots = 4096;
@@ -89,6 +188,7 @@ impl Recorder {
             max_pending: max_pending.max(1),
             arena,
             bind_groups: HashMap::new(),
+            timer,
             dispatches: 0,
             submits: 0,
         }
@@ -143,12 +243,31 @@ impl Recorder {
             arena.staged.resize((offset + arena.slot_bytes) as usize, 0);
             offset
         });
+        if self
+            .timer
+            .as_ref()
+            .is_some_and(|t| t.names.len() as u32 >= TIMED_DISPATCHES)
+        {
+            self.submit();
+        }
+        if self.timer.is_some() {
+            self.end_pass(); // one pass per timed dispatch
+        }
         if self.pass.is_none() {
-            let pass = self
-                .encoder()
+            self.encoder();
+            let encoder = self.encoder.as_mut().expect("encoder just created");
+            let timestamp_writes = self.timer.as_ref().map(|t| {
+                let first = t.names.len() as u32 * 2;
+                wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(first),
+                    end_of_pass_write_index: Some(first + 1),
+                }
+            });
+            let pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("wgnn"),
-                    timestamp_writes: None,
+                    timestamp_writes,
                 })
                 .forget_lifetime();
             self.pass = Some(pass);
@@ -165,6 +284,10 @@ impl Recorder {
             }
         }
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        if let Some(timer) = self.timer.as_mut() {
+            timer.names.push(kernel_label(kernel));
+            self.end_pass();
+        }
         self.dispatches += 1;
         self.pending += 1;
         if self.pending >= self.max_pending {
@@ -229,9 +352,13 @@ impl Recorder {
     /// Submits everything recorded so far, without waiting for it.
     pub(crate) fn submit(&mut self) {
         self.end_pass();
-        let Some(encoder) = self.encoder.take() else {
+        let Some(mut encoder) = self.encoder.take() else {
             return;
         };
+        let timed = self.timer.as_ref().filter(|t| !t.names.is_empty());
+        if let Some(timer) = timed {
+            timer.resolve(&mut encoder);
+        }
         if let Some(arena) = self.arena.as_mut() {
             if !arena.staged.is_empty() {
                 self.queue.write_buffer(&arena.buffer, 0, &arena.staged);
@@ -241,6 +368,9 @@ impl Recorder {
         self.queue.submit([encoder.finish()]);
         self.pending = 0;
         self.submits += 1;
+        if let Some(timer) = self.timer.as_mut().filter(|t| !t.names.is_empty()) {
+            timer.collect(&self.device);
+        }
     }
 
     /// Forgets cached bind groups (after the pool freed its buffers).

@@ -149,6 +149,11 @@ impl Optimizer {
 
     /// Updates every parameter that has a gradient, in place, without waiting for the GPU.
     pub fn step(&mut self) -> Result<()> {
+        let device = self.params.first().map_or("cpu", |p| p.device().label());
+        crate::profile::timed(["optimizer step", ""], device, || self.step_now())
+    }
+
+    fn step_now(&mut self) -> Result<()> {
         let _no_grad = NoGradGuard::new();
         let grads: Vec<Option<Tensor>> = self.params.iter().map(Tensor::grad).collect();
         let grads = match self.clip {
