@@ -1,38 +1,89 @@
-//! GPU vs CPU: matmul at square sizes and at the MNIST MLP's shapes (forward and the
-//! backward products), conv2d forward and forward+backward at the MNIST CNN's shapes, one
-//! epoch of the MNIST MLP (`mlp_epoch`) and of the MNIST CNN (`cnn_epoch`), and the CPU
-//! cost of recording one op. Times start after a warm-up and include waiting for the GPU
-//! to finish.
+//! GPU vs CPU, the same work on both paths: matmul at square sizes and at the MNIST MLP's
+//! shapes, a device-to-device copy (the memory ceiling), an elementwise op and a sum over
+//! 64 MiB, softmax cross-entropy forward and backward, conv2d forward and backward at the
+//! MNIST CNN's shapes, and the MNIST MLP and CNN training epochs (`mlp_epoch`,
+//! `cnn_epoch`, and from them one step), plus the CPU cost of recording one GPU op.
+//! Each figure is the median of 5 samples, each sample a run of repeats long enough to
+//! time, after a warm-up; the spread is the range of the samples. Times include waiting
+//! for the GPU to finish.
 //!
 //! cargo bench --bench gpu_vs_cpu [-- --quick] [-- --json FILE] [-- --filter NAME]
+//!     [-- --cpu-only]
 
 use std::time::{Duration, Instant};
 use wgnn::{Device, Result, Tensor};
 
-struct Row {
-    name: String,
-    flops: f64,
-    gpu_s: Option<f64>,
-    cpu_s: f64,
+/// What a row's work is measured in.
+#[derive(Clone, Copy)]
+enum Work {
+    /// Floating-point operations (rate in GFLOP/s).
+    Flops(f64),
+    /// Bytes read and written (rate in GB/s, and as a share of the copy bandwidth).
+    Bytes(f64),
 }
 
-/// Seconds per call of `f` on `device`: one warm-up call, then repeats until `budget`
-/// has passed (at least 2, at most 200), waiting for the device at the end.
-fn time(device: &Device, budget: Duration, mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {
-    f()?;
-    device.synchronize()?;
-    let start = Instant::now();
-    let mut reps = 0u32;
-    while reps < 2 || (start.elapsed() < budget && reps < 200) {
-        let out = f()?;
-        reps += 1;
-        if reps.is_multiple_of(16) {
-            drop(out);
-            device.synchronize()?;
+/// Median, fastest and slowest sample, in seconds.
+#[derive(Clone, Copy)]
+struct Timing {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Timing {
+    fn from_samples(mut samples: Vec<f64>) -> Timing {
+        samples.sort_by(f64::total_cmp);
+        Timing {
+            median: samples[samples.len() / 2],
+            min: samples[0],
+            max: samples[samples.len() - 1],
         }
     }
+
+    /// "12.345 ms ±3%": the median and half the range as a share of it.
+    fn show(&self) -> String {
+        let spread = 50.0 * (self.max - self.min) / self.median.max(1e-12);
+        format!("{:>10.3} ms ±{spread:<3.0}%", self.median * 1e3)
+    }
+}
+
+struct Row {
+    name: String,
+    work: Work,
+    gpu: Option<Timing>,
+    cpu: Timing,
+}
+
+/// Samples per figure.
+const SAMPLES: usize = 5;
+
+/// Seconds per call of `f` on `device`: one warm-up call, then SAMPLES samples, each
+/// repeating `f` until its share of `budget` has passed (at least once, at most 200
+/// times) and waiting for the device at its end.
+fn time(
+    device: &Device,
+    budget: Duration,
+    mut f: impl FnMut() -> Result<Tensor>,
+) -> Result<Timing> {
+    f()?;
     device.synchronize()?;
-    Ok(start.elapsed().as_secs_f64() / reps as f64)
+    let per_sample = budget / SAMPLES as u32;
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let start = Instant::now();
+        let mut reps = 0u32;
+        while reps < 1 || (start.elapsed() < per_sample && reps < 200) {
+            let out = f()?;
+            reps += 1;
+            if reps.is_multiple_of(16) {
+                drop(out);
+                device.synchronize()?;
+            }
+        }
+        device.synchronize()?;
+        samples.push(start.elapsed().as_secs_f64() / reps as f64);
+    }
+    Ok(Timing::from_samples(samples))
 }
 
 /// (name, m, k, n, transpose a, transpose b)
@@ -107,14 +158,14 @@ enum Model {
 }
 
 /// Seconds for one epoch (469 steps of batch 128) of `model` through `fit`, which waits
-/// for the device at the end of the epoch: the median of 3 epochs. With `steps`, only
+/// for the device at the end of the epoch: 3 epochs (median and range). With `steps`, only
 /// that many steps are timed per epoch and the time is scaled to 469 steps.
 fn epoch(
     model: Model,
     device: &Device,
     split: &wgnn::data::MnistSplit,
     steps: Option<usize>,
-) -> Result<f64> {
+) -> Result<Timing> {
     use wgnn::nn::Module;
     use wgnn::optim::{Optimizer, Rule};
     use wgnn::train::{fit, FitOptions, Loss};
@@ -153,9 +204,9 @@ fn epoch(
         &timed,
         &options(3),
     )?;
-    let mut times: Vec<f64> = history.epochs.iter().map(|e| e.seconds).collect();
-    times.sort_by(f64::total_cmp);
-    Ok(times[1] * full.len().div_ceil(128) as f64 / timed.len().div_ceil(128) as f64)
+    let scale = full.len().div_ceil(128) as f64 / timed.len().div_ceil(128) as f64;
+    let times = history.epochs.iter().map(|e| e.seconds * scale).collect();
+    Ok(Timing::from_samples(times))
 }
 
 /// conv2d at the MNIST CNN's shapes: (name, input dims, weight dims, with backward).
@@ -189,7 +240,7 @@ fn time_conv(
     x: [usize; 4],
     w: [usize; 4],
     backward: bool,
-) -> Result<f64> {
+) -> Result<Timing> {
     let input = Tensor::uniform(&x, -1.0, 1.0, 5, device)?;
     let input = if backward {
         input.requires_grad_()
@@ -223,6 +274,83 @@ fn record_cost(gpu: &Device) -> Result<f64> {
     Ok(per_op * 1e6)
 }
 
+/// Values in the 64 MiB memory-bound rows.
+const BIG: usize = 16 << 20;
+
+/// The memory-bound rows: (name, bytes moved, the op).
+type MemoryRow = (&'static str, f64, fn(&Tensor) -> Result<Tensor>);
+
+fn memory_rows() -> Vec<MemoryRow> {
+    let bytes = (BIG * 4) as f64;
+    vec![
+        ("relu 64 MiB (read + write)", 2.0 * bytes, |x| x.relu()),
+        ("sum 64 MiB (read)", bytes, |x| x.sum()),
+    ]
+}
+
+/// Seconds per device-to-device copy of 64 MiB (on the CPU, one slice per core): the
+/// memory ceiling of each path.
+fn time_copy(device: &Device, budget: Duration) -> Result<Timing> {
+    match device.gpu_context() {
+        Some(ctx) => {
+            let (src, dst) = (ctx.zeros(BIG)?, ctx.alloc(BIG, "copy benchmark")?);
+            let dummy = Tensor::zeros(&[1], device)?;
+            time(device, budget, || {
+                ctx.copy(&src, &dst, BIG);
+                Ok(dummy.clone())
+            })
+        }
+        None => {
+            let (src, mut dst) = (vec![1.0f32; BIG], vec![0.0f32; BIG]);
+            let dummy = Tensor::zeros(&[1], device)?;
+            time(device, budget, || {
+                use rayon::prelude::*;
+                let chunk = BIG / rayon::current_num_threads().max(1);
+                dst.par_chunks_mut(chunk)
+                    .zip(src.par_chunks(chunk))
+                    .for_each(|(d, s)| d.copy_from_slice(s));
+                std::hint::black_box(&dst);
+                Ok(dummy.clone())
+            })
+        }
+    }
+}
+
+/// Seconds per softmax cross-entropy forward and backward over (rows, classes) logits.
+fn time_cross_entropy(
+    device: &Device,
+    budget: Duration,
+    [rows, classes]: [usize; 2],
+) -> Result<Timing> {
+    let logits = Tensor::uniform(&[rows, classes], -4.0, 4.0, 7, device)?.requires_grad_();
+    let labels: Vec<f32> = (0..rows).map(|i| (i * 7 % classes) as f32).collect();
+    let labels = Tensor::from_vec(labels, &[rows], device)?;
+    time(device, budget, || {
+        logits.zero_grad();
+        logits.cross_entropy(&labels)?.backward()?;
+        Ok(logits.grad().expect("logits have a gradient"))
+    })
+}
+
+/// Times `f` on the CPU and, when there is one, the GPU, prints the row and keeps it.
+fn bench_row(
+    rows: &mut Vec<Row>,
+    name: String,
+    work: Work,
+    gpu: Option<&Device>,
+    mut f: impl FnMut(&Device) -> Result<Timing>,
+) -> Result<()> {
+    let cpu = f(&Device::Cpu)?;
+    let gpu = gpu.map(&mut f).transpose()?;
+    rows.push(Row {
+        name,
+        work,
+        gpu,
+        cpu,
+    });
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -235,7 +363,7 @@ fn main() -> Result<()> {
     let json = value_of("--json");
     let filter = value_of("--filter").unwrap_or_default();
     let wanted = |name: &str| name.contains(filter.as_str());
-    let budget = Duration::from_millis(if quick { 200 } else { 1000 });
+    let budget = Duration::from_millis(if quick { 250 } else { 1500 });
 
     let gpu = match Device::gpu() {
         Ok(_) if args.iter().any(|a| a == "--cpu-only") => None,
@@ -251,30 +379,72 @@ fn main() -> Result<()> {
         gpu.as_ref()
             .map_or("GPU: none".to_string(), |g| g.describe())
     );
-    println!("{}\n", cpu.describe());
+    println!("{}", cpu.describe());
+    println!(
+        "each figure: median of {SAMPLES} samples ±half their range{}\n",
+        if quick {
+            " (quick mode: short samples)"
+        } else {
+            ""
+        }
+    );
 
     let mut rows = Vec::new();
+    let mut copy_rate: (Option<f64>, f64) = (None, 0.0);
+    if wanted("copy") || memory_rows().iter().any(|r| wanted(r.0)) {
+        let bytes = (2 * BIG * 4) as f64;
+        bench_row(
+            &mut rows,
+            "copy 64 MiB (read + write)".into(),
+            Work::Bytes(bytes),
+            gpu.as_ref(),
+            |d| time_copy(d, budget),
+        )?;
+        let r = rows.last().expect("just pushed");
+        copy_rate = (r.gpu.map(|g| bytes / g.median), bytes / r.cpu.median);
+        print_row(r, copy_rate);
+    }
+    for (name, bytes, op) in memory_rows() {
+        if !wanted(name) {
+            continue;
+        }
+        bench_row(
+            &mut rows,
+            name.into(),
+            Work::Bytes(bytes),
+            gpu.as_ref(),
+            |d| {
+                let x = Tensor::uniform(&[BIG], -1.0, 1.0, 9, d)?;
+                time(d, budget, || op(&x))
+            },
+        )?;
+        print_row(rows.last().expect("just pushed"), copy_rate);
+    }
     for (name, m, k, n, ta, tb) in shapes(quick) {
         if !wanted(&name) {
             continue;
         }
         let flops = 2.0 * (m * k * n) as f64;
         let (a, b) = operands(m, k, n, ta, tb, &cpu)?;
-        let cpu_s = time(&cpu, budget, || a.matmul_t(&b, ta, tb))?;
-        let gpu_s = match &gpu {
-            Some(g) => {
-                let (ga, gb) = (a.to_device(g)?, b.to_device(g)?);
-                Some(time(g, budget, || ga.matmul_t(&gb, ta, tb))?)
-            }
-            None => None,
-        };
-        rows.push(Row {
-            name,
-            flops,
-            gpu_s,
-            cpu_s,
-        });
-        print_row(rows.last().expect("just pushed"));
+        bench_row(&mut rows, name, Work::Flops(flops), gpu.as_ref(), |d| {
+            let (a, b) = (a.to_device(d)?, b.to_device(d)?);
+            time(d, budget, || a.matmul_t(&b, ta, tb))
+        })?;
+        print_row(rows.last().expect("just pushed"), copy_rate);
+    }
+    let entropy_dims = [8192, 1000];
+    let entropy_name = "softmax cross-entropy fwd+bwd 8192x1000";
+    if wanted(entropy_name) {
+        // Reads the logits twice (max, sum) and writes the gradient: about 3 passes.
+        let bytes = 3.0 * (entropy_dims[0] * entropy_dims[1] * 4) as f64;
+        bench_row(
+            &mut rows,
+            entropy_name.into(),
+            Work::Bytes(bytes),
+            gpu.as_ref(),
+            |d| time_cross_entropy(d, budget, entropy_dims),
+        )?;
+        print_row(rows.last().expect("just pushed"), copy_rate);
     }
     for (name, x, w, backward) in conv_shapes() {
         if !wanted(name) {
@@ -282,18 +452,15 @@ fn main() -> Result<()> {
         }
         let out_positions = (x[2] - w[2] + 1) * (x[3] - w[3] + 1);
         let forward_flops = 2.0 * (x[0] * w[0] * w[1] * w[2] * w[3] * out_positions) as f64;
-        let cpu_s = time_conv(&cpu, budget, x, w, backward)?;
-        let gpu_s = gpu
-            .as_ref()
-            .map(|g| time_conv(g, budget, x, w, backward))
-            .transpose()?;
-        rows.push(Row {
-            name: name.to_string(),
-            flops: forward_flops * if backward { 3.0 } else { 1.0 },
-            gpu_s,
-            cpu_s,
-        });
-        print_row(rows.last().expect("just pushed"));
+        let flops = forward_flops * if backward { 3.0 } else { 1.0 };
+        bench_row(
+            &mut rows,
+            name.into(),
+            Work::Flops(flops),
+            gpu.as_ref(),
+            |d| time_conv(d, budget, x, w, backward),
+        )?;
+        print_row(rows.last().expect("just pushed"), copy_rate);
     }
     let (split, source) = mnist_or_random()?;
     let mut epochs = Vec::new();
@@ -304,9 +471,9 @@ fn main() -> Result<()> {
         if !wanted(name) {
             continue;
         }
-        let cpu_s = epoch(model, &cpu, &split, cpu_steps)?;
+        let cpu_t = epoch(model, &cpu, &split, cpu_steps)?;
         let gpu_steps = if quick { Some(gpu_quick_steps) } else { None };
-        let gpu_s = gpu
+        let gpu_t = gpu
             .as_ref()
             .map(|g| epoch(model, g, &split, gpu_steps))
             .transpose()?;
@@ -316,18 +483,30 @@ fn main() -> Result<()> {
             })
         };
         println!(
-            "\n{name} (batch 128, {source}; median of 3; CPU: {}, GPU: {}):",
+            "\n{name} (batch 128, {source}; 3 epochs; CPU: {}, GPU: {}):",
             scaled(cpu_steps),
             scaled(gpu_steps)
         );
-        match gpu_s {
+        let step = |t: &Timing| format!("{:.2} ms per step", t.median * 1e3 / 469.0);
+        match gpu_t {
             Some(g) => println!(
-                "  GPU {g:.3} s | CPU {cpu_s:.3} s | speedup {:.2}x",
-                cpu_s / g
+                "  GPU {:.3} s ±{:.0}% ({}) | CPU {:.3} s ±{:.0}% ({}) | speedup {:.2}x",
+                g.median,
+                50.0 * (g.max - g.min) / g.median,
+                step(&g),
+                cpu_t.median,
+                50.0 * (cpu_t.max - cpu_t.min) / cpu_t.median,
+                step(&cpu_t),
+                cpu_t.median / g.median
             ),
-            None => println!("  CPU {cpu_s:.3} s"),
+            None => println!(
+                "  CPU {:.3} s ±{:.0}% ({})",
+                cpu_t.median,
+                50.0 * (cpu_t.max - cpu_t.min) / cpu_t.median,
+                step(&cpu_t)
+            ),
         }
-        epochs.push((name, gpu_s, cpu_s));
+        epochs.push((name, gpu_t, cpu_t));
     }
     let record_us = match &gpu {
         Some(g) => Some(record_cost(g)?),
@@ -343,14 +522,35 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn print_row(r: &Row) {
-    let gflops = |s: f64| r.flops / s / 1e9;
-    match r.gpu_s {
+/// "GFLOP/s" or "GB/s (share of the copy)" of `work` done in `t`.
+fn rate(work: Work, t: Timing, copy: Option<f64>) -> String {
+    match work {
+        Work::Flops(f) => format!("{:>9.1} GFLOP/s", f / t.median / 1e9),
+        Work::Bytes(b) => {
+            let r = b / t.median;
+            let share = copy.map_or(String::new(), |c| {
+                format!(" {:>3.0}% of copy", 100.0 * r / c)
+            });
+            format!("{:>9.1} GB/s{share}", r / 1e9)
+        }
+    }
+}
+
+fn print_row(r: &Row, (gpu_copy, cpu_copy): (Option<f64>, f64)) {
+    let cpu = format!(
+        "CPU {} {}",
+        r.cpu.show(),
+        rate(r.work, r.cpu, Some(cpu_copy))
+    );
+    match r.gpu {
         Some(g) => println!(
-            "{:<28} GPU {:>10.3} ms {:>9.1} GFLOP/s | CPU {:>10.3} ms {:>9.1} GFLOP/s | speedup {:>7.2}x",
-            r.name, g * 1e3, gflops(g), r.cpu_s * 1e3, gflops(r.cpu_s), r.cpu_s / g
+            "{:<40} GPU {} {} | {cpu} | speedup {:>7.2}x",
+            r.name,
+            g.show(),
+            rate(r.work, g, gpu_copy),
+            r.cpu.median / g.median
         ),
-        None => println!("{:<28} CPU {:>10.3} ms {:>9.1} GFLOP/s", r.name, r.cpu_s * 1e3, gflops(r.cpu_s)),
+        None => println!("{:<40} {cpu}", r.name),
     }
 }
 
@@ -358,29 +558,47 @@ fn write_json(
     path: &str,
     rows: &[Row],
     record_us: Option<f64>,
-    epochs: &[(&str, Option<f64>, f64)],
+    epochs: &[(&str, Option<Timing>, Timing)],
     gpu: Option<&Device>,
 ) -> Result<()> {
     let num = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:e}"));
+    let timing = |t: Option<Timing>| {
+        t.map_or("null".to_string(), |t| {
+            format!(
+                "{{\"median\": {:e}, \"min\": {:e}, \"max\": {:e}}}",
+                t.median, t.min, t.max
+            )
+        })
+    };
     let entries: Vec<String> = rows
         .iter()
         .map(|r| {
+            let (unit, amount) = match r.work {
+                Work::Flops(f) => ("flops", f),
+                Work::Bytes(b) => ("bytes", b),
+            };
             format!(
-                "    {{\"name\": {:?}, \"flops\": {}, \"gpu_seconds\": {}, \"cpu_seconds\": {:e}}}",
+                "    {{\"name\": {:?}, \"{unit}\": {amount}, \"gpu_seconds\": {}, \"cpu_seconds\": {}}}",
                 r.name,
-                r.flops,
-                num(r.gpu_s),
-                r.cpu_s
+                timing(r.gpu),
+                timing(Some(r.cpu))
             )
         })
         .collect();
     let epoch_entries: Vec<String> = epochs
         .iter()
-        .map(|(name, g, c)| format!("    {name:?}: {{\"gpu\": {}, \"cpu\": {c:e}}}", num(*g)))
+        .map(|(name, g, c)| {
+            format!(
+                "    {name:?}: {{\"gpu\": {}, \"cpu\": {}}}",
+                timing(*g),
+                timing(Some(*c))
+            )
+        })
         .collect();
-    let gpu_name = gpu.map_or("none".to_string(), |g| g.to_string());
+    let gpu_name = gpu.map_or("none".to_string(), |g| g.describe());
     let text = format!(
-        "{{\n  \"gpu\": {gpu_name:?},\n  \"record_us_per_op\": {},\n  \"epoch_seconds\": {{\n{}\n  }},\n  \"kernels\": [\n{}\n  ]\n}}\n",
+        "{{\n  \"gpu\": {gpu_name:?},\n  \"cpu\": {:?},\n  \"record_us_per_op\": {},\n  \"epoch_seconds\": {{\n{}\n  }},\n  \"kernels\": [\n{}\n  ]\n}}\n",
+        Device::Cpu.describe(),
         num(record_us),
         epoch_entries.join(",\n"),
         entries.join(",\n")

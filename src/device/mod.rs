@@ -111,12 +111,26 @@ impl Device {
     pub fn describe(&self) -> String {
         match self {
             Device::Cpu => format!(
-                "CPU path ({} threads)",
+                "CPU path: {} ({} threads)",
+                cpu_model(),
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             ),
             Device::Gpu(ctx) => ctx.describe(),
         }
     }
+}
+
+/// The processor's model name where the system says it (Linux), else its architecture.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 impl fmt::Debug for Device {

@@ -5,7 +5,8 @@ use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
+use rayon::prelude::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum PairLoss {
@@ -141,31 +142,40 @@ fn pair_loss_grads(x: &Tensor, y: &Tensor, g: &Tensor, kind: PairLoss) -> Result
     }
 }
 
-/// CPU cross-entropy: per-row losses and the gradient (softmax − onehot)·scale.
+/// CPU cross-entropy: per-row losses and the gradient (softmax − onehot)·scale, in
+/// parallel over rows when large.
 fn cross_entropy_cpu(
     logits: &[f32],
     labels: &[f32],
     cols: usize,
     scale: f32,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut row_loss = Vec::with_capacity(labels.len());
-    let mut grad = vec![0.0f32; logits.len()];
-    for ((row, &label), g) in logits.chunks(cols).zip(labels).zip(grad.chunks_mut(cols)) {
-        if !(label >= 0.0 && label < cols as f32 && label.fract() == 0.0) {
-            return Err(Error::invalid(
-                "cross_entropy",
-                format!("labels must be integers in [0, {cols}), got {label}"),
-            ));
-        }
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let s: f32 = row.iter().map(|&v| (v - m).exp()).sum();
-        let label = label as usize;
-        row_loss.push(m + s.ln() - row[label]);
-        for (j, (gj, &v)) in g.iter_mut().zip(row).enumerate() {
-            let onehot = if j == label { 1.0 } else { 0.0 };
-            *gj = ((v - m).exp() / s - onehot) * scale;
-        }
+    if let Some(&label) = labels
+        .iter()
+        .find(|&&l| !(l >= 0.0 && l < cols as f32 && l.fract() == 0.0))
+    {
+        return Err(Error::invalid(
+            "cross_entropy",
+            format!("labels must be integers in [0, {cols}), got {label}"),
+        ));
     }
+    let mut row_loss = vec![0.0f32; labels.len()];
+    let mut grad = host_pool::uninit(logits.len());
+    let rows_per_task = (super::cpu::GRAIN / cols.max(1)).max(1);
+    grad.par_chunks_mut(cols.max(1))
+        .zip(row_loss.par_iter_mut())
+        .zip(logits.par_chunks(cols.max(1)).zip(labels.par_iter()))
+        .with_min_len(rows_per_task)
+        .for_each(|((g, loss), (row, &label))| {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            g.iter_mut().zip(row).for_each(|(e, &v)| *e = (v - m).exp());
+            let s: f32 = g.iter().sum();
+            let label = label as usize;
+            *loss = m + s.ln() - row[label];
+            let k = scale / s;
+            g.iter_mut().for_each(|e| *e *= k);
+            g[label] -= scale;
+        });
     Ok((row_loss, grad))
 }
 
