@@ -54,22 +54,22 @@ struct Row {
     cpu: Timing,
 }
 
-/// Samples per figure.
-const SAMPLES: usize = 5;
+/// How long to time each figure, in how many samples.
+#[derive(Clone, Copy)]
+struct Budget {
+    total: Duration,
+    samples: usize,
+}
 
-/// Seconds per call of `f` on `device`: one warm-up call, then SAMPLES samples, each
+/// Seconds per call of `f` on `device`: one warm-up call, then `budget.samples` samples, each
 /// repeating `f` until its share of `budget` has passed (at least once, at most 200
 /// times) and waiting for the device at its end.
-fn time(
-    device: &Device,
-    budget: Duration,
-    mut f: impl FnMut() -> Result<Tensor>,
-) -> Result<Timing> {
+fn time(device: &Device, budget: Budget, mut f: impl FnMut() -> Result<Tensor>) -> Result<Timing> {
     f()?;
     device.synchronize()?;
-    let per_sample = budget / SAMPLES as u32;
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
+    let per_sample = budget.total / budget.samples as u32;
+    let mut samples = Vec::with_capacity(budget.samples);
+    for _ in 0..budget.samples {
         let start = Instant::now();
         let mut reps = 0u32;
         while reps < 1 || (start.elapsed() < per_sample && reps < 200) {
@@ -236,7 +236,7 @@ fn conv_shapes() -> Vec<(&'static str, [usize; 4], [usize; 4], bool)> {
 /// Seconds per conv2d forward (and backward) on `device`.
 fn time_conv(
     device: &Device,
-    budget: Duration,
+    budget: Budget,
     x: [usize; 4],
     w: [usize; 4],
     backward: bool,
@@ -290,7 +290,7 @@ fn memory_rows() -> Vec<MemoryRow> {
 
 /// Seconds per device-to-device copy of 64 MiB (on the CPU, one slice per core): the
 /// memory ceiling of each path.
-fn time_copy(device: &Device, budget: Duration) -> Result<Timing> {
+fn time_copy(device: &Device, budget: Budget) -> Result<Timing> {
     match device.gpu_context() {
         Some(ctx) => {
             let (src, dst) = (ctx.zeros(BIG)?, ctx.alloc(BIG, "copy benchmark")?);
@@ -319,7 +319,7 @@ fn time_copy(device: &Device, budget: Duration) -> Result<Timing> {
 /// Seconds per softmax cross-entropy forward and backward over (rows, classes) logits.
 fn time_cross_entropy(
     device: &Device,
-    budget: Duration,
+    budget: Budget,
     [rows, classes]: [usize; 2],
 ) -> Result<Timing> {
     let logits = Tensor::uniform(&[rows, classes], -4.0, 4.0, 7, device)?.requires_grad_();
@@ -363,7 +363,17 @@ fn main() -> Result<()> {
     let json = value_of("--json");
     let filter = value_of("--filter").unwrap_or_default();
     let wanted = |name: &str| name.contains(filter.as_str());
-    let budget = Duration::from_millis(if quick { 250 } else { 1500 });
+    let budget = if quick {
+        Budget {
+            total: Duration::from_millis(250),
+            samples: 3,
+        }
+    } else {
+        Budget {
+            total: Duration::from_millis(1500),
+            samples: 5,
+        }
+    };
 
     let gpu = match Device::gpu() {
         Ok(_) if args.iter().any(|a| a == "--cpu-only") => None,
@@ -381,7 +391,8 @@ fn main() -> Result<()> {
     );
     println!("{}", cpu.describe());
     println!(
-        "each figure: median of {SAMPLES} samples ±half their range{}\n",
+        "each figure: median of {} samples ±half their range{}\n",
+        budget.samples,
         if quick {
             " (quick mode: short samples)"
         } else {

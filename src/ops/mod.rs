@@ -5,7 +5,7 @@ mod augment;
 mod binary;
 mod conv;
 mod conv_cpu;
-mod cpu;
+pub(crate) mod cpu;
 mod gather;
 mod layout;
 mod loss;

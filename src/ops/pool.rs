@@ -168,7 +168,14 @@ impl Geometry {
 
     /// The window's pixel with the largest value (the first on ties; a NaN wins).
     fn arg_max(&self, image: &[f32], oy: usize, ox: usize) -> usize {
-        let (y0, y1, x0, x1) = self.window(oy, ox);
+        let o = &self.opts;
+        let (y0, y1, x0, x1) = if o.padding == [0, 0] {
+            // Unpadded windows always lie inside the image: no clipping.
+            let (y0, x0) = (oy * o.stride[0], ox * o.stride[1]);
+            (y0, y0 + o.kernel[0], x0, x0 + o.kernel[1])
+        } else {
+            self.window(oy, ox)
+        };
         let mut best = y0 * self.w + x0;
         let mut best_value = image[best];
         for y in y0..y1 {

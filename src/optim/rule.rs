@@ -4,6 +4,7 @@
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 /// An update rule with its hyperparameters. Defaults follow Keras (the course's
 /// framework); every field is public to change.
@@ -235,21 +236,32 @@ impl Rule {
                 let mut p = param.0.storage.cpu_write();
                 let g = grad.cpu_data();
                 let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
-                for i in 0..n {
-                    let (s1, s2) = match s.as_mut_slice() {
-                        [] => (0.0, 0.0),
-                        [a] => (a[i], 0.0),
-                        [a, b, ..] => (a[i], b[i]),
-                    };
-                    let (np, n1, n2) = self.update(p[i], g[i], s1, s2, lr, &h);
-                    p[i] = np;
-                    if let Some(a) = s.get_mut(0) {
-                        a[i] = n1;
-                    }
-                    if let Some(b) = s.get_mut(1) {
-                        b[i] = n2;
-                    }
-                }
+                // Chunks of the parameter, its gradient and its (up to two) state tensors,
+                // updated in parallel.
+                let grain = crate::ops::cpu::GRAIN;
+                let chunks = n.div_ceil(grain);
+                let mut states = s.iter_mut().map(|v| v.chunks_mut(grain).map(Some));
+                let split = |c: Option<_>| -> Vec<Option<&mut [f32]>> {
+                    c.map_or_else(|| (0..chunks).map(|_| None).collect(), Iterator::collect)
+                };
+                let (s1, s2) = (split(states.next()), split(states.next()));
+                p.par_chunks_mut(grain)
+                    .zip(g.par_chunks(grain))
+                    .zip(s1.into_par_iter().zip(s2))
+                    .for_each(|((p, g), (mut s1, mut s2))| {
+                        for i in 0..p.len() {
+                            let v1 = s1.as_ref().map_or(0.0, |a| a[i]);
+                            let v2 = s2.as_ref().map_or(0.0, |b| b[i]);
+                            let (np, n1, n2) = self.update(p[i], g[i], v1, v2, lr, &h);
+                            p[i] = np;
+                            if let Some(a) = s1.as_mut() {
+                                a[i] = n1;
+                            }
+                            if let Some(b) = s2.as_mut() {
+                                b[i] = n2;
+                            }
+                        }
+                    });
                 Ok(())
             }
             Device::Gpu(ctx) => {
