@@ -23,6 +23,16 @@ struct TapRow {
     hi: usize,
 }
 
+/// A block of output rows of one image: the rows, and where its columns lie in the
+/// image's (O x positions) output matrix.
+struct RowBlock {
+    rows: Range<usize>,
+    /// The first output position (rows.start · OW).
+    first: usize,
+    /// Output positions in the block (rows · OW): the im2col matrix's columns.
+    cols: usize,
+}
+
 impl Geometry {
     /// Output rows per im2col block: as many as fit in BLOCK_VALUES, at least one.
     fn block_rows(&self) -> usize {
@@ -30,11 +40,16 @@ impl Geometry {
     }
 
     /// The blocks of output rows of one image.
-    fn row_blocks(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+    fn row_blocks(&self) -> impl Iterator<Item = RowBlock> + '_ {
         let rows = self.block_rows();
-        (0..self.oh)
-            .step_by(rows)
-            .map(move |r| r..(r + rows).min(self.oh))
+        (0..self.oh).step_by(rows).map(move |r| {
+            let rows = r..(r + rows).min(self.oh);
+            RowBlock {
+                first: rows.start * self.ow,
+                cols: rows.len() * self.ow,
+                rows,
+            }
+        })
     }
 
     /// Images per core's range.
@@ -139,13 +154,12 @@ impl Geometry {
                     for (row, &b) in y.chunks_mut(p).zip(bias) {
                         row.fill(b);
                     }
-                    for rows in self.row_blocks() {
-                        let cols = rows.len() * self.ow;
-                        let at = rows.start * self.ow;
+                    for RowBlock { rows, first, cols } in self.row_blocks() {
                         self.im2col_block(x, rows, &mut col);
                         // y[:, block] += W (O x taps) · col (taps x cols)
                         let (a, b) = (MatrixView::new(w, k, 1), MatrixView::new(&col, cols, 1));
-                        cpu_gemm_strided([self.o, k, cols], a, b, 1.0, &mut y[at..], p, false);
+                        let y = &mut y[first..];
+                        cpu_gemm_strided([self.o, k, cols], a, b, 1.0, y, p, false);
                     }
                 }
             });
@@ -167,11 +181,12 @@ impl Geometry {
                 let mut col = self.block_scratch();
                 for (i, dx) in dxs.chunks_mut(x_image).enumerate() {
                     let dy = &dy[(t * per_task + i) * y_image..][..y_image];
-                    for rows in self.row_blocks() {
-                        let cols = rows.len() * self.ow;
-                        let at = rows.start * self.ow;
+                    for RowBlock { rows, first, cols } in self.row_blocks() {
                         // col (taps x cols) = Wᵀ (taps x O) · dy[:, block] (O x cols)
-                        let (a, b) = (MatrixView::new(w, 1, k), MatrixView::new(&dy[at..], p, 1));
+                        let (a, b) = (
+                            MatrixView::new(w, 1, k),
+                            MatrixView::new(&dy[first..], p, 1),
+                        );
                         cpu_gemm_strided([k, self.o, cols], a, b, 0.0, &mut col, cols, false);
                         self.col2im_block(&col, rows, dx);
                     }
@@ -197,13 +212,11 @@ impl Geometry {
                 for image in t * per_task..((t + 1) * per_task).min(self.n) {
                     let x = &x[image * x_image..][..x_image];
                     let dy = &dy[image * y_image..][..y_image];
-                    for rows in self.row_blocks() {
-                        let cols = rows.len() * self.ow;
-                        let at = rows.start * self.ow;
+                    for RowBlock { rows, first, cols } in self.row_blocks() {
                         self.im2col_block(x, rows, &mut col);
                         // dW (O x taps) += dy[:, block] (O x cols) · colᵀ (cols x taps)
                         let (a, b) = (
-                            MatrixView::new(&dy[at..], p, 1),
+                            MatrixView::new(&dy[first..], p, 1),
                             MatrixView::new(&col, 1, cols),
                         );
                         cpu_gemm_strided([self.o, cols, k], a, b, 1.0, &mut dw, k, false);
