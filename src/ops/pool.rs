@@ -168,14 +168,7 @@ impl Geometry {
 
     /// The window's pixel with the largest value (the first on ties; a NaN wins).
     fn arg_max(&self, image: &[f32], oy: usize, ox: usize) -> usize {
-        let o = &self.opts;
-        let (y0, y1, x0, x1) = if o.padding == [0, 0] {
-            // Unpadded windows always lie inside the image: no clipping.
-            let (y0, x0) = (oy * o.stride[0], ox * o.stride[1]);
-            (y0, y0 + o.kernel[0], x0, x0 + o.kernel[1])
-        } else {
-            self.window(oy, ox)
-        };
+        let (y0, y1, x0, x1) = self.window(oy, ox);
         let mut best = y0 * self.w + x0;
         let mut best_value = image[best];
         for y in y0..y1 {
@@ -246,8 +239,8 @@ fn cpu_backward(dy: &[f32], index: &[f32], g: &Geometry, reduction: Reduction) -
     let (plane, out_plane) = (g.h * g.w, g.oh * g.ow);
     let mut dx = host_pool::uninit(g.planes() * plane); // each plane is cleared first
     par_chunks(&mut dx, plane, |p, grad| {
-        // Writing first maps fresh pages directly; a first `+=` would read the shared zero
-        // page and then pay a copy-on-write fault.
+        // The plane may hold recycled values. Clearing it also writes fresh pages before
+        // any `+=` reads them, which spares them a copy-on-write fault on the zero page.
         grad.fill(0.0);
         for oy in 0..g.oh {
             for ox in 0..g.ow {
