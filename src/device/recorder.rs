@@ -250,9 +250,6 @@ impl Recorder {
         {
             self.submit();
         }
-        if self.timer.is_some() {
-            self.end_pass(); // one pass per timed dispatch
-        }
         if self.pass.is_none() {
             self.encoder();
             let encoder = self.encoder.as_mut().expect("encoder just created");
@@ -286,7 +283,7 @@ impl Recorder {
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         if let Some(timer) = self.timer.as_mut() {
             timer.names.push(kernel_label(kernel));
-            self.end_pass();
+            self.end_pass(); // one pass per timed dispatch, so its end timestamp is its own
         }
         self.dispatches += 1;
         self.pending += 1;
