@@ -23,6 +23,7 @@ pub mod autograd;
 pub mod data;
 pub mod device;
 mod error;
+pub mod io;
 pub mod models;
 pub mod nn;
 pub mod ops;

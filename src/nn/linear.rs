@@ -91,7 +91,8 @@ impl Regularizer {
     }
 }
 
-/// y = x·W + b for x of shape (N, inputs); W is (inputs, outputs), as in Keras.
+/// y = x·Wᵀ + b for x of shape (N, inputs); W is (outputs, inputs), as in PyTorch, so a
+/// saved model loads into `torch.nn.Linear` as it is.
 pub struct Linear {
     weights: Weights,
 }
@@ -117,7 +118,7 @@ impl Linear {
             ));
         }
         let weights = Weights::new(
-            &[inputs, outputs],
+            &[outputs, inputs],
             inputs,
             outputs,
             outputs,
@@ -134,7 +135,7 @@ impl Linear {
         Ok(self)
     }
 
-    /// The weight matrix (inputs, outputs).
+    /// The weight matrix (outputs, inputs).
     pub fn weight(&self) -> &Tensor {
         &self.weights.weight
     }
@@ -147,7 +148,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inputs = self.weight().dims()[0];
+        let inputs = self.weight().dims()[1];
         if x.rank() != 2 || x.dims()[1] != inputs {
             return Err(Error::shape(
                 "Linear",
@@ -155,7 +156,7 @@ impl Module for Linear {
                 format!("{}", x.shape()),
             ));
         }
-        let mut y = x.matmul(self.weight())?;
+        let mut y = x.matmul_t(self.weight(), false, true)?;
         if let Some(b) = self.bias() {
             y = y.add(b)?;
         }
@@ -173,8 +174,8 @@ impl Module for Linear {
     fn describe(&self) -> String {
         format!(
             "Linear({} -> {})",
-            self.weight().dims()[0],
-            self.weight().dims()[1]
+            self.weight().dims()[1],
+            self.weight().dims()[0]
         )
     }
 }

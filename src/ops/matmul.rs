@@ -1,5 +1,5 @@
 //! Matrix products, 2-D and batched, either operand read transposed without a copy
-//! (shaders/matmul.wgsl; matrixmultiply's SGEMM on the CPU).
+//! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU).
 
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
