@@ -7,7 +7,7 @@ use common::gpu;
 use wgnn::data::synthetic;
 use wgnn::nn::{Activation, Linear, Module, Sequential};
 use wgnn::optim::{Optimizer, Schedule};
-use wgnn::train::{evaluate, fit, predict, EarlyStopping, FitOptions, Loss};
+use wgnn::train::{evaluate, fit, predict, Checkpointing, EarlyStopping, FitOptions, Loss};
 use wgnn::{Device, Error, Tensor};
 
 fn small_model(device: &Device, seed: u64) -> Sequential {
@@ -233,4 +233,172 @@ fn impossible_settings_are_errors() {
     ));
     // Labels shaped for cross-entropy do not fit a binary model's output.
     assert!(fit(&model, &mut sgd, Loss::CrossEntropy, &data, &quiet(1, 2)).is_err());
+}
+
+/// A model with dropout, so a resumed run must also restore the random streams.
+fn dropout_model(device: &Device, seed: u64) -> Sequential {
+    wgnn::nn::manual_seed(seed);
+    Sequential::new()
+        .add(Linear::new(2, 16, device).unwrap())
+        .add(Activation::relu())
+        .add(wgnn::nn::Dropout::new(0.2).unwrap())
+        .add(Linear::new(16, 1, device).unwrap())
+}
+
+fn checkpointed(epochs: usize, path: &std::path::Path) -> FitOptions {
+    FitOptions {
+        validation_split: Some(0.25),
+        early_stopping: Some(EarlyStopping {
+            patience: 50,
+            min_delta: 0.0,
+            restore_best_weights: true,
+        }),
+        schedule: Some(Schedule::Cosine {
+            total: 60,
+            min_lr: 0.0,
+        }),
+        checkpoint: Some(Checkpointing::new(path)),
+        ..quiet(epochs, 16)
+    }
+}
+
+/// (epoch, loss, accuracy, validation loss, learning rate) of every epoch.
+type Figures = Vec<(usize, f32, Option<f32>, Option<f32>, f32)>;
+
+fn figures(h: &wgnn::train::History) -> Figures {
+    h.epochs
+        .iter()
+        .map(|e| (e.epoch, e.loss, e.accuracy, e.val_loss, e.lr))
+        .collect()
+}
+
+#[test]
+fn a_run_resumed_from_its_checkpoint_ends_exactly_where_an_uninterrupted_one_does() {
+    let dir = std::env::temp_dir().join(format!("wgnn-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for (i, d) in devices.iter().enumerate() {
+        let data = synthetic::moons(160, 0.1, 4, d).unwrap();
+        let train = |model: &Sequential, epochs: usize, path: &std::path::Path| {
+            let mut adam = Optimizer::adam(model.parameters(), 0.02).unwrap();
+            let h = fit(
+                model,
+                &mut adam,
+                Loss::BinaryCrossEntropy,
+                &data,
+                &checkpointed(epochs, path),
+            )
+            .unwrap();
+            let params: Vec<Vec<f32>> = model
+                .parameters()
+                .iter()
+                .map(|p| p.to_vec().unwrap())
+                .collect();
+            (h, params)
+        };
+        let whole = dropout_model(d, 1);
+        let (h_whole, p_whole) = train(&whole, 5, &dir.join(format!("whole-{i}.safetensors")));
+
+        let path = dir.join(format!("parts-{i}.safetensors"));
+        train(&dropout_model(d, 1), 2, &path);
+        // A fresh process would build the model anew, maybe from another seed.
+        let (h_resumed, p_resumed) = train(&dropout_model(d, 99), 5, &path);
+        assert_eq!(figures(&h_whole), figures(&h_resumed), "on {d}");
+        assert_eq!(h_whole.restored_epoch, h_resumed.restored_epoch);
+        assert_eq!(p_whole, p_resumed, "on {d}");
+
+        // A finished run resumes to the same end without training.
+        let (h_again, p_again) = train(&dropout_model(d, 5), 5, &path);
+        assert_eq!(figures(&h_again), figures(&h_whole));
+        assert_eq!(p_again, p_whole);
+
+        // The checkpoint's model part loads as a model.
+        let plain = dropout_model(d, 3);
+        wgnn::io::load(&plain, &path).unwrap();
+    }
+}
+
+#[test]
+fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("wgnn-refuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = Device::Cpu;
+    let data = synthetic::moons(64, 0.1, 4, &d).unwrap();
+    let path = dir.join("run.safetensors");
+    let model = dropout_model(&d, 1);
+    let mut adam = Optimizer::adam(model.parameters(), 0.02).unwrap();
+    fit(
+        &model,
+        &mut adam,
+        Loss::BinaryCrossEntropy,
+        &data,
+        &checkpointed(1, &path),
+    )
+    .unwrap();
+
+    let other = dropout_model(&d, 2);
+    let before: Vec<Vec<f32>> = other
+        .parameters()
+        .iter()
+        .map(|p| p.to_vec().unwrap())
+        .collect();
+    let mut sgd = Optimizer::sgd(other.parameters(), 0.1).unwrap();
+    let err = fit(
+        &other,
+        &mut sgd,
+        Loss::BinaryCrossEntropy,
+        &data,
+        &checkpointed(2, &path),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("written with the optimizer Adam"), "{err}");
+    let mut adam = Optimizer::adam(other.parameters(), 0.02).unwrap();
+    let options = FitOptions {
+        batch_size: 8,
+        ..checkpointed(2, &path)
+    };
+    let err = fit(&other, &mut adam, Loss::BinaryCrossEntropy, &data, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("batch_size 16, but this run has batch_size 8"),
+        "{err}"
+    );
+    let wider = Sequential::new()
+        .add(Linear::new(2, 17, &d).unwrap())
+        .add(Activation::relu())
+        .add(wgnn::nn::Dropout::new(0.2).unwrap())
+        .add(Linear::new(17, 1, &d).unwrap());
+    let mut adam = Optimizer::adam(wider.parameters(), 0.02).unwrap();
+    let err = fit(
+        &wider,
+        &mut adam,
+        Loss::BinaryCrossEntropy,
+        &data,
+        &checkpointed(2, &path),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("model.0.weight: shape [16, 2], expected [17, 2]"),
+        "{err}"
+    );
+    let after: Vec<Vec<f32>> = other
+        .parameters()
+        .iter()
+        .map(|p| p.to_vec().unwrap())
+        .collect();
+    assert_eq!(before, after);
+    let never = FitOptions {
+        checkpoint: Some(Checkpointing {
+            every: 0,
+            ..Checkpointing::new(&path)
+        }),
+        ..quiet(1, 8)
+    };
+    assert!(fit(&other, &mut adam, Loss::BinaryCrossEntropy, &data, &never).is_err());
 }

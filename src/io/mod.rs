@@ -50,13 +50,22 @@ pub fn save(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 }
 
 /// Loads every parameter and buffer of `module` from `path`, which must hold exactly the
-/// module's names with the same shapes, as F32. On any mismatch nothing is changed and the
-/// error lists each one.
+/// module's names with the same shapes, as F32. A training checkpoint (see
+/// [`crate::train::Checkpointing`]) loads too: its model part is taken. On any mismatch
+/// nothing is changed and the error lists each one.
 pub fn load(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let file = read_tensors(path)?;
-    assign(&state(module), &file.tensors, "", path)
+    let prefix = if file.metadata.contains_key(CHECKPOINT_FORMAT) {
+        "model."
+    } else {
+        ""
+    };
+    assign(&state(module), &file.tensors, prefix, path)
 }
+
+/// The metadata key that marks a training checkpoint (its value: the format version).
+pub(crate) const CHECKPOINT_FORMAT: &str = "wgnn.checkpoint";
 
 /// Copies the stored tensors named `prefix + name` into the given tensors, after checking
 /// that every one is there with the right shape and dtype and that the file holds no other

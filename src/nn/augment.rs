@@ -2,7 +2,7 @@
 //! training, the identity in evaluation (like Keras' RandomRotation and
 //! RandomTranslation preprocessing layers, or torchvision's RandomAffine).
 
-use super::{seed::SeedStream, Module};
+use super::{Module, SeedStream};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,10 @@ impl Module for RandomAffine {
             return Ok(x.clone());
         }
         x.random_affine(self.max_degrees, self.max_shift, self.seeds.next())
+    }
+
+    fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {
+        vec![("seeds".to_string(), &self.seeds)]
     }
 
     fn set_training(&self, training: bool) {

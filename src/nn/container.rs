@@ -1,6 +1,6 @@
 //! Containers and shape layers: Sequential, Residual, Flatten.
 
-use super::{add_penalties, Module};
+use super::{add_penalties, Module, SeedStream};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -30,10 +30,10 @@ impl Sequential {
     }
 
     /// `named` of every layer, prefixed by the layer's index.
-    fn prefixed(
-        &self,
-        named: impl Fn(&dyn Module) -> Vec<(String, Tensor)>,
-    ) -> Vec<(String, Tensor)> {
+    fn prefixed<'a, T>(
+        &'a self,
+        named: impl Fn(&'a dyn Module) -> Vec<(String, T)>,
+    ) -> Vec<(String, T)> {
         self.layers
             .iter()
             .enumerate()
@@ -61,6 +61,10 @@ impl Module for Sequential {
 
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
         self.prefixed(|layer| layer.named_buffers())
+    }
+
+    fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {
+        self.prefixed(|layer| layer.named_seed_streams())
     }
 
     fn set_training(&self, training: bool) {
@@ -103,6 +107,10 @@ impl<M: Module> Module for Residual<M> {
 
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
         self.0.named_buffers()
+    }
+
+    fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {
+        self.0.named_seed_streams()
     }
 
     fn set_training(&self, training: bool) {

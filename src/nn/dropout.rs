@@ -1,7 +1,7 @@
 //! Dropout: in training, zero each element with probability p and scale the rest by
 //! 1/(1−p); the identity in evaluation. Masks come from the GPU's counter-based RNG.
 
-use super::{seed::SeedStream, Module};
+use super::{Module, SeedStream};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +33,10 @@ impl Module for Dropout {
         }
         let mask = Tensor::dropout_mask(x.dims(), self.p, self.seeds.next(), x.device())?;
         x.mul(&mask)
+    }
+
+    fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {
+        vec![("seeds".to_string(), &self.seeds)]
     }
 
     fn set_training(&self, training: bool) {

@@ -21,7 +21,7 @@ pub use dropout::Dropout;
 pub use linear::{Init, Linear, Regularizer};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use regularization::ActivityRegularization;
-pub use seed::manual_seed;
+pub use seed::{manual_seed, SeedStream};
 
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -47,6 +47,12 @@ pub trait Module: Send + Sync {
     /// Non-trainable state saved with the model (batch norm's running statistics), with
     /// names relative to this module.
     fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// The random streams of this module (dropout, augmentation), with names relative to
+    /// it; checkpoints save their positions.
+    fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {
         Vec::new()
     }
 

@@ -26,16 +26,18 @@ pub(crate) fn next_seed() -> u64 {
 }
 
 /// A layer's own stream of per-call seeds (dropout masks, augmentations): drawn from the
-/// thread's generator when the layer is built, then advanced on every call.
-pub(crate) struct SeedStream {
-    seed: u64,
+/// thread's generator when the layer is built, then advanced on every call. Checkpoints
+/// save and restore its [`state`](SeedStream::state), so a resumed run draws the same
+/// masks as an uninterrupted one.
+pub struct SeedStream {
+    seed: AtomicU64,
     calls: AtomicU64,
 }
 
 impl SeedStream {
     pub(crate) fn new() -> Self {
         SeedStream {
-            seed: next_seed(),
+            seed: AtomicU64::new(next_seed()),
             calls: AtomicU64::new(0),
         }
     }
@@ -43,6 +45,20 @@ impl SeedStream {
     /// The seed of the next call.
     pub(crate) fn next(&self) -> u64 {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        self.seed ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        self.seed.load(Ordering::Relaxed) ^ call.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The stream's seed and the number of calls drawn so far.
+    pub fn state(&self) -> [u64; 2] {
+        [
+            self.seed.load(Ordering::Relaxed),
+            self.calls.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Puts the stream back where [`state`](SeedStream::state) found it.
+    pub fn set_state(&self, [seed, calls]: [u64; 2]) {
+        self.seed.store(seed, Ordering::Relaxed);
+        self.calls.store(calls, Ordering::Relaxed);
     }
 }

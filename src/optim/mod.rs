@@ -142,6 +142,22 @@ impl Optimizer {
             .collect()
     }
 
+    /// The state tensors of every parameter, creating the starting state of those that
+    /// have not stepped yet (which is what their first step would create). The tensors are
+    /// the optimizer's own: copying into them sets its state.
+    pub fn full_state(&mut self) -> Result<Vec<Vec<Tensor>>> {
+        for (param, state) in self.params.iter().zip(self.state.iter_mut()) {
+            started(self.rule, param, state)?;
+        }
+        Ok(self.state())
+    }
+
+    /// Sets the count of steps taken (Adam's bias correction and schedules use it), as
+    /// when resuming from a checkpoint.
+    pub fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
     /// Forgets every parameter's gradient.
     pub fn zero_grad(&self) {
         self.params.iter().for_each(Tensor::zero_grad);
@@ -163,14 +179,23 @@ impl Optimizer {
         self.steps += 1;
         for ((param, grad), state) in self.params.iter().zip(grads).zip(self.state.iter_mut()) {
             let Some(grad) = grad else { continue };
-            if state.is_none() {
-                *state = Some(self.rule.new_state(param)?);
-            }
-            let state = state.as_deref().unwrap_or_default();
+            let state = started(self.rule, param, state)?;
             self.rule.apply(param, &grad, state, self.lr, self.steps)?;
         }
         Ok(())
     }
+}
+
+/// A parameter's state, created by `rule` when it has none yet.
+fn started<'a>(
+    rule: Rule,
+    param: &Tensor,
+    state: &'a mut Option<Vec<Tensor>>,
+) -> Result<&'a [Tensor]> {
+    if state.is_none() {
+        *state = Some(rule.new_state(param)?);
+    }
+    Ok(state.as_deref().unwrap_or_default())
 }
 
 /// Clipped copies of the gradients (on their device, without reading them back).

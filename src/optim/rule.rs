@@ -161,6 +161,19 @@ impl Rule {
     }
 
     /// State tensors one parameter needs (zeros, or Adagrad's initial accumulator).
+    /// The names of the state tensors this rule keeps per parameter, in order (PyTorch's
+    /// names where it has them); checkpoints store them as `<parameter>.<name>`.
+    pub fn state_names(&self) -> &'static [&'static str] {
+        match *self {
+            Rule::Sgd { momentum: 0.0, .. } => &[],
+            Rule::Sgd { .. } => &["momentum_buffer"],
+            Rule::RmsProp { .. } => &["square_avg"],
+            Rule::Adam { .. } => &["exp_avg", "exp_avg_sq"],
+            Rule::Adadelta { .. } => &["square_avg", "acc_delta"],
+            Rule::Adagrad { .. } => &["sum"],
+        }
+    }
+
     pub(crate) fn new_state(&self, param: &Tensor) -> Result<Vec<Tensor>> {
         let zeros = || Tensor::zeros(param.dims(), param.device());
         match *self {

@@ -3,6 +3,7 @@
 //! the device and are read only every `log_every` steps and at the end of an epoch, so
 //! the GPU is never waited on inside a step.
 
+use super::checkpoint::{self, Best, Checkpointing, Progress};
 use super::history::{epoch_line, EpochStats, History};
 use super::metrics::Loss;
 use crate::autograd::no_grad;
@@ -55,6 +56,8 @@ pub struct FitOptions {
     pub log_every: usize,
     /// Called after every epoch (after validation); returning false stops training.
     pub on_epoch_end: Option<EpochCallback>,
+    /// Save the run after epochs, and resume from the saved run.
+    pub checkpoint: Option<Checkpointing>,
 }
 
 impl Default for FitOptions {
@@ -72,6 +75,7 @@ impl Default for FitOptions {
             verbose: true,
             log_every: 100,
             on_epoch_end: None,
+            checkpoint: None,
         }
     }
 }
@@ -193,7 +197,10 @@ fn snapshot(params: &[Tensor]) -> Result<Vec<Tensor>> {
     no_grad(|| params.iter().map(|p| p.mul_scalar(1.0)).collect())
 }
 
-/// Trains `model` on `train` with `optimizer`, returning the per-epoch history.
+/// Trains `model` on `train` with `optimizer`, returning the per-epoch history. With
+/// [`FitOptions::checkpoint`], the run is saved after every epoch and a later call with the
+/// same settings continues from the last checkpoint, ending where one uninterrupted call
+/// would have.
 pub fn fit(
     model: &dyn Module,
     optimizer: &mut Optimizer,
@@ -219,69 +226,47 @@ pub fn fit(
     if let Some(s) = &options.schedule {
         s.validate()?;
     }
+    if let Some(c) = &options.checkpoint {
+        if c.every == 0 {
+            return Err(Error::invalid(
+                "fit",
+                "checkpoints are written every N epochs with N >= 1, got 0",
+            ));
+        }
+    }
     let base_lr = optimizer.lr();
     let params = model.parameters();
     let mut history = History::default();
-    let mut best: Option<(f32, usize, Option<Vec<Tensor>>)> = None;
+    let mut best: Option<Best> = None;
+    let mut first_epoch = 1;
+    let mut finished = false;
+    if let Some(c) = options
+        .checkpoint
+        .as_ref()
+        .filter(|c| c.resume && c.path.exists())
+    {
+        let resumed =
+            checkpoint::load(&c.path, model, optimizer, options.batch_size, options.seed)?;
+        first_epoch = resumed.epoch + 1;
+        history = resumed.history;
+        finished = resumed.finished;
+        history.stopped_early = finished && resumed.epoch < options.epochs;
+        best = resumed.best;
+    }
     model.set_training(true);
-    for epoch in 1..=options.epochs {
-        let start = Instant::now();
-        let batches = train.batches(
-            options.batch_size,
-            options
-                .shuffle
-                .then_some(options.seed.wrapping_add(epoch as u64)),
-            options.drop_last,
-        )?;
-        let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
-        let mut totals = Totals::new();
-        for (step, batch) in batches.enumerate() {
-            let (x, y) = batch?;
-            if let Some(s) = &options.schedule {
-                optimizer.set_lr(s.lr(base_lr, optimizer.steps()))?;
-            }
-            let out = model.forward(&x)?;
-            let batch_loss = loss.compute(&out, &y)?;
-            let objective = match model.penalty()? {
-                Some(p) => batch_loss.add(&p)?,
-                None => batch_loss.clone(),
-            };
-            optimizer.zero_grad();
-            objective.backward()?;
-            optimizer.step()?;
-            no_grad(|| {
-                totals.add(
-                    &batch_loss.detach(),
-                    loss.correct(&out.detach(), &y)?,
-                    x.dims()[0],
-                )
-            })?;
-            bar.inc(x.dims()[0] as u64);
-            if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
-                let so_far = totals.evaluation()?;
-                let accuracy = so_far
-                    .accuracy
-                    .map(|a| format!(" accuracy {a:.4}"))
-                    .unwrap_or_default();
-                bar.set_message(format!("loss {:.4}{accuracy}", so_far.loss));
-            }
+    for epoch in first_epoch..=options.epochs {
+        if finished {
+            break;
         }
-        let train_eval = totals.evaluation()?;
-        let seconds = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
+        let stats = train_epoch(model, optimizer, loss, &train, options, epoch, base_lr)?;
         let val = validation
             .as_ref()
             .map(|v| evaluate(model, v, loss, options.batch_size))
             .transpose()?;
         let stats = EpochStats {
-            epoch,
-            loss: train_eval.loss,
-            accuracy: train_eval.accuracy,
             val_loss: val.map(|v| v.loss),
             val_accuracy: val.and_then(|v| v.accuracy),
-            lr: optimizer.lr(),
-            seconds,
-            samples_per_second: totals.samples as f64 / seconds.max(1e-9),
+            ..stats
         };
         if options.verbose {
             println!("{}", epoch_line(&stats, options.epochs));
@@ -291,10 +276,7 @@ pub fn fit(
             .as_ref()
             .is_none_or(|callback| callback(&stats));
         history.epochs.push(stats);
-        if !keep_going {
-            history.stopped_early = epoch < options.epochs;
-            break;
-        }
+        let mut stop = !keep_going;
         if let (Some(es), Some(v)) = (options.early_stopping, val) {
             let improved = best
                 .as_ref()
@@ -307,9 +289,25 @@ pub fn fit(
                 };
                 best = Some((v.loss, epoch, weights));
             } else if epoch - best.as_ref().map_or(0, |b| b.1) >= es.patience {
-                history.stopped_early = epoch < options.epochs;
-                break;
+                stop = true;
             }
+        }
+        history.stopped_early = stop && epoch < options.epochs;
+        if let Some(c) = &options.checkpoint {
+            if stop || epoch == options.epochs || epoch % c.every == 0 {
+                let progress = Progress {
+                    epoch,
+                    history: &history,
+                    finished: stop,
+                    best: best.as_ref(),
+                    batch_size: options.batch_size,
+                    seed: options.seed,
+                };
+                checkpoint::save(&c.path, model, optimizer, &progress)?;
+            }
+        }
+        if stop {
+            break;
         }
     }
     if let Some((_, epoch, Some(weights))) = best {
@@ -319,6 +317,73 @@ pub fn fit(
         history.restored_epoch = Some(epoch);
     }
     Ok(history)
+}
+
+/// One pass over `train`: forward, loss, backward and update per batch, with the
+/// progress bar; returns the epoch's training figures (validation left empty).
+fn train_epoch(
+    model: &dyn Module,
+    optimizer: &mut Optimizer,
+    loss: Loss,
+    train: &Dataset,
+    options: &FitOptions,
+    epoch: usize,
+    base_lr: f32,
+) -> Result<EpochStats> {
+    let start = Instant::now();
+    let batches = train.batches(
+        options.batch_size,
+        options
+            .shuffle
+            .then_some(options.seed.wrapping_add(epoch as u64)),
+        options.drop_last,
+    )?;
+    let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
+    let mut totals = Totals::new();
+    for (step, batch) in batches.enumerate() {
+        let (x, y) = batch?;
+        if let Some(s) = &options.schedule {
+            optimizer.set_lr(s.lr(base_lr, optimizer.steps()))?;
+        }
+        let out = model.forward(&x)?;
+        let batch_loss = loss.compute(&out, &y)?;
+        let objective = match model.penalty()? {
+            Some(p) => batch_loss.add(&p)?,
+            None => batch_loss.clone(),
+        };
+        optimizer.zero_grad();
+        objective.backward()?;
+        optimizer.step()?;
+        no_grad(|| {
+            totals.add(
+                &batch_loss.detach(),
+                loss.correct(&out.detach(), &y)?,
+                x.dims()[0],
+            )
+        })?;
+        bar.inc(x.dims()[0] as u64);
+        if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
+            let so_far = totals.evaluation()?;
+            let accuracy = so_far
+                .accuracy
+                .map(|a| format!(" accuracy {a:.4}"))
+                .unwrap_or_default();
+            bar.set_message(format!("loss {:.4}{accuracy}", so_far.loss));
+        }
+    }
+    let train_eval = totals.evaluation()?;
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok(EpochStats {
+        epoch,
+        loss: train_eval.loss,
+        accuracy: train_eval.accuracy,
+        val_loss: None,
+        val_accuracy: None,
+        lr: optimizer.lr(),
+        seconds,
+        samples_per_second: totals.samples as f64 / seconds.max(1e-9),
+    })
 }
 
 fn progress_bar(
