@@ -11,6 +11,7 @@ mod linear;
 mod norm;
 mod regularization;
 mod seed;
+mod summary;
 mod weights;
 
 pub use activation::{Activation, ActivationKind};
@@ -22,6 +23,7 @@ pub use linear::{Init, Linear, Regularizer};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use regularization::ActivityRegularization;
 pub use seed::{manual_seed, SeedStream};
+pub use summary::{LayerSummary, Summary};
 
 use crate::error::Result;
 use crate::tensor::Tensor;
