@@ -28,6 +28,7 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod profile;
 mod shape;
 mod tensor;
