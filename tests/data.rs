@@ -299,3 +299,59 @@ fn synthetic_sets_have_their_shapes_and_labels() {
     assert!(synthetic::circles(10, 1.5, 0.1, 0, &d).is_err());
     assert!(synthetic::moons(1, 0.1, 0, &d).is_err());
 }
+
+#[test]
+fn a_digit_reads_the_same_dark_on_light_light_on_dark_or_transparent() {
+    let dir = temp_dir("digit");
+    // A thick bar, off centre, on a 60x40 canvas.
+    let stroke = |x: u32, y: u32| (20..28).contains(&x) && (5..30).contains(&y);
+    let light = image::GrayImage::from_fn(60, 40, |x, y| {
+        image::Luma([if stroke(x, y) { 0 } else { 255 }])
+    });
+    let dark = image::GrayImage::from_fn(60, 40, |x, y| {
+        image::Luma([if stroke(x, y) { 255 } else { 0 }])
+    });
+    let clear = image::RgbaImage::from_fn(60, 40, |x, y| {
+        image::Rgba(if stroke(x, y) {
+            [0, 0, 0, 255]
+        } else {
+            [0, 0, 0, 0]
+        })
+    });
+    light.save(dir.join("light.png")).unwrap();
+    dark.save(dir.join("dark.png")).unwrap();
+    clear.save(dir.join("clear.png")).unwrap();
+    let read = |name: &str| {
+        wgnn::data::read_digit(dir.join(name), &Device::Cpu)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    };
+    let reference = read("dark.png");
+    assert_eq!(read("light.png"), reference);
+    assert_eq!(read("clear.png"), reference);
+    // Scaled to 20 rows, centred: 20 rows of ink, none near the top or bottom edges.
+    let row_has_ink = |r: usize| reference[r * 28..(r + 1) * 28].iter().any(|&v| v > 0.5);
+    assert_eq!((0..28).filter(|&r| row_has_ink(r)).count(), 20);
+    assert!(!(0..4).chain(25..28).any(row_has_ink));
+    let column_mass: f32 = (0..28 * 28)
+        .map(|i| reference[i] * (i % 28) as f32)
+        .sum::<f32>()
+        / reference.iter().sum::<f32>();
+    assert!(
+        (column_mass - 14.0).abs() <= 1.0,
+        "centre of mass at column {column_mass}"
+    );
+
+    let blank = image::GrayImage::from_pixel(30, 30, image::Luma([255]));
+    blank.save(dir.join("blank.png")).unwrap();
+    let err = wgnn::data::read_digit(dir.join("blank.png"), &Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("blank"), "{err}");
+    std::fs::write(dir.join("text.png"), b"not a picture").unwrap();
+    let err = wgnn::data::read_digit(dir.join("text.png"), &Device::Cpu).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("text.png: could not read the image"),
+        "{err}"
+    );
+}

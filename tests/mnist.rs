@@ -147,3 +147,29 @@ fn the_course_cnn_takes_the_same_steps_on_the_gpu_and_the_cpu() {
         assert!(worst <= 1e-3, "{name}: largest difference {worst}");
     }
 }
+
+#[test]
+fn pictures_of_mnist_digits_read_back_close_to_the_originals() {
+    let Some(mnist) = mnist() else { return };
+    let cpu = Device::Cpu;
+    let test = mnist.test.take(4).dataset(&[1, 28, 28], &cpu).unwrap();
+    let (originals, _) = test
+        .batches(4, None, false)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let originals = originals.to_vec().unwrap();
+    let digits = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/digits");
+    // examples/digits holds test images 0, 1 and 3, inverted and enlarged to 112x112.
+    for (file, index) in [("7.png", 0), ("2.png", 1), ("0.png", 3)] {
+        let read = wgnn::data::read_digit(digits.join(file), &cpu).unwrap();
+        assert_eq!(read.dims(), &[1, 28, 28]);
+        let read = read.to_vec().unwrap();
+        let original = &originals[index * 784..(index + 1) * 784];
+        let dot: f32 = read.iter().zip(original).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        let cosine = dot / (norm(&read) * norm(original));
+        assert!(cosine > 0.85, "{file}: cosine similarity {cosine}");
+    }
+}

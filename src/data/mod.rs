@@ -1,10 +1,12 @@
 //! Data: datasets that live on the training device, shuffled batch iteration, the MNIST
-//! IDX reader and downloader, and the course's synthetic sets.
+//! IDX reader and downloader, the course's synthetic sets, and reading a picture of a digit.
 
+mod digit;
 mod idx;
 mod mnist;
 pub mod synthetic;
 
+pub use digit::read_digit;
 pub use idx::{parse_idx, read_idx, Idx};
 pub use mnist::{Mnist, MnistSplit, MNIST_FILES};
 
