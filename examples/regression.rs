@@ -43,6 +43,10 @@ fn main() {
             "final mse: {:.2}",
             evaluate(&model, &data, Loss::MeanSquaredError, data.len())?.loss
         );
+        if let Some(path) = &args.plot {
+            wgnn::plot::history(&history, path)?;
+            println!("drew the loss curve to {}", path.display());
+        }
         Ok(())
     });
 }

@@ -70,6 +70,13 @@ fn main() {
                 input[0], input[1], full_p[i], sgd_p[i]
             );
         }
+        if let Some(path) = &args.plot {
+            wgnn::plot::decision_boundary(&full_model, &synthetic::xor(&device)?, path)?;
+            println!(
+                "drew the full-batch model's decision boundary to {}",
+                path.display()
+            );
+        }
         Ok(())
     });
 }

@@ -197,9 +197,12 @@ impl Figure for Curves<'_> {
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                     });
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(text)?;
+                // Markers while they stay apart, as matplotlib's `-o` curves.
+                if points.len() <= 50 {
+                    chart
+                        .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                        .map_err(text)?;
+                }
             }
             chart
                 .configure_series_labels()

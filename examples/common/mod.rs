@@ -36,6 +36,22 @@ pub struct MnistArgs {
     /// No progress bar or per-epoch lines
     #[arg(long)]
     pub quiet: bool,
+    /// Hold out this fraction of the training images for validation (curves, early checks)
+    #[arg(long)]
+    pub validation_split: Option<f32>,
+    /// Load the model's parameters from this safetensors file (or checkpoint) before
+    /// training; with --epochs 0 the example only evaluates it
+    #[arg(long)]
+    pub load: Option<PathBuf>,
+    /// Save the trained model to this safetensors file (loadable by PyTorch)
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Checkpoint the run to this file after every epoch, and resume from it if it exists
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Draw the loss and accuracy curves to this file (.png or .svg)
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// The device a `--device` flag names.
@@ -87,15 +103,18 @@ pub struct MnistRecipe {
 }
 
 /// Loads MNIST, builds the model with `build(device)` and its optimizer with
-/// `optimizer(parameters, lr)`, trains it with `recipe` and the flags, and prints the
-/// epoch time and the test accuracy (last line: `test accuracy: XX.XX%`).
-pub fn train_mnist<M: wgnn::nn::Module>(
+/// `optimizer(parameters, lr)`, prints its summary, loads it (`--load`), trains it with
+/// `recipe` and the flags, prints the epoch time, the test accuracy (line `test accuracy:
+/// XX.XX%`) and the classification report, then saves it (`--save`) and draws its curves
+/// (`--plot`).
+pub fn train_mnist(
     args: &MnistArgs,
     recipe: &MnistRecipe,
-    build: impl FnOnce(&Device) -> Result<M>,
+    build: impl FnOnce(&Device) -> Result<wgnn::nn::Sequential>,
     optimizer: impl FnOnce(Vec<wgnn::Tensor>, f32) -> Result<wgnn::optim::Optimizer>,
 ) -> Result<()> {
-    use wgnn::train::{evaluate, fit, FitOptions, Loss};
+    use wgnn::nn::Module;
+    use wgnn::train::{evaluate, fit, Checkpointing, ConfusionMatrix, FitOptions, Loss};
     let device = device(&args.device)?;
     announce(&device);
     let mnist = wgnn::data::Mnist::load(args.data.as_deref())?;
@@ -113,7 +132,11 @@ pub fn train_mnist<M: wgnn::nn::Module>(
     );
     wgnn::nn::manual_seed(args.seed);
     let model = build(&device)?;
-    println!("model: {}", model.describe());
+    print!("{}", model.summary(recipe.sample_dims)?);
+    if let Some(path) = &args.load {
+        wgnn::io::load(&model, path)?;
+        println!("loaded the model from {}", path.display());
+    }
     let mut optimizer = optimizer(model.parameters(), args.lr.unwrap_or(recipe.lr))?;
     let epochs = args.epochs.unwrap_or(recipe.epochs);
     let steps_per_epoch = train.len().div_ceil(args.batch_size.max(1)) as u64;
@@ -124,6 +147,8 @@ pub fn train_mnist<M: wgnn::nn::Module>(
         batch_size: args.batch_size,
         seed: args.seed,
         verbose: !args.quiet,
+        validation_split: args.validation_split,
+        checkpoint: args.checkpoint.as_ref().map(Checkpointing::new),
         ..FitOptions::default()
     };
     let history = fit(&model, &mut optimizer, Loss::CrossEntropy, &train, &options)?;
@@ -140,6 +165,21 @@ pub fn train_mnist<M: wgnn::nn::Module>(
         "test accuracy: {:.2}%",
         100.0 * result.accuracy.unwrap_or(0.0)
     );
+    let matrix = ConfusionMatrix::of_model(&model, &test, 10, 1000)?;
+    println!("\nclassification report (test set)\n{}", matrix.report());
+    println!("confusion matrix (rows: true digit, columns: predicted)\n{matrix}");
+    if let Some(path) = &args.save {
+        wgnn::io::save(&model, path)?;
+        println!("saved the model to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        if history.epochs.is_empty() {
+            println!("no curves to draw: no epoch was trained");
+        } else {
+            wgnn::plot::history(&history, path)?;
+            println!("drew the training curves to {}", path.display());
+        }
+    }
     Ok(())
 }
 
@@ -155,6 +195,10 @@ pub struct SmallArgs {
     /// Seed for the data, initialisation and shuffling
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Draw the result to this file (.png or .svg): the decision boundary of the 2-D
+    /// classifiers (xor, circles, moons), the loss curve of the regression
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Prints the device's first description line.
@@ -212,5 +256,9 @@ pub fn train_2d_classifier(
         "test accuracy: {:.2}%",
         100.0 * result.accuracy.unwrap_or(0.0)
     );
+    if let Some(path) = &args.plot {
+        wgnn::plot::decision_boundary(&model, data, path)?;
+        println!("drew the decision boundary to {}", path.display());
+    }
     Ok(())
 }
