@@ -80,7 +80,7 @@ impl MnistSplit {
     }
 
     /// A dataset on `device`: images stay u8 there and are scaled to [0, 1] as batches
-    /// are gathered; `sample_dims` shapes each image ([784] for an MLP, [1, 28, 28] for a CNN).
+    /// are gathered; `sample_dims` shapes each image (`[784]` for an MLP, `[1, 28, 28]` for a CNN).
     pub fn dataset(&self, sample_dims: &[usize], device: &Device) -> Result<Dataset> {
         let labels = Tensor::from_vec(
             self.labels.iter().map(|&l| l as f32).collect(),

@@ -93,6 +93,21 @@ impl Regularizer {
 
 /// y = x·Wᵀ + b for x of shape (N, inputs); W is (outputs, inputs), as in PyTorch, so a
 /// saved model loads into `torch.nn.Linear` as it is.
+///
+/// ```
+/// use wgnn::nn::{Linear, Module};
+/// use wgnn::{Device, Tensor};
+///
+/// # fn main() -> wgnn::Result<()> {
+/// let device = Device::cpu();
+/// let layer = Linear::new(3, 2, &device)?; // Glorot-uniform weights, zero bias
+/// let y = layer.forward(&Tensor::ones(&[5, 3], &device)?)?;
+/// assert_eq!(y.dims(), &[5, 2]);
+/// assert_eq!(layer.weight().dims(), &[2, 3]);
+/// assert_eq!(layer.parameters().len(), 2); // weight and bias, both trainable
+/// # Ok(())
+/// # }
+/// ```
 pub struct Linear {
     weights: Weights,
 }

@@ -22,6 +22,26 @@ pub enum Clip {
 }
 
 /// Updates a set of parameters from their gradients with one [`Rule`].
+///
+/// ```
+/// use wgnn::optim::{Clip, Optimizer, Rule};
+/// use wgnn::{Device, Tensor};
+///
+/// # fn main() -> wgnn::Result<()> {
+/// let device = Device::cpu();
+/// let w = Tensor::from_vec(vec![3.0], &[1], &device)?.requires_grad_();
+/// // SGD with Nesterov momentum; Optimizer::adam, ::adadelta, ... for the others.
+/// let rule = Rule::Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.0 };
+/// let mut opt = Optimizer::new(vec![w.clone()], rule, 0.1)?.with_clip(Clip::Norm(10.0))?;
+/// for _ in 0..100 {
+///     opt.zero_grad();
+///     w.mul(&w)?.sum()?.backward()?; // minimise w²
+///     opt.step()?;
+/// }
+/// assert!(w.item()?.abs() < 1e-2);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Optimizer {
     rule: Rule,
     lr: f32,

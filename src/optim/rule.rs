@@ -47,8 +47,8 @@ pub enum Rule {
         /// Starting value of the accumulator (Keras: 0.1).
         initial_accumulator: f32,
     },
-    /// Adadelta (Zeiler): E[g²] ← ρE[g²] + (1−ρ)g²; Δ = √(E[Δ²]+ε)/√(E[g²]+ε)·g;
-    /// E[Δ²] ← ρE[Δ²] + (1−ρ)Δ²; p ← p − lr·Δ.
+    /// Adadelta (Zeiler): `E[g²] ← ρE[g²] + (1−ρ)g²; Δ = √(E[Δ²]+ε)/√(E[g²]+ε)·g;
+    /// E[Δ²] ← ρE[Δ²] + (1−ρ)Δ²; p ← p − lr·Δ`.
     Adadelta {
         /// Decay of both running averages.
         rho: f32,

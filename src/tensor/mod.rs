@@ -19,6 +19,22 @@ use std::sync::{Arc, RwLockReadGuard};
 
 /// An n-dimensional array of f32 (rank 0 to 4, contiguous, row-major) on a CPU or GPU
 /// device. Cloning is cheap and shares the storage.
+///
+/// ```
+/// use wgnn::{Device, Tensor};
+///
+/// # fn main() -> wgnn::Result<()> {
+/// let device = Device::cpu(); // Device::gpu()? for the GPU: the same code runs there
+/// let a = Tensor::from_vec(vec![1., 2., 3., 4., 5., 6.], &[2, 3], &device)?;
+/// let b = Tensor::ones(&[3, 2], &device)?;
+/// let c = a.matmul(&b)?.relu()?; // (2, 2)
+/// assert_eq!(c.dims(), &[2, 2]);
+/// assert_eq!(c.to_vec()?, vec![6., 6., 15., 15.]);
+/// // Mistakes are errors that say what was expected, never panics.
+/// assert!(a.matmul(&a).is_err());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<TensorInner>);
 

@@ -201,6 +201,31 @@ fn snapshot(params: &[Tensor]) -> Result<Vec<Tensor>> {
 /// [`FitOptions::checkpoint`], the run is saved after every epoch and a later call with the
 /// same settings continues from the last checkpoint, ending where one uninterrupted call
 /// would have.
+///
+/// ```
+/// use wgnn::data::synthetic;
+/// use wgnn::nn::{Activation, Linear, Module, Sequential};
+/// use wgnn::optim::Optimizer;
+/// use wgnn::train::{evaluate, fit, FitOptions, Loss};
+/// use wgnn::Device;
+///
+/// # fn main() -> wgnn::Result<()> {
+/// let device = Device::cpu();
+/// let data = synthetic::xor(&device)?;
+/// wgnn::nn::manual_seed(0);
+/// let model = Sequential::new()
+///     .add(Linear::new(2, 8, &device)?)
+///     .add(Activation::tanh())
+///     .add(Linear::new(8, 1, &device)?);
+/// let mut adam = Optimizer::adam(model.parameters(), 0.05)?;
+/// let options = FitOptions { epochs: 300, batch_size: 4, verbose: false, ..FitOptions::default() };
+/// let history = fit(&model, &mut adam, Loss::BinaryCrossEntropy, &data, &options)?;
+/// assert_eq!(history.epochs.len(), 300);
+/// let result = evaluate(&model, &data, Loss::BinaryCrossEntropy, 4)?;
+/// assert_eq!(result.accuracy, Some(1.0));
+/// # Ok(())
+/// # }
+/// ```
 pub fn fit(
     model: &dyn Module,
     optimizer: &mut Optimizer,
