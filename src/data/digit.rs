@@ -20,8 +20,16 @@ const INK: f32 = 0.1;
 /// mass. Reshape to (1, 784) for an MLP.
 pub fn read_digit(path: impl AsRef<Path>, device: &Device) -> Result<Tensor> {
     let path = path.as_ref();
-    let picture = image::open(path)
-        .map_err(|e| Error::data(path.display(), format!("could not read the image: {e}")))?;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::data(path.display(), format!("could not read the image: {e}"))
+    };
+    // The format comes from the bytes, so a PNG named .jpg or .dat still reads.
+    let picture = image::io::Reader::open(path)
+        .map_err(|e| unreadable(&e))?
+        .with_guessed_format()
+        .map_err(|e| unreadable(&e))?
+        .decode()
+        .map_err(|e| unreadable(&e))?;
     let ink = ink(&picture.to_luma_alpha8());
     let digit = mnist_layout(&ink).ok_or_else(|| {
         Error::data(

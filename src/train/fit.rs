@@ -273,6 +273,13 @@ pub fn fit(
         let resumed =
             checkpoint::load(&c.path, model, optimizer, options.batch_size, options.seed)?;
         first_epoch = resumed.epoch + 1;
+        if options.verbose {
+            println!(
+                "resuming from {} after epoch {}",
+                c.path.display(),
+                resumed.epoch
+            );
+        }
         history = resumed.history;
         finished = resumed.finished;
         history.stopped_early = finished && resumed.epoch < options.epochs;
