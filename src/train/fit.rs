@@ -283,7 +283,8 @@ pub fn fit(
         history = resumed.history;
         finished = resumed.finished;
         history.stopped_early = finished && resumed.epoch < options.epochs;
-        best = resumed.best;
+        // The best epoch matters only to a run that stops early.
+        best = resumed.best.filter(|_| options.early_stopping.is_some());
     }
     model.set_training(true);
     for epoch in first_epoch..=options.epochs {
