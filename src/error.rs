@@ -46,6 +46,19 @@ pub enum Error {
     Gpu(String),
     /// Autograd misuse: backward on a tensor that does not need gradients, and the like.
     Autograd(String),
+    /// Training produced a NaN or an infinity.
+    NonFinite {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The step within the epoch, from 1.
+        step: usize,
+        /// What was found non-finite at that step: `the loss`, or `the loss total` when
+        /// finite losses overflowed it.
+        tensor: String,
+        /// The parameters that were non-finite when the check ran (a check runs every
+        /// `check_every` steps, so later steps may have spread the fault).
+        parameters: Vec<String>,
+    },
     /// A data file that is missing, unreadable or malformed.
     Data {
         /// The file (or directory) concerned.
@@ -100,6 +113,30 @@ impl fmt::Display for Error {
             ),
             Error::Gpu(msg) => write!(f, "GPU error: {msg}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),
+            Error::NonFinite {
+                epoch,
+                step,
+                tensor,
+                parameters,
+            } => {
+                write!(
+                    f,
+                    "training diverged: {tensor} became NaN or infinite at epoch {epoch}, \
+                     step {step}"
+                )?;
+                if !parameters.is_empty() {
+                    write!(
+                        f,
+                        " (non-finite parameters by then: {})",
+                        parameters.join(", ")
+                    )?;
+                }
+                write!(
+                    f,
+                    "; lower the learning rate or clip the gradients (or set \
+                     FitOptions::stop_on_non_finite to false to go on regardless)"
+                )
+            }
             Error::Data { file, message } => write!(f, "{file}: {message}"),
         }
     }

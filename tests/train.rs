@@ -402,3 +402,53 @@ fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
     };
     assert!(fit(&other, &mut adam, Loss::BinaryCrossEntropy, &data, &never).is_err());
 }
+
+#[test]
+fn a_diverging_run_stops_naming_the_epoch_step_and_tensor_unless_told_to_go_on() {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    for d in &devices {
+        let data = synthetic::ice_cream(64, 0, d).unwrap();
+        let run = |check_every: usize, stop: bool| {
+            wgnn::nn::manual_seed(0);
+            let model = Linear::new(1, 1, d).unwrap();
+            // A learning rate this large makes plain SGD on the MSE blow up in a few steps.
+            let mut sgd = Optimizer::sgd(model.parameters(), 50.0).unwrap();
+            let options = FitOptions {
+                check_every,
+                stop_on_non_finite: stop,
+                shuffle: false,
+                ..quiet(3, 4)
+            };
+            fit(&model, &mut sgd, Loss::MeanSquaredError, &data, &options)
+        };
+        let err = run(1, true).unwrap_err();
+        let where_ = |e: &Error| match e {
+            Error::NonFinite {
+                epoch,
+                step,
+                tensor,
+                ..
+            } => (*epoch, *step, tensor.clone()),
+            other => panic!("expected a NonFinite error, got {other}"),
+        };
+        let (epoch, step, tensor) = where_(&err);
+        assert_eq!(epoch, 1, "on {d}");
+        assert!(step > 1 && step <= 16, "step {step} on {d}");
+        assert_eq!(tensor, "the loss");
+        assert!(err.to_string().contains("lower the learning rate"), "{err}");
+        // Checked once per epoch instead, the same step is found, and by then the fault
+        // has reached the parameters.
+        let late = run(100, true).unwrap_err();
+        assert_eq!(where_(&late), (epoch, step, tensor), "on {d}");
+        assert!(
+            late.to_string()
+                .contains("non-finite parameters by then: weight"),
+            "{late}"
+        );
+        // Told to go on, it trains all epochs and reports the non-finite loss.
+        let history = run(100, false).unwrap();
+        assert_eq!(history.epochs.len(), 3);
+        assert!(!history.epochs[2].loss.is_finite());
+    }
+}

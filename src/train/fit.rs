@@ -58,6 +58,12 @@ pub struct FitOptions {
     pub on_epoch_end: Option<EpochCallback>,
     /// Save the run after epochs, and resume from the saved run.
     pub checkpoint: Option<Checkpointing>,
+    /// Stop with [`Error::NonFinite`] when the loss or a parameter becomes NaN or infinite.
+    /// It is checked every `check_every` steps and at the end of each epoch, from values
+    /// kept on the device, so the GPU is not waited on in between.
+    pub stop_on_non_finite: bool,
+    /// Steps between checks for non-finite values (each one reads from the device).
+    pub check_every: usize,
 }
 
 impl Default for FitOptions {
@@ -76,6 +82,8 @@ impl Default for FitOptions {
             log_every: 100,
             on_epoch_end: None,
             checkpoint: None,
+            stop_on_non_finite: true,
+            check_every: 100,
         }
     }
 }
@@ -121,14 +129,18 @@ impl Totals {
         Ok(())
     }
 
-    fn mean_loss(&self) -> Result<f32> {
-        let total = self
+    /// The sum of the losses so far, weighted by batch size.
+    fn loss_total(&self) -> Result<f32> {
+        Ok(self
             .loss
             .as_ref()
             .map(Tensor::item)
             .transpose()?
-            .unwrap_or(0.0);
-        Ok(total / self.samples.max(1) as f32)
+            .unwrap_or(0.0))
+    }
+
+    fn mean_loss(&self) -> Result<f32> {
+        Ok(self.loss_total()? / self.samples.max(1) as f32)
     }
 
     fn evaluation(&self) -> Result<Evaluation> {
@@ -373,6 +385,7 @@ fn train_epoch(
     )?;
     let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
     let mut totals = Totals::new();
+    let mut watch = Divergence::new(model, options, epoch);
     for (step, batch) in batches.enumerate() {
         let (x, y) = batch?;
         if let Some(s) = &options.schedule {
@@ -394,6 +407,7 @@ fn train_epoch(
                 x.dims()[0],
             )
         })?;
+        watch.record(step + 1, &batch_loss, &totals)?;
         bar.inc(x.dims()[0] as u64);
         if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
             let so_far = totals.evaluation()?;
@@ -405,6 +419,7 @@ fn train_epoch(
         }
     }
     let train_eval = totals.evaluation()?;
+    watch.check(&totals)?;
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok(EpochStats {
@@ -417,6 +432,78 @@ fn train_epoch(
         seconds,
         samples_per_second: totals.samples as f64 / seconds.max(1e-9),
     })
+}
+
+/// Watches an epoch for NaN and infinities: the epoch's loss total turns non-finite with
+/// the first bad loss and stays so, so reading it every `check_every` steps finds any;
+/// the losses of the steps since the last check and the parameters then say where.
+struct Divergence<'a> {
+    model: &'a dyn Module,
+    epoch: usize,
+    every: usize,
+    enabled: bool,
+    recent: Vec<(usize, Tensor)>,
+}
+
+impl<'a> Divergence<'a> {
+    fn new(model: &'a dyn Module, options: &FitOptions, epoch: usize) -> Self {
+        Divergence {
+            model,
+            epoch,
+            every: options.check_every.max(1),
+            enabled: options.stop_on_non_finite,
+            recent: Vec::new(),
+        }
+    }
+
+    /// Keeps step `step`'s loss and checks when a check is due.
+    fn record(&mut self, step: usize, loss: &Tensor, totals: &Totals) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.recent.push((step, loss.detach()));
+        if step.is_multiple_of(self.every) {
+            self.check(totals)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the loss total; when it is not finite, finds the first bad step and tensor.
+    fn check(&mut self, totals: &Totals) -> Result<()> {
+        let recent = std::mem::take(&mut self.recent);
+        if !self.enabled || totals.loss_total()?.is_finite() {
+            return Ok(());
+        }
+        // The first step whose loss is not finite; a bad gradient shows in the next
+        // step's loss, through the parameters it updated.
+        let mut first = None;
+        for (s, loss) in &recent {
+            if !loss.item()?.is_finite() {
+                first = Some(*s);
+                break;
+            }
+        }
+        let (step, tensor) = match first {
+            Some(s) => (s, "the loss"),
+            None => (recent.last().map_or(0, |r| r.0), "the loss total"),
+        };
+        let parameters = no_grad(|| -> Result<Vec<String>> {
+            let mut bad = Vec::new();
+            for (name, p) in self.model.named_parameters() {
+                // x·0 is 0 for every finite x, NaN for NaN and ±∞.
+                if !p.mul_scalar(0.0)?.sum()?.item()?.is_finite() {
+                    bad.push(name);
+                }
+            }
+            Ok(bad)
+        })?;
+        Err(Error::NonFinite {
+            epoch: self.epoch,
+            step,
+            tensor: tensor.to_string(),
+            parameters,
+        })
+    }
 }
 
 fn progress_bar(
