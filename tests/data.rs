@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::gpu;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use wgnn::data::{synthetic, Dataset, Mnist, MNIST_FILES};
@@ -99,8 +98,7 @@ fn gzipped_files_are_read() {
 
 #[test]
 fn a_pass_visits_every_sample_once_in_a_seeded_order() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in &devices {
         let n = 23;
         let x = Tensor::arange(0.0, n as f32, 1.0, d)
@@ -151,8 +149,7 @@ fn a_pass_visits_every_sample_once_in_a_seeded_order() {
 
 #[test]
 fn u8_images_are_scaled_on_the_device() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in &devices {
         let dir = temp_dir(&format!("u8{}", d.is_gpu()));
         write_tiny_mnist(&dir, 3, &[0, 1, 2]);

@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::gpu;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use wgnn::nn::{Activation, BatchNorm1d, Conv2d, Flatten, Linear, Module, Sequential};
@@ -37,8 +36,7 @@ fn values(m: &dyn Module) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn a_saved_model_loads_back_exactly_on_every_device() {
     let dir = scratch("roundtrip");
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for (i, device) in devices.iter().enumerate() {
         let path = dir.join(format!("model-{i}.safetensors"));
         let saved = model(device, 1);

@@ -2,15 +2,9 @@
 
 mod common;
 
-use common::gpu;
+use common::devices;
 use wgnn::nn::*;
 use wgnn::{Device, Tensor};
-
-fn devices() -> Vec<Device> {
-    let mut d = vec![Device::Cpu];
-    d.extend(gpu());
-    d
-}
 
 #[test]
 fn sequential_names_parameters_like_pytorch_and_runs_forward() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{check_close, gpu, report};
+use common::{check_close, report};
 use wgnn::optim::{Clip, Optimizer, Rule};
 use wgnn::{Device, Tensor};
 
@@ -150,8 +150,7 @@ fn rules() -> Vec<(&'static str, Rule, f32)> {
 
 #[test]
 fn every_rule_matches_its_textbook_formula_for_one_and_several_steps() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     let mut failures = Vec::new();
     for device in &devices {
         for (name, rule, lr) in rules() {
@@ -207,8 +206,7 @@ fn first_steps_give_the_known_numbers() {
 
 #[test]
 fn clipping_by_norm_and_by_value() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for device in &devices {
         // ‖(0.5, −1, 2)‖ = 2.2913; clipped to norm 1 the step is g / 2.2913.
         let got = run(Rule::sgd(), 1.0, 1, device, Some(Clip::Norm(1.0)));

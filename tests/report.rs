@@ -4,7 +4,6 @@
 
 mod common;
 
-use common::gpu;
 use wgnn::data::Dataset;
 use wgnn::nn::Linear;
 use wgnn::train::ConfusionMatrix;
@@ -59,8 +58,7 @@ fn a_class_never_predicted_scores_zero_instead_of_dividing_by_zero() {
 
 #[test]
 fn the_matrix_of_a_model_counts_its_argmax_predictions_on_every_device() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in &devices {
         // A linear model scoring class c by input c: it predicts the argmax of the input.
         let model = Linear::new(4, 4, d).unwrap();

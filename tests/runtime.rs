@@ -131,8 +131,7 @@ fn a_recycled_buffer_is_not_overwritten_before_earlier_work_reads_it() {
 
 #[test]
 fn shape_mistakes_are_errors_naming_both_shapes() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in devices {
         let a = Tensor::zeros(&[2, 3], &d).unwrap();
         let b = Tensor::zeros(&[4, 5], &d).unwrap();
@@ -240,8 +239,7 @@ fn constructors_agree_across_devices() {
 
 #[test]
 fn empty_tensors_work_on_every_op_that_allows_them() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in devices {
         let empty = Tensor::zeros(&[0, 3], &d).unwrap();
         assert_eq!(empty.relu().unwrap().dims(), &[0, 3]);

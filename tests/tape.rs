@@ -3,14 +3,8 @@
 
 mod common;
 
-use common::gpu;
+use common::{devices, gpu};
 use wgnn::{no_grad, Device, Error, Tensor};
-
-fn devices() -> Vec<Device> {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
-    devices
-}
 
 fn vec_of(t: &Tensor) -> Vec<f32> {
     t.to_vec().unwrap()

@@ -3,7 +3,6 @@
 
 mod common;
 
-use common::gpu;
 use wgnn::data::synthetic;
 use wgnn::nn::{Activation, Linear, Module, Sequential};
 use wgnn::optim::{Optimizer, Schedule};
@@ -29,8 +28,7 @@ fn quiet(epochs: usize, batch_size: usize) -> FitOptions {
 
 #[test]
 fn fit_learns_the_circles_on_every_device_with_the_same_history() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     let mut finals = Vec::new();
     for d in &devices {
         let data = synthetic::circles(200, 0.5, 0.05, 3, d).unwrap();
@@ -153,8 +151,7 @@ fn regression_has_no_accuracy_and_predict_runs_in_eval_mode() {
 
 #[test]
 fn the_same_seed_gives_the_same_result_and_a_callback_can_stop() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in &devices {
         let run = |epochs: usize, callback: Option<wgnn::train::EpochCallback>| {
             let data = synthetic::moons(100, 0.2, 1, d).unwrap();
@@ -277,8 +274,7 @@ fn a_run_resumed_from_its_checkpoint_ends_exactly_where_an_uninterrupted_one_doe
     let dir = std::env::temp_dir().join(format!("wgnn-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for (i, d) in devices.iter().enumerate() {
         let data = synthetic::moons(160, 0.1, 4, d).unwrap();
         let train = |model: &Sequential, epochs: usize, path: &std::path::Path| {
@@ -405,8 +401,7 @@ fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_diverging_run_stops_naming_the_epoch_step_and_tensor_unless_told_to_go_on() {
-    let mut devices = vec![Device::Cpu];
-    devices.extend(gpu());
+    let devices = common::devices();
     for d in &devices {
         let data = synthetic::ice_cream(64, 0, d).unwrap();
         let run = |check_every: usize, stop: bool| {

@@ -21,6 +21,13 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// The CPU and, when there is an adapter, the GPU.
+pub fn devices() -> Vec<Device> {
+    let mut devices = vec![Device::Cpu];
+    devices.extend(gpu());
+    devices
+}
+
 /// How test inputs are drawn.
 #[derive(Clone, Copy, Debug)]
 pub enum Domain {
