@@ -60,6 +60,13 @@ fn text<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// Draws `figure` on `backend` and writes the result out.
+fn draw_and_save<DB: DrawingBackend>(figure: &impl Figure, backend: DB) -> DrawResult {
+    let root = backend.into_drawing_area();
+    figure.draw(&root)?;
+    root.present().map_err(text)
+}
+
 /// Draws `figure` into `path` as PNG or SVG.
 fn render(figure: &impl Figure, path: &Path) -> Result<()> {
     register_font();
@@ -68,18 +75,8 @@ fn render(figure: &impl Figure, path: &Path) -> Result<()> {
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     let drawn = match extension.as_str() {
-        "png" => {
-            let root = BitMapBackend::new(path, figure.size()).into_drawing_area();
-            figure
-                .draw(&root)
-                .and_then(|()| root.present().map_err(text))
-        }
-        "svg" => {
-            let root = SVGBackend::new(path, figure.size()).into_drawing_area();
-            figure
-                .draw(&root)
-                .and_then(|()| root.present().map_err(text))
-        }
+        "png" => draw_and_save(figure, BitMapBackend::new(path, figure.size())),
+        "svg" => draw_and_save(figure, SVGBackend::new(path, figure.size())),
         other => {
             return Err(Error::invalid(
                 "plot",

@@ -63,13 +63,11 @@ fn mnist_layout(ink: &GrayImage) -> Option<Vec<f32>> {
         .enumerate_pixels()
         .filter(|(_, _, p)| p.0[0] as f32 / 255.0 > INK);
     let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-    let mut any = false;
     for (x, y, _) in strokes {
-        any = true;
         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
     }
-    if !any {
-        return None;
+    if x0 > x1 {
+        return None; // no stroke: the box never opened
     }
     let (w, h) = (x1 - x0 + 1, y1 - y0 + 1);
     let crop = image::imageops::crop_imm(ink, x0, y0, w, h).to_image();

@@ -299,10 +299,9 @@ pub fn fit(
         best = resumed.best.filter(|_| options.early_stopping.is_some());
     }
     model.set_training(true);
-    for epoch in first_epoch..=options.epochs {
-        if finished {
-            break;
-        }
+    // A finished run (stopped early or by its callback) trains no further epoch.
+    let last_epoch = if finished { 0 } else { options.epochs };
+    for epoch in first_epoch..=last_epoch {
         let stats = train_epoch(model, optimizer, loss, &train, options, epoch, base_lr)?;
         let val = validation
             .as_ref()
