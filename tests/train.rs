@@ -232,6 +232,15 @@ fn impossible_settings_are_errors() {
     assert!(fit(&model, &mut sgd, Loss::CrossEntropy, &data, &quiet(1, 2)).is_err());
 }
 
+/// Every parameter's values, in order.
+fn values(model: &dyn Module) -> Vec<Vec<f32>> {
+    model
+        .parameters()
+        .iter()
+        .map(|p| p.to_vec().unwrap())
+        .collect()
+}
+
 /// A model with dropout, so a resumed run must also restore the random streams.
 fn dropout_model(device: &Device, seed: u64) -> Sequential {
     wgnn::nn::manual_seed(seed);
@@ -287,12 +296,7 @@ fn a_run_resumed_from_its_checkpoint_ends_exactly_where_an_uninterrupted_one_doe
                 &checkpointed(epochs, path),
             )
             .unwrap();
-            let params: Vec<Vec<f32>> = model
-                .parameters()
-                .iter()
-                .map(|p| p.to_vec().unwrap())
-                .collect();
-            (h, params)
+            (h, values(model))
         };
         let whole = dropout_model(d, 1);
         let (h_whole, p_whole) = train(&whole, 5, &dir.join(format!("whole-{i}.safetensors")));
@@ -336,30 +340,21 @@ fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
     .unwrap();
 
     let other = dropout_model(&d, 2);
-    let before: Vec<Vec<f32>> = other
-        .parameters()
-        .iter()
-        .map(|p| p.to_vec().unwrap())
-        .collect();
+    let before = values(&other);
+    let refusal = |model: &Sequential, optimizer: &mut Optimizer, options: &FitOptions| {
+        fit(model, optimizer, Loss::BinaryCrossEntropy, &data, options)
+            .unwrap_err()
+            .to_string()
+    };
     let mut sgd = Optimizer::sgd(other.parameters(), 0.1).unwrap();
-    let err = fit(
-        &other,
-        &mut sgd,
-        Loss::BinaryCrossEntropy,
-        &data,
-        &checkpointed(2, &path),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refusal(&other, &mut sgd, &checkpointed(2, &path));
     assert!(err.contains("written with the optimizer Adam"), "{err}");
     let mut adam = Optimizer::adam(other.parameters(), 0.02).unwrap();
     let options = FitOptions {
         batch_size: 8,
         ..checkpointed(2, &path)
     };
-    let err = fit(&other, &mut adam, Loss::BinaryCrossEntropy, &data, &options)
-        .unwrap_err()
-        .to_string();
+    let err = refusal(&other, &mut adam, &options);
     assert!(
         err.contains("batch_size 16, but this run has batch_size 8"),
         "{err}"
@@ -369,26 +364,13 @@ fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
         .add(Activation::relu())
         .add(wgnn::nn::Dropout::new(0.2).unwrap())
         .add(Linear::new(17, 1, &d).unwrap());
-    let mut adam = Optimizer::adam(wider.parameters(), 0.02).unwrap();
-    let err = fit(
-        &wider,
-        &mut adam,
-        Loss::BinaryCrossEntropy,
-        &data,
-        &checkpointed(2, &path),
-    )
-    .unwrap_err()
-    .to_string();
+    let mut wider_adam = Optimizer::adam(wider.parameters(), 0.02).unwrap();
+    let err = refusal(&wider, &mut wider_adam, &checkpointed(2, &path));
     assert!(
         err.contains("model.0.weight: shape [16, 2], expected [17, 2]"),
         "{err}"
     );
-    let after: Vec<Vec<f32>> = other
-        .parameters()
-        .iter()
-        .map(|p| p.to_vec().unwrap())
-        .collect();
-    assert_eq!(before, after);
+    assert_eq!(before, values(&other));
     let never = FitOptions {
         checkpoint: Some(Checkpointing {
             every: 0,
