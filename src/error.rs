@@ -42,7 +42,17 @@ pub enum Error {
         /// The device limit, in bytes.
         limit: u64,
     },
-    /// wgpu reported an error (validation, out of memory, device lost).
+    /// The GPU could not allocate a buffer, even after wgnn freed its idle buffers.
+    OutOfMemory {
+        /// What was being allocated.
+        what: String,
+        /// The size asked for, in bytes.
+        bytes: u64,
+        /// Bytes of the buffers wgnn held on the device when it gave up (live tensors and
+        /// pending work).
+        held: u64,
+    },
+    /// wgpu reported an error (validation, device lost).
     Gpu(String),
     /// Autograd misuse: backward on a tensor that does not need gradients, and the like.
     Autograd(String),
@@ -110,6 +120,11 @@ impl fmt::Display for Error {
             Error::TooLarge { what, bytes, limit } => write!(
                 f,
                 "{what} needs {bytes} bytes, over the device limit of {limit} bytes per buffer"
+            ),
+            Error::OutOfMemory { what, bytes, held } => write!(
+                f,
+                "out of GPU memory: {what} needs {bytes} bytes and the device refused it, \
+                 with {held} bytes held by wgnn's live tensors (use a smaller batch or model)"
             ),
             Error::Gpu(msg) => write!(f, "GPU error: {msg}"),
             Error::Autograd(msg) => write!(f, "autograd: {msg}"),

@@ -40,6 +40,8 @@ pub struct GpuStats {
     pub buffers_reused: u64,
     /// Bytes of all buffers created.
     pub bytes_created: u64,
+    /// Bytes of the buffers the pool holds now, in use or idle (created and not freed).
+    pub bytes_held: u64,
     /// Compiled pipelines.
     pub pipelines: usize,
     /// Dispatches recorded.
@@ -58,7 +60,17 @@ pub struct GpuContext {
     pool: Arc<BufferPool>,
     pipelines: Mutex<PipelineCache>,
     recorder: Mutex<Recorder>,
-    fault: Arc<Mutex<Option<String>>>,
+    faults: Arc<Mutex<Faults>>,
+}
+
+/// What wgpu reported outside any error scope, kept until the next call that can
+/// return it.
+#[derive(Default)]
+struct Faults {
+    /// The first uncaptured error since the last report; reported once.
+    first: Option<String>,
+    /// Why the device was lost; reported by every later call.
+    lost: Option<String>,
 }
 
 /// Features wgnn asks for when the adapter offers them.
@@ -121,14 +133,16 @@ impl GpuContext {
         }))
         .map_err(|e| Error::NoAdapter(format!("{}: {e}", info.name)))?;
 
-        let fault = Arc::new(Mutex::new(None::<String>));
-        let sink = fault.clone();
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let sink = faults.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            lock(&sink).get_or_insert_with(|| e.to_string());
+            lock(&sink).first.get_or_insert_with(|| e.to_string());
         }));
-        let sink = fault.clone();
+        let sink = faults.clone();
         device.set_device_lost_callback(move |reason, message| {
-            lock(&sink).get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
+            lock(&sink).lost.get_or_insert_with(|| {
+                format!("the GPU device was lost ({reason:?}: {message}); open a new one")
+            });
         });
 
         let immediates = options.use_immediates
@@ -157,8 +171,14 @@ impl GpuContext {
             features,
             pipelines: Mutex::new(cache),
             recorder: Mutex::new(recorder),
-            fault,
+            faults,
         })
+    }
+
+    /// The wgpu device, for programs that run their own kernels beside wgnn's. Work they
+    /// submit is ordered with wgnn's only after [`GpuContext::flush`].
+    pub fn wgpu_device(&self) -> &wgpu::Device {
+        &self.device
     }
 
     /// The adapter's description.
@@ -233,6 +253,7 @@ impl GpuContext {
             buffers_created: created,
             buffers_reused: reused,
             bytes_created: bytes,
+            bytes_held: self.pool.bytes_held(),
             pipelines,
             dispatches,
             submits,
@@ -250,7 +271,24 @@ impl GpuContext {
                 limit,
             });
         }
-        Ok(self.pool.take(BufferKind::Storage, bytes))
+        self.take(BufferKind::Storage, bytes, what)
+    }
+
+    /// A buffer from the pool. When the device is out of memory, finishes the pending
+    /// work, frees the pool's idle buffers and tries once more before giving up.
+    fn take(&self, kind: BufferKind, bytes: u64, what: &str) -> Result<GpuBuffer> {
+        if let Some(buffer) = self.pool.take(kind, bytes) {
+            return Ok(buffer);
+        }
+        self.synchronize()?;
+        self.trim();
+        self.pool
+            .take(kind, bytes)
+            .ok_or_else(|| Error::OutOfMemory {
+                what: what.to_string(),
+                bytes,
+                held: self.pool.bytes_held(),
+            })
     }
 
     /// A storage buffer holding `data`.
@@ -346,7 +384,7 @@ impl GpuContext {
             return Ok(Vec::new());
         }
         let bytes = floats as u64 * 4;
-        let staging = self.pool.take(BufferKind::Readback, bytes);
+        let staging = self.take(BufferKind::Readback, bytes, "readback")?;
         {
             let mut recorder = lock(&self.recorder);
             recorder.copy(buffer.raw(), staging.raw(), bytes);
@@ -382,9 +420,12 @@ impl GpuContext {
     }
 
     fn take_fault(&self) -> Result<()> {
-        match lock(&self.fault).take() {
-            Some(message) => Err(Error::Gpu(message)),
-            None => Ok(()),
+        let mut faults = lock(&self.faults);
+        let first = faults.first.take();
+        match (&faults.lost, first) {
+            (Some(lost), _) => Err(Error::Gpu(lost.clone())),
+            (None, Some(message)) => Err(Error::Gpu(message)),
+            (None, None) => Ok(()),
         }
     }
 }

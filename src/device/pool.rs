@@ -54,6 +54,7 @@ pub(crate) struct BufferPool {
     created: AtomicU64,
     reused: AtomicU64,
     bytes_created: AtomicU64,
+    bytes_held: AtomicU64,
 }
 
 impl BufferPool {
@@ -65,11 +66,13 @@ impl BufferPool {
             created: AtomicU64::new(0),
             reused: AtomicU64::new(0),
             bytes_created: AtomicU64::new(0),
+            bytes_held: AtomicU64::new(0),
         })
     }
 
-    /// A buffer of at least `bytes`, reused from the shelf when one of its class is free.
-    pub(crate) fn take(self: &Arc<Self>, kind: BufferKind, bytes: u64) -> GpuBuffer {
+    /// A buffer of at least `bytes`, reused from the shelf when one of its class is free;
+    /// `None` when the device is out of memory for a new one.
+    pub(crate) fn take(self: &Arc<Self>, kind: BufferKind, bytes: u64) -> Option<GpuBuffer> {
         let class = size_class(bytes);
         let shelved = self
             .shelves
@@ -84,23 +87,35 @@ impl BufferPool {
                 found
             }
             None => {
+                let buffer = self.create(kind, class)?;
                 self.created.fetch_add(1, Ordering::Relaxed);
                 self.bytes_created.fetch_add(class, Ordering::Relaxed);
-                let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("wgnn"),
-                    size: class,
-                    usage: kind.usage(),
-                    mapped_at_creation: false,
-                });
+                self.bytes_held.fetch_add(class, Ordering::Relaxed);
                 (self.next_id.fetch_add(1, Ordering::Relaxed), buffer)
             }
         };
-        GpuBuffer {
+        Some(GpuBuffer {
             id,
             kind,
             class,
             buffer: Some(buffer),
             pool: self.clone(),
+        })
+    }
+
+    /// A new buffer, or `None` when the device reports that it is out of memory. Other
+    /// errors (a lost device) reach the context's uncaptured-error handler.
+    fn create(&self, kind: BufferKind, class: u64) -> Option<wgpu::Buffer> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgnn"),
+            size: class,
+            usage: kind.usage(),
+            mapped_at_creation: false,
+        });
+        match pollster::block_on(scope.pop()) {
+            None => Some(buffer),
+            Some(_) => None,
         }
     }
 
@@ -116,11 +131,22 @@ impl BufferPool {
 
     /// Frees every shelved buffer.
     pub(crate) fn trim(&self) {
-        self.shelves
+        let freed: Vec<_> = self
+            .shelves
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .free
-            .clear();
+            .drain()
+            .collect();
+        for ((_, class), buffers) in freed {
+            self.bytes_held
+                .fetch_sub(class * buffers.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes of all buffers the pool has created and not freed: live ones and shelved ones.
+    pub(crate) fn bytes_held(&self) -> u64 {
+        self.bytes_held.load(Ordering::Relaxed)
     }
 
     /// (buffers created, buffers reused, bytes created) since the pool opened.
