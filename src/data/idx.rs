@@ -14,20 +14,33 @@ pub struct Idx {
     pub data: Vec<u8>,
 }
 
-/// Reads an IDX file, gunzipping it when it starts with the gzip magic.
+/// The first bytes of every gzip file.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Reads an IDX file, gunzipping it when it starts with the gzip magic (whatever its name
+/// says).
 pub fn read_idx(path: &Path) -> Result<Idx> {
     let raw = std::fs::read(path)
         .map_err(|e| Error::data(path.display(), format!("cannot read: {e}")))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| Error::data(path.display(), format!("not a valid gzip file: {e}")))?;
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|message| Error::data(path.display(), message))
+    decode_idx(&raw).map_err(|message| Error::data(path.display(), message))
+}
+
+/// Decodes the bytes of an IDX file, gzipped or raw; the error says what is wrong.
+pub fn decode_idx(raw: &[u8]) -> std::result::Result<Idx, String> {
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return parse_idx(raw).map_err(|message| {
+            if raw.len() >= 4 && raw[..3] != [0, 0, 8] {
+                format!("neither gzip (which starts 1f 8b) nor IDX: {message}")
+            } else {
+                message
+            }
+        });
+    }
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(raw)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("a damaged gzip file (truncated or corrupt): {e}"))?;
+    parse_idx(&bytes).map_err(|message| format!("gzip holding no IDX file: {message}"))
 }
 
 /// Parses IDX bytes; the error says what is wrong.
@@ -74,7 +87,7 @@ pub fn parse_idx(bytes: &[u8]) -> std::result::Result<Idx, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_idx;
+    use super::{decode_idx, parse_idx};
 
     #[test]
     fn parses_and_rejects() {
@@ -89,5 +102,11 @@ mod tests {
         assert!(parse_idx(&[0, 0, 9, 1]).unwrap_err().contains("magic"));
         assert!(parse_idx(&[0, 0, 8]).is_err());
         assert!(parse_idx(&[0, 0, 8, 3, 0, 0]).is_err());
+        assert!(decode_idx(b"<html>404</html>")
+            .unwrap_err()
+            .starts_with("neither gzip"));
+        assert!(decode_idx(&[0x1f, 0x8b, 8, 0])
+            .unwrap_err()
+            .contains("damaged gzip"));
     }
 }

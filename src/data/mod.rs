@@ -7,7 +7,7 @@ mod mnist;
 pub mod synthetic;
 
 pub use digit::read_digit;
-pub use idx::{parse_idx, read_idx, Idx};
+pub use idx::{decode_idx, parse_idx, read_idx, Idx};
 pub use mnist::{Mnist, MnistSplit, MNIST_FILES};
 
 use crate::device::Device;

@@ -23,12 +23,13 @@ mod atomic;
 mod tensor_file;
 
 pub use atomic::write_atomic;
-pub use tensor_file::{read_tensors, write_tensors, StoredTensor, TensorFile};
+pub use tensor_file::{parse_tensors, read_tensors, write_tensors, StoredTensor, TensorFile};
 
 use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::path::Path;
 
 /// The parameters and buffers of `module`, by name, in the module's order.
@@ -55,13 +56,18 @@ pub fn save(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
 /// nothing is changed and the error lists each one.
 pub fn load(module: &dyn Module, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let file = read_tensors(path)?;
+    load_file(module, &read_tensors(path)?, &path.display())
+}
+
+/// Loads every parameter and buffer of `module` from a file already read (see
+/// [`load`]); `origin` names it in errors.
+pub fn load_file(module: &dyn Module, file: &TensorFile, origin: &dyn Display) -> Result<()> {
     let prefix = if file.metadata.contains_key(CHECKPOINT_FORMAT) {
         "model."
     } else {
         ""
     };
-    assign(&state(module), &file.tensors, prefix, path)
+    assign(&state(module), &file.tensors, prefix, origin)
 }
 
 /// The metadata key that marks a training checkpoint (its value: the format version).
@@ -74,7 +80,7 @@ pub(crate) fn assign(
     targets: &[(String, Tensor)],
     stored: &std::collections::BTreeMap<String, StoredTensor>,
     prefix: &str,
-    path: &Path,
+    origin: &dyn Display,
 ) -> Result<()> {
     let mut problems = Vec::new();
     let mut ready = Vec::with_capacity(targets.len());
@@ -112,7 +118,7 @@ pub(crate) fn assign(
     );
     if !problems.is_empty() {
         return Err(Error::data(
-            path.display(),
+            origin,
             format!(
                 "does not match the model ({} problem{}): {}",
                 problems.len(),

@@ -67,11 +67,14 @@ pub fn write_tensors(
 pub fn read_tensors(path: &Path) -> Result<TensorFile> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::data(path.display(), format!("could not read: {e}")))?;
-    let malformed = |e: safetensors::SafeTensorError| {
-        Error::data(path.display(), format!("not a valid safetensors file: {e}"))
-    };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(malformed)?;
-    let file = SafeTensors::deserialize(&bytes).map_err(malformed)?;
+    parse_tensors(&bytes).map_err(|message| Error::data(path.display(), message))
+}
+
+/// Parses the bytes of a safetensors file; the error says what is wrong.
+pub fn parse_tensors(bytes: &[u8]) -> std::result::Result<TensorFile, String> {
+    let malformed = |e: safetensors::SafeTensorError| format!("not a valid safetensors file: {e}");
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(malformed)?;
+    let file = SafeTensors::deserialize(bytes).map_err(malformed)?;
     let tensors = file
         .iter()
         .map(|(name, view)| {

@@ -218,7 +218,7 @@ pub(crate) fn load(
         }
         _ => None,
     };
-    crate::io::assign(&targets, &file.tensors, "", path)?;
+    crate::io::assign(&targets, &file.tensors, "", &path.display())?;
     optimizer.set_steps(steps);
     optimizer.set_lr(lr)?;
     for (stream, state) in model.named_seed_streams().iter().zip(streams) {
