@@ -42,7 +42,11 @@ fn model_for(
             "predict_digit",
             format!(
                 "expected a model saved by mnist_mlp (0.weight of [64, 784]) or mnist_cnn \
-                 ([32, 1, 3, 3]), found 0.weight of {other:?}"
+                 ([32, 1, 3, 3]), found {}",
+                match other {
+                    Some(dims) => format!("0.weight of {dims:?}"),
+                    None => "no tensor named 0.weight".to_string(),
+                }
             ),
         )),
     }

@@ -67,14 +67,25 @@ fn damaged_mnist_files_give_errors_naming_the_file_and_the_fault() {
     // Wrong magic.
     std::fs::write(dir.join("train-images-idx3-ubyte"), b"PK\x03\x04 not idx").unwrap();
     assert!(data_error(Mnist::load_from(&dir)).contains("magic"));
-    // A .gz name that is not gzip falls back to the IDX check; real gzip that is corrupt fails.
+    // A gzip file that is cut short.
     std::fs::remove_file(dir.join("train-images-idx3-ubyte")).unwrap();
     std::fs::write(
         dir.join("train-images-idx3-ubyte.gz"),
         [0x1f, 0x8b, 8, 0, 1, 2, 3],
     )
     .unwrap();
-    assert!(data_error(Mnist::load_from(&dir)).contains("gzip"));
+    assert!(data_error(Mnist::load_from(&dir)).contains("damaged gzip"));
+    // A .gz that is not gzip at all: an HTML page a failed download saved.
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte.gz"),
+        b"<html><body>404 Not Found</body></html>",
+    )
+    .unwrap();
+    let error = data_error(Mnist::load_from(&dir));
+    assert!(
+        error.contains("train-images-idx3-ubyte.gz") && error.contains("neither gzip"),
+        "{error}"
+    );
     // Missing.
     std::fs::remove_file(dir.join("train-images-idx3-ubyte.gz")).unwrap();
     assert!(data_error(Mnist::load_from(&dir)).contains("missing"));

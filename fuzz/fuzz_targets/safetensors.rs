@@ -28,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for (name, tensor) in &file.tensors {
         if let Some(values) = &tensor.values {
-            assert_eq!(values.len(), tensor.dims.iter().product::<usize>(), "{name}");
+            assert_eq!(
+                values.len(),
+                tensor.dims.iter().product::<usize>(),
+                "{name}"
+            );
         }
     }
     MODEL.with(|model| {
@@ -37,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(()) => {
                 for ((name, _), loaded) in wgnn::io::state(model).iter().zip(values(model)) {
                     let stored = file.tensors[name].values.as_ref().unwrap();
-                    let same = stored.iter().zip(&loaded).all(|(a, b)| a.to_bits() == b.to_bits());
+                    let same = stored
+                        .iter()
+                        .zip(&loaded)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "{name} was not loaded as stored");
                 }
             }

@@ -34,7 +34,8 @@ pub struct EarlyStopping {
 pub struct FitOptions {
     /// Passes over the training data.
     pub epochs: usize,
-    /// Samples per step (the data size for full-batch descent, 1 for stochastic).
+    /// Samples per step, from 1 to the training set's size (the data size for full-batch
+    /// descent, 1 for stochastic); a larger one is an error.
     pub batch_size: usize,
     /// Reshuffle every epoch (with `seed + epoch`).
     pub shuffle: bool,
@@ -254,6 +255,23 @@ pub fn fit(
         (None, None) => (train.clone(), None),
     };
     check_batch("fit", options.batch_size, train.len())?;
+    if options.batch_size > train.len() {
+        return Err(Error::invalid(
+            "fit",
+            format!(
+                "the batch size ({}) is larger than the training set ({} samples{}); use a \
+                 batch size of at most {}",
+                options.batch_size,
+                train.len(),
+                if validation.is_some() && options.validation_data.is_none() {
+                    " after the validation split"
+                } else {
+                    ""
+                },
+                train.len()
+            ),
+        ));
+    }
     if options.early_stopping.is_some() && validation.is_none() {
         return Err(Error::invalid(
             "fit",
