@@ -36,8 +36,8 @@ fn gather_cpu(
     scale: f32,
     read: impl Fn(usize) -> f32,
 ) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(count * row_len);
-    for &r in &order[start..start + count] {
+    let mut out = crate::tensor::host_pool::uninit(count * row_len); // every row is set
+    for (i, &r) in order[start..start + count].iter().enumerate() {
         let row = r as usize;
         if r < 0.0 || row >= rows || r.fract() != 0.0 {
             return Err(Error::invalid(
@@ -45,7 +45,10 @@ fn gather_cpu(
                 format!("row index {r} is not an integer in [0, {rows})"),
             ));
         }
-        out.extend((0..row_len).map(|c| scale * read(row * row_len + c)));
+        let out_row = &mut out[i * row_len..(i + 1) * row_len];
+        for (c, value) in out_row.iter_mut().enumerate() {
+            *value = scale * read(row * row_len + c);
+        }
     }
     Ok(out)
 }

@@ -3,6 +3,11 @@
 //! page fault per 4 KiB (about a fifth of a CNN step on the development machine). Values
 //! of a dropped CPU tensor go back to this pool, keyed by length, and the next tensor of
 //! that length reuses them.
+//!
+//! The pool keeps, for each length, at most as many idle vectors as it ever had to create
+//! for that length: tensors made elsewhere (a user's `from_vec`) that come back on top of
+//! those are freed, so the idle memory stays at the peak a loop needs and does not grow
+//! with the number of steps.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -14,8 +19,17 @@ const MAX_IDLE_BYTES: usize = 512 << 20;
 
 #[derive(Default)]
 struct Idle {
-    by_len: HashMap<usize, Vec<Vec<f32>>>,
+    by_len: HashMap<usize, Shelf>,
     bytes: usize,
+}
+
+/// The idle vectors of one length.
+#[derive(Default)]
+struct Shelf {
+    idle: Vec<Vec<f32>>,
+    /// Requests the shelf could not serve: the most vectors of this length its users have
+    /// needed at once, and so the most it keeps.
+    created: usize,
 }
 
 static IDLE: Mutex<Option<Idle>> = Mutex::new(None);
@@ -29,10 +43,18 @@ fn take(len: usize) -> Option<Vec<f32>> {
         return None;
     }
     let mut guard = idle();
-    let pool = guard.as_mut()?;
-    let v = pool.by_len.get_mut(&len)?.pop()?;
-    pool.bytes -= v.capacity() * 4;
-    Some(v)
+    let pool = guard.get_or_insert_with(Idle::default);
+    let shelf = pool.by_len.entry(len).or_default();
+    match shelf.idle.pop() {
+        Some(v) => {
+            pool.bytes -= v.capacity() * 4;
+            Some(v)
+        }
+        None => {
+            shelf.created += 1;
+            None
+        }
+    }
 }
 
 /// A vector of `len` values that the caller overwrites entirely: recycled memory with
@@ -58,10 +80,46 @@ pub(crate) fn give_back(v: Vec<f32>) {
         return;
     }
     let mut guard = idle();
-    let pool = guard.get_or_insert_with(Idle::default);
-    if pool.bytes + v.capacity() * 4 > MAX_IDLE_BYTES {
+    let Some(pool) = guard.as_mut() else {
+        return;
+    };
+    let Some(shelf) = pool.by_len.get_mut(&v.len()) else {
+        return;
+    };
+    if shelf.idle.len() >= shelf.created || pool.bytes + v.capacity() * 4 > MAX_IDLE_BYTES {
         return;
     }
     pool.bytes += v.capacity() * 4;
-    pool.by_len.entry(v.len()).or_default().push(v);
+    shelf.idle.push(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle_count(len: usize) -> usize {
+        idle()
+            .as_ref()
+            .and_then(|pool| pool.by_len.get(&len))
+            .map_or(0, |shelf| shelf.idle.len())
+    }
+
+    #[test]
+    fn the_pool_keeps_no_more_vectors_than_it_had_to_create() {
+        let len = MIN_POOLED + 12_345; // a length no other test uses
+        give_back(vec![1.0; len]); // never asked for: freed
+        assert_eq!(idle_count(len), 0);
+        let first = uninit(len); // a miss: one vector of this length is needed
+        give_back(first);
+        give_back(vec![2.0; len]); // one more than was ever needed: freed
+        assert_eq!(idle_count(len), 1);
+        let again = zeros(len);
+        assert!(again.iter().all(|&v| v == 0.0));
+        assert_eq!(idle_count(len), 0);
+        let second = uninit(len); // two at once now
+        give_back(again);
+        give_back(second);
+        give_back(vec![3.0; len]);
+        assert_eq!(idle_count(len), 2);
+    }
 }
