@@ -52,6 +52,15 @@ fn child_trains_with_a_checkpoint_every_epoch() {
     fit(&model, &mut adam, Loss::CrossEntropy, &data, &options).unwrap();
 }
 
+/// The temporary files in `dir`: those of killed writers, and a live writer's.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect()
+}
+
 /// The epoch a checkpoint holds, after checking that the model loads from it.
 fn loadable_epoch(path: &Path) -> usize {
     let file = wgnn::io::read_tensors(path).expect("the checkpoint must stay readable");
@@ -77,14 +86,19 @@ fn a_killed_run_always_leaves_a_checkpoint_that_loads() {
             .unwrap();
         // Wait for a checkpoint newer than the one the round started from.
         let start = Instant::now();
-        loop {
+        let own = format!(".tmp-{}", child.id());
+        let stale_left = loop {
             std::thread::sleep(Duration::from_millis(20));
             let newer = std::fs::metadata(&path).is_ok() && {
                 let file = wgnn::io::read_tensors(&path);
                 file.is_ok_and(|f| f.metadata["epoch"].parse::<usize>().unwrap() > last_epoch)
             };
             if newer {
-                break;
+                // Written after the child removed what the killed ones left behind.
+                break temporaries(&dir)
+                    .into_iter()
+                    .filter(|p| !p.to_string_lossy().ends_with(&own))
+                    .collect::<Vec<_>>();
             }
             assert!(
                 start.elapsed() < Duration::from_secs(120),
@@ -94,7 +108,7 @@ fn a_killed_run_always_leaves_a_checkpoint_that_loads() {
                 child.try_wait().unwrap().is_none(),
                 "the child stopped early"
             );
-        }
+        };
         // Then kill it (SIGKILL: no cleanup runs): in even rounds as soon as its next
         // write has begun, in odd rounds at a varying moment.
         if round % 2 == 0 {
@@ -108,15 +122,11 @@ fn a_killed_run_always_leaves_a_checkpoint_that_loads() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let temporaries: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().contains(".tmp-"))
-            .collect();
-        killed_mid_write += usize::from(!temporaries.is_empty());
-        temporaries
-            .iter()
-            .for_each(|p| std::fs::remove_file(p).unwrap());
+        assert!(
+            stale_left.is_empty(),
+            "round {round}: killed runs' temporary files outlived the next write: {stale_left:?}"
+        );
+        killed_mid_write += usize::from(!temporaries(&dir).is_empty());
         let epoch = loadable_epoch(&path);
         assert!(
             epoch > last_epoch,
