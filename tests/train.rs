@@ -370,6 +370,14 @@ fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
         err.contains("model.0.weight: shape [16, 2], expected [17, 2]"),
         "{err}"
     );
+    let mut reversed = other.parameters();
+    reversed.reverse();
+    let mut shuffled_adam = Optimizer::adam(reversed, 0.02).unwrap();
+    let err = refusal(&other, &mut shuffled_adam, &checkpointed(2, &path));
+    assert!(
+        err.contains("the optimizer's parameter 0 is not the model's 0.weight"),
+        "{err}"
+    );
     assert_eq!(before, values(&other));
     let never = FitOptions {
         checkpoint: Some(Checkpointing {

@@ -81,6 +81,11 @@ impl Tensor {
         &self.0.shape
     }
 
+    /// Whether `other` is this very tensor (a clone of the same handle), not merely equal.
+    pub fn is_same_tensor(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The dimensions.
     pub fn dims(&self) -> &[usize] {
         self.0.shape.dims()

@@ -68,23 +68,34 @@ fn prefixed(prefix: &str, named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)>
 
 /// The optimizer's state tensors named `<parameter>.<slot>`.
 fn optimizer_state(model: &dyn Module, optimizer: &mut Optimizer) -> Result<Vec<(String, Tensor)>> {
-    let names: Vec<String> = model
-        .named_parameters()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    let slots = optimizer.rule().state_names();
-    let state = optimizer.full_state()?;
-    if names.len() != state.len() {
+    let parameters = model.named_parameters();
+    if parameters.len() != optimizer.params().len() {
         return Err(Error::invalid(
             "checkpoint",
             format!(
                 "the optimizer must hold the model's {} parameters, it holds {}",
-                names.len(),
-                state.len()
+                parameters.len(),
+                optimizer.params().len()
             ),
         ));
     }
+    let stranger = parameters
+        .iter()
+        .zip(optimizer.params())
+        .position(|((_, ours), theirs)| !ours.is_same_tensor(theirs));
+    if let Some(i) = stranger {
+        return Err(Error::invalid(
+            "checkpoint",
+            format!(
+                "the optimizer's parameter {i} is not the model's {}: build the optimizer \
+                 from model.parameters(), in that order",
+                parameters[i].0
+            ),
+        ));
+    }
+    let names: Vec<String> = parameters.into_iter().map(|(n, _)| n).collect();
+    let slots = optimizer.rule().state_names();
+    let state = optimizer.full_state()?;
     Ok(names
         .iter()
         .zip(state)
