@@ -23,6 +23,8 @@ struct Sample {
     /// GPU buffers created so far and bytes the pool holds (0 on the CPU).
     buffers_created: u64,
     pool_bytes: u64,
+    /// Bind groups the GPU recorder holds in its (bounded) cache.
+    bind_groups: usize,
 }
 
 fn resident_bytes() -> u64 {
@@ -77,6 +79,7 @@ fn twenty_epochs_keep_the_buffer_pool_and_process_memory_flat() {
                     resident_bytes: resident_bytes(),
                     buffers_created: stats_now.map_or(0, |s| s.buffers_created),
                     pool_bytes: stats_now.map_or(0, |s| s.bytes_held),
+                    bind_groups: stats_now.map_or(0, |s| s.bind_groups),
                 });
                 true
             })),
@@ -87,15 +90,18 @@ fn twenty_epochs_keep_the_buffer_pool_and_process_memory_flat() {
         let seconds = started.elapsed().as_secs_f64();
         let samples = samples.lock().unwrap().clone();
         println!("\n{device}: {epochs} epochs of {limit} images in {seconds:.1} s");
-        println!("epoch  loss    resident MiB  GPU buffers created  GPU pool MiB");
+        println!(
+            "epoch  loss    resident MiB  GPU buffers created  GPU pool MiB  bind groups cached"
+        );
         for s in &samples {
             println!(
-                "{:>5}  {:.4}  {:>12.1}  {:>19}  {:>12.1}",
+                "{:>5}  {:.4}  {:>12.1}  {:>19}  {:>12.1}  {:>18}",
                 s.epoch,
                 s.loss,
                 s.resident_bytes as f64 / MIB,
                 s.buffers_created,
-                s.pool_bytes as f64 / MIB
+                s.pool_bytes as f64 / MIB,
+                s.bind_groups
             );
         }
         assert_eq!(samples.len(), epochs);

@@ -39,8 +39,17 @@ fuzz_target!(|data: &[u8]| {
         let before = values(model);
         match wgnn::io::load_file(model, &file, &"fuzz input") {
             Ok(()) => {
+                // A training checkpoint keeps the model under `model.`.
+                let prefix = if file.metadata.contains_key("wgnn.checkpoint") {
+                    "model."
+                } else {
+                    ""
+                };
                 for ((name, _), loaded) in wgnn::io::state(model).iter().zip(values(model)) {
-                    let stored = file.tensors[name].values.as_ref().unwrap();
+                    let stored = file.tensors[&format!("{prefix}{name}")]
+                        .values
+                        .as_ref()
+                        .unwrap();
                     let same = stored
                         .iter()
                         .zip(&loaded)

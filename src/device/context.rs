@@ -44,6 +44,8 @@ pub struct GpuStats {
     pub bytes_held: u64,
     /// Compiled pipelines.
     pub pipelines: usize,
+    /// Bind groups cached by the recorder (cleared when it reaches its bound, 16384).
+    pub bind_groups: usize,
     /// Dispatches recorded.
     pub dispatches: u64,
     /// Queue submissions.
@@ -245,9 +247,13 @@ impl GpuContext {
         // Lock order everywhere: pipelines before recorder.
         let (created, reused, bytes) = self.pool.counters();
         let pipelines = lock(&self.pipelines).len();
-        let (dispatches, submits) = {
+        let (dispatches, submits, bind_groups) = {
             let recorder = lock(&self.recorder);
-            (recorder.dispatches, recorder.submits)
+            (
+                recorder.dispatches,
+                recorder.submits,
+                recorder.cached_bind_groups(),
+            )
         };
         GpuStats {
             buffers_created: created,
@@ -255,6 +261,7 @@ impl GpuContext {
             bytes_created: bytes,
             bytes_held: self.pool.bytes_held(),
             pipelines,
+            bind_groups,
             dispatches,
             submits,
         }

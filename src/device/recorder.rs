@@ -370,6 +370,11 @@ impl Recorder {
         }
     }
 
+    /// Bind groups in the cache now.
+    pub(crate) fn cached_bind_groups(&self) -> usize {
+        self.bind_groups.len()
+    }
+
     /// Forgets cached bind groups (after the pool freed its buffers).
     pub(crate) fn clear_bind_groups(&mut self) {
         self.bind_groups.clear();
