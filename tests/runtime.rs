@@ -5,6 +5,9 @@ mod common;
 
 use common::{check_close, gpu, report};
 use wgnn::device::GpuOptions;
+use wgnn::nn::{Activation, Linear, Module, Sequential};
+use wgnn::optim::Optimizer;
+use wgnn::train::{fit, FitOptions, Loss};
 use wgnn::{Device, Error, Tensor};
 
 /// One step of a tiny training loop: forward, loss, backward, an SGD update computed
@@ -55,6 +58,44 @@ fn a_second_identical_step_creates_no_gpu_buffer() {
     assert_eq!(
         after.pipelines, after_first.pipelines,
         "steady steps compiled new pipelines"
+    );
+}
+
+#[test]
+fn later_epochs_find_every_bind_group_cached() {
+    let Some(device) = gpu() else { return };
+    // Two epochs meet every combination of buffers a step binds (the short last batch
+    // included); from then on every bind group is found in the cache.
+    // A private context, so that tests running in parallel do not touch its caches.
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap_or(device);
+    let ctx = device.gpu_context().unwrap().clone();
+    let data = wgnn::data::synthetic::moons(200, 0.1, 3, &device).unwrap();
+    wgnn::nn::manual_seed(5);
+    let model = Sequential::new()
+        .add(Linear::new(2, 16, &device).unwrap())
+        .add(Activation::relu())
+        .add(Linear::new(16, 1, &device).unwrap());
+    let mut adam = Optimizer::adam(model.parameters(), 0.01).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let options = FitOptions {
+        epochs: 5,
+        batch_size: 32, // 6 full batches and a short one
+        verbose: false,
+        on_epoch_end: Some(std::sync::Arc::new(move |_| {
+            let stats = ctx.stats();
+            sink.lock()
+                .unwrap()
+                .push((stats.bind_groups, stats.buffers_created));
+            true
+        })),
+        ..FitOptions::default()
+    };
+    fit(&model, &mut adam, Loss::BinaryCrossEntropy, &data, &options).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen[2..].iter().all(|s| *s == seen[2]),
+        "(bind groups, buffers) after each epoch: {seen:?}"
     );
 }
 

@@ -74,13 +74,19 @@ impl BufferPool {
     /// `None` when the device is out of memory for a new one.
     pub(crate) fn take(self: &Arc<Self>, kind: BufferKind, bytes: u64) -> Option<GpuBuffer> {
         let class = size_class(bytes);
+        // The idle buffer with the lowest id, whatever order buffers came back in: the
+        // same set of idle buffers hands out the same one, so a repeated training step
+        // binds the same buffers and finds its bind groups cached.
         let shelved = self
             .shelves
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .free
             .get_mut(&(kind, class))
-            .and_then(Vec::pop);
+            .and_then(|shelf| {
+                let lowest = (0..shelf.len()).min_by_key(|&i| shelf[i].0)?;
+                Some(shelf.swap_remove(lowest))
+            });
         let (id, buffer) = match shelved {
             Some(found) => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
