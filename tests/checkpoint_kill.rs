@@ -1,6 +1,8 @@
 //! A training run killed at random moments, most of them while it writes its checkpoint,
 //! always leaves a checkpoint that loads, and the next run resumes from it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,9 +72,7 @@ fn loadable_epoch(path: &Path) -> usize {
 
 #[test]
 fn a_killed_run_always_leaves_a_checkpoint_that_loads() {
-    let dir = std::env::temp_dir().join(format!("wgnn-kill-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("kill");
     let path = checkpoint(&dir);
     let mut last_epoch = 0;
     let mut killed_mid_write = 0;

@@ -4,35 +4,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wgnn::data::{synthetic, Dataset, Mnist, MNIST_FILES};
 use wgnn::{Device, Error, Tensor};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgnn-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn idx(rank_dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, rank_dims.len() as u8];
-    for d in rank_dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-/// A tiny MNIST-shaped set: `n` images of 2x2 pixels in each split.
-fn write_tiny_mnist(dir: &Path, n: u32, labels: &[u8]) {
-    let images = idx(&[n, 2, 2], &vec![7u8; 4 * n as usize]);
-    let labels = idx(&[n], labels);
-    for (i, (name, _)) in MNIST_FILES.iter().enumerate() {
-        let bytes = if i % 2 == 0 { &images } else { &labels };
-        std::fs::write(dir.join(name), bytes).unwrap();
-    }
-}
 
 fn data_error(result: Result<Mnist, Error>) -> String {
     match result {
@@ -44,23 +18,31 @@ fn data_error(result: Result<Mnist, Error>) -> String {
 
 #[test]
 fn damaged_mnist_files_give_errors_naming_the_file_and_the_fault() {
-    let dir = temp_dir("damaged");
-    write_tiny_mnist(&dir, 3, &[1, 2, 3]);
+    let dir = common::scratch_dir("test-damaged");
+    common::write_mnist(&dir, 2, &[1, 2, 3]);
     let ok = Mnist::load_from(&dir).unwrap();
     assert_eq!((ok.train.len(), ok.train.image_dims), (3, [2, 2]));
 
     // A label over 9.
-    write_tiny_mnist(&dir, 3, &[1, 12, 3]);
+    common::write_mnist(&dir, 2, &[1, 12, 3]);
     assert!(data_error(Mnist::load_from(&dir)).contains("label 1 is 12"));
     // Counts that disagree.
-    write_tiny_mnist(&dir, 3, &[1, 2, 3]);
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx(&[2], &[1, 2])).unwrap();
+    common::write_mnist(&dir, 2, &[1, 2, 3]);
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        common::idx_file(&[2], &[1, 2]),
+    )
+    .unwrap();
     assert!(data_error(Mnist::load_from(&dir)).contains("2 labels for 3 images"));
     // Swapped: labels where the images belong.
-    std::fs::write(dir.join("train-images-idx3-ubyte"), idx(&[3], &[1, 2, 3])).unwrap();
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        common::idx_file(&[3], &[1, 2, 3]),
+    )
+    .unwrap();
     assert!(data_error(Mnist::load_from(&dir)).contains("a label file?"));
     // Truncated.
-    let mut cut = idx(&[3, 2, 2], &[0; 12]);
+    let mut cut = common::idx_file(&[3, 2, 2], &[0; 12]);
     cut.truncate(cut.len() - 1);
     std::fs::write(dir.join("train-images-idx3-ubyte"), cut).unwrap();
     assert!(data_error(Mnist::load_from(&dir)).contains("truncated"));
@@ -94,8 +76,8 @@ fn damaged_mnist_files_give_errors_naming_the_file_and_the_fault() {
 
 #[test]
 fn gzipped_files_are_read() {
-    let dir = temp_dir("gz");
-    write_tiny_mnist(&dir, 2, &[4, 5]);
+    let dir = common::scratch_dir("test-gz");
+    common::write_mnist(&dir, 2, &[4, 5]);
     for (name, _) in MNIST_FILES {
         let raw = std::fs::read(dir.join(name)).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -162,8 +144,8 @@ fn a_pass_visits_every_sample_once_in_a_seeded_order() {
 fn u8_images_are_scaled_on_the_device() {
     let devices = common::devices();
     for d in &devices {
-        let dir = temp_dir(&format!("u8{}", d.is_gpu()));
-        write_tiny_mnist(&dir, 3, &[0, 1, 2]);
+        let dir = common::scratch_dir(&format!("test-u8{}", d.is_gpu()));
+        common::write_mnist(&dir, 2, &[0, 1, 2]);
         let mnist = Mnist::load_from(&dir).unwrap();
         let data = mnist.train.dataset(&[4], d).unwrap();
         let (x, y) = data
@@ -243,7 +225,7 @@ fn missing_files_are_downloaded_with_md5_checks() {
     let mut damaged = files.clone();
     damaged[0].1[100] ^= 0xff;
     let (base, server) = serve(damaged, 1);
-    let dir = temp_dir("download");
+    let dir = common::scratch_dir("test-download");
     let message = Mnist::download(&dir, &[base]).unwrap_err().to_string();
     assert!(message.contains("MD5"), "{message}");
     assert!(!dir.join("train-images-idx3-ubyte.gz").exists());
@@ -268,7 +250,7 @@ fn offline_the_error_says_where_to_put_the_files() {
     }
     let (base, server) = serve(Vec::new(), 1); // answers 404
     std::env::set_var("WGNN_MNIST_MIRROR", &base);
-    let dir = temp_dir("offline");
+    let dir = common::scratch_dir("test-offline");
     let message = data_error(Mnist::load(Some(&dir)));
     std::env::remove_var("WGNN_MNIST_MIRROR");
     server.join().unwrap();
@@ -310,7 +292,7 @@ fn synthetic_sets_have_their_shapes_and_labels() {
 
 #[test]
 fn a_digit_reads_the_same_dark_on_light_light_on_dark_or_transparent() {
-    let dir = temp_dir("digit");
+    let dir = common::scratch_dir("test-digit");
     // A thick bar, off centre, on a 60x40 canvas.
     let stroke = |x: u32, y: u32| (20..28).contains(&x) && (5..30).contains(&y);
     let light = image::GrayImage::from_fn(60, 40, |x, y| {

@@ -2,6 +2,8 @@
 //! for each bad input a user can hand them: damaged MNIST files, bad flags, model files
 //! that are missing, damaged or of another model, pictures that are not pictures.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,30 +26,9 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgnn-exit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend_from_slice(data);
-    out
-}
-
-/// A small MNIST of `n` 28x28 images per split, in raw IDX files.
+/// A small MNIST of `n` 28x28 images per split.
 fn write_small_mnist(dir: &Path, n: u32) {
-    let images = idx(&[n, 28, 28], &vec![9; 784 * n as usize]);
-    let labels = idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
-    for split in ["train", "t10k"] {
-        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), &images).unwrap();
-        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), &labels).unwrap();
-    }
+    common::write_mnist(dir, 28, &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
 }
 
 /// Runs `program` with `args`, expects status 1 and an `error:` line containing `what`.
@@ -74,7 +55,7 @@ fn fails_with(program: &str, args: &[&str], what: &str) {
 
 #[test]
 fn mnist_mlp_exits_with_a_message_for_each_damaged_data_file() {
-    let dir = temp_dir("mnist-files");
+    let dir = common::scratch_dir("exit-mnist-files");
     let data = dir.to_str().unwrap();
     let args = [
         "--device", "cpu", "--epochs", "1", "--data", data, "--quiet",
@@ -96,16 +77,16 @@ fn mnist_mlp_exits_with_a_message_for_each_damaged_data_file() {
     std::fs::write(&images, std::fs::read(&labels).unwrap()).unwrap();
     fails_with("mnist_mlp", &args, "a label file?");
     std::fs::write(&images, &good_images).unwrap();
-    std::fs::write(&labels, idx(&[19], &[1; 19])).unwrap();
+    std::fs::write(&labels, common::idx_file(&[19], &[1; 19])).unwrap();
     fails_with("mnist_mlp", &args, "19 labels for 20 images");
-    std::fs::write(&labels, idx(&[20], &[10; 20])).unwrap();
+    std::fs::write(&labels, common::idx_file(&[20], &[10; 20])).unwrap();
     fails_with("mnist_mlp", &args, "is 10");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn mnist_mlp_exits_with_a_message_for_each_bad_flag_or_model_file() {
-    let dir = temp_dir("mnist-flags");
+    let dir = common::scratch_dir("exit-mnist-flags");
     write_small_mnist(&dir, 20);
     let data = dir.to_str().unwrap();
     let run = |extra: &[&str], what: &str| {
@@ -152,7 +133,7 @@ fn mnist_mlp_exits_with_a_message_for_each_bad_flag_or_model_file() {
 
 #[test]
 fn predict_digit_exits_with_a_message_for_each_bad_model_or_picture() {
-    let dir = temp_dir("predict");
+    let dir = common::scratch_dir("exit-predict");
     let digit = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/digits/7.png");
     let other = dir.join("other.safetensors");
     let linear = wgnn::nn::Linear::new(3, 2, &wgnn::Device::Cpu).unwrap();

@@ -17,20 +17,6 @@ fn private_gpu() -> Option<Device> {
     Some(Device::gpu_with(&GpuOptions::default()).expect("a second device on the adapter"))
 }
 
-fn virtual_memory_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmSize:"))
-        .expect("a VmSize line");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmSize in kB");
-    kib * 1024
-}
-
 /// Limits this process's address space, so that the software adapter's allocations
 /// (ordinary host memory) fail the way a full GPU's do.
 fn limit_address_space(bytes: u64) {
@@ -58,7 +44,7 @@ fn child_allocates_until_the_device_refuses() {
     // A software adapter's memory is the process's: 1 GiB more address space is its
     // limit. A hardware GPU is filled for real.
     let most = if context.is_software() {
-        limit_address_space(virtual_memory_bytes() + (1 << 30));
+        limit_address_space(common::process_memory("VmSize") + (1 << 30));
         64
     } else {
         4096

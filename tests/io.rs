@@ -4,17 +4,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use wgnn::nn::{Activation, BatchNorm1d, Conv2d, Flatten, Linear, Module, Sequential};
 use wgnn::{Device, Error, Tensor};
-
-/// A fresh, empty folder for one test.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgnn-io-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn model(device: &Device, seed: u64) -> Sequential {
     wgnn::nn::manual_seed(seed);
@@ -35,7 +26,7 @@ fn values(m: &dyn Module) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn a_saved_model_loads_back_exactly_on_every_device() {
-    let dir = scratch("roundtrip");
+    let dir = common::scratch_dir("io-roundtrip");
     let devices = common::devices();
     for (i, device) in devices.iter().enumerate() {
         let path = dir.join(format!("model-{i}.safetensors"));
@@ -78,7 +69,7 @@ fn a_saved_model_loads_back_exactly_on_every_device() {
 
 #[test]
 fn every_mismatch_is_reported_and_nothing_is_changed() {
-    let dir = scratch("mismatch");
+    let dir = common::scratch_dir("io-mismatch");
     let path = dir.join("other.safetensors");
     let device = Device::Cpu;
     // A file with a wrong shape for 0.weight, an F16 0.bias, no 3.*, and an extra name.
@@ -133,7 +124,7 @@ fn every_mismatch_is_reported_and_nothing_is_changed() {
 
 #[test]
 fn bad_files_are_errors_naming_the_file() {
-    let dir = scratch("bad");
+    let dir = common::scratch_dir("io-bad");
     let m = model(&Device::Cpu, 1);
     let missing = dir.join("absent.safetensors");
     let err = wgnn::io::load(&m, &missing).unwrap_err().to_string();
@@ -163,7 +154,7 @@ fn bad_files_are_errors_naming_the_file() {
 
 #[test]
 fn saving_over_a_file_replaces_it_whole_and_keeps_metadata() {
-    let dir = scratch("replace");
+    let dir = common::scratch_dir("io-replace");
     let path = dir.join("tensors.safetensors");
     let device = Device::Cpu;
     let a = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3], &device).unwrap();

@@ -9,13 +9,6 @@ use wgnn::nn::Linear;
 use wgnn::train::{EpochStats, History};
 use wgnn::{Device, Tensor};
 
-fn scratch(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("wgnn-plot-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn history(accuracy: bool) -> History {
     History {
         epochs: (1..=6)
@@ -36,7 +29,7 @@ fn history(accuracy: bool) -> History {
 
 #[test]
 fn history_curves_are_drawn_as_png_and_svg() {
-    let dir = scratch("history");
+    let dir = common::scratch_dir("plot-history");
     let png = dir.join("curves.png");
     wgnn::plot::history(&history(true), &png).unwrap();
     let image = image::open(&png).unwrap().to_rgb8();
@@ -66,7 +59,7 @@ fn history_curves_are_drawn_as_png_and_svg() {
 
 #[test]
 fn the_decision_boundary_colours_each_side_by_the_predicted_class() {
-    let dir = scratch("boundary");
+    let dir = common::scratch_dir("plot-boundary");
     let d = Device::Cpu;
     // Predicts class 1 where x >= 0: the left half is class 0, the right half class 1.
     let model = Linear::new(2, 1, &d).unwrap();

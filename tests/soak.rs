@@ -27,17 +27,6 @@ struct Sample {
     bind_groups: usize,
 }
 
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kib| kib.parse::<u64>().ok())
-        .expect("a VmRSS line in kB")
-        * 1024
-}
-
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -53,8 +42,7 @@ fn twenty_epochs_keep_the_buffer_pool_and_process_memory_flat() {
     let epochs = env_or("WGNN_SOAK_EPOCHS", 20);
     let mnist = Mnist::load(None).expect("MNIST (set MNIST_DIR)");
     let limit = env_or("WGNN_SOAK_LIMIT", mnist.train.len());
-    let dir = std::env::temp_dir().join(format!("wgnn-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("soak");
     for device in common::devices() {
         let train = mnist.train.take(limit).dataset(&[784], &device).unwrap();
         wgnn::nn::manual_seed(7);
@@ -76,7 +64,7 @@ fn twenty_epochs_keep_the_buffer_pool_and_process_memory_flat() {
                 sink.lock().unwrap().push(Sample {
                     epoch: stats.epoch,
                     loss: stats.loss,
-                    resident_bytes: resident_bytes(),
+                    resident_bytes: common::process_memory("VmRSS"),
                     buffers_created: stats_now.map_or(0, |s| s.buffers_created),
                     pool_bytes: stats_now.map_or(0, |s| s.bytes_held),
                     bind_groups: stats_now.map_or(0, |s| s.bind_groups),

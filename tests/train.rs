@@ -280,9 +280,7 @@ fn figures(h: &wgnn::train::History) -> Figures {
 
 #[test]
 fn a_run_resumed_from_its_checkpoint_ends_exactly_where_an_uninterrupted_one_does() {
-    let dir = std::env::temp_dir().join(format!("wgnn-resume-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("resume");
     let devices = common::devices();
     for (i, d) in devices.iter().enumerate() {
         let data = synthetic::moons(160, 0.1, 4, d).unwrap();
@@ -322,9 +320,7 @@ fn a_run_resumed_from_its_checkpoint_ends_exactly_where_an_uninterrupted_one_doe
 
 #[test]
 fn a_checkpoint_from_other_settings_is_refused_and_changes_nothing() {
-    let dir = std::env::temp_dir().join(format!("wgnn-refuse-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch_dir("refuse");
     let d = Device::Cpu;
     let data = synthetic::moons(64, 0.1, 4, &d).unwrap();
     let path = dir.join("run.safetensors");

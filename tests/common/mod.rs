@@ -4,7 +4,50 @@
 pub mod cases;
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::path::{Path, PathBuf};
 use wgnn::{Device, Tensor};
+
+/// A fresh, empty folder for one test: `<temp>/wgnn-<name>-<pid>`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgnn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The bytes of an IDX file of unsigned bytes: the header for `dims`, then `data`.
+pub fn idx_file(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// A small MNIST in `dir` (raw IDX files, both splits alike): one image of side x side
+/// pixels, all 7, per label.
+pub fn write_mnist(dir: &Path, side: u32, labels: &[u8]) {
+    let n = labels.len() as u32;
+    let pixels = (side * side * n) as usize;
+    let images = idx_file(&[n, side, side], &vec![7u8; pixels]);
+    let labels = idx_file(&[n], labels);
+    for (i, (name, _)) in wgnn::data::MNIST_FILES.iter().enumerate() {
+        let bytes = if i % 2 == 0 { &images } else { &labels };
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// A size line of /proc/self/status (`VmRSS`, `VmSize`), in bytes.
+pub fn process_memory(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {field} line in kB in /proc/self/status"))
+        * 1024
+}
 
 /// The GPU device, or None (test skipped, with the reason printed) when there is no
 /// adapter. With WGNN_REQUIRE_GPU=1 a missing adapter fails the test instead.
