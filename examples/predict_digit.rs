@@ -58,7 +58,7 @@ fn main() {
         let device = common::device(&args.device)?;
         let file = wgnn::io::read_tensors(&args.model)?;
         let (model, input_dims) = model_for(&file, &device)?;
-        wgnn::io::load(&model, &args.model)?;
+        wgnn::io::load_file(&model, &file, &args.model.display())?;
         for path in &args.images {
             let digit = wgnn::data::read_digit(path, &device)?.reshape(&input_dims)?;
             let logits = wgnn::train::predict(&model, &digit)?;
