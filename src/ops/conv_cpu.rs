@@ -1,4 +1,5 @@
-//! The CPU twin of conv2d. The images are split into one contiguous range per core; each
+//! The CPU twin of conv2d: Winograd F(2x2, 3x3) (winograd_cpu.rs) where it applies, else
+//! im2col + SGEMM. The images are split into one contiguous range per core; each
 //! core walks its images one at a time, building the im2col matrix of a block of output
 //! rows in a scratch buffer that stays in its cache, and multiplies it with a serial
 //! SGEMM. In NCHW an image's output (O x positions) and output gradient are plain
@@ -6,6 +7,7 @@
 
 use super::conv::Geometry;
 use super::matmul::{cpu_gemm_strided, MatrixView};
+use super::winograd_cpu::Winograd;
 use crate::tensor::host_pool;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -53,12 +55,12 @@ impl Geometry {
     }
 
     /// Images per core's range.
-    fn images_per_task(&self) -> usize {
+    pub(super) fn images_per_task(&self) -> usize {
         self.n.div_ceil(rayon::current_num_threads().max(1)).max(1)
     }
 
     /// Values of one input image and of one output image.
-    fn image_sizes(&self) -> (usize, usize) {
+    pub(super) fn image_sizes(&self) -> (usize, usize) {
         (self.c * self.h * self.w, self.o * self.positions())
     }
 
@@ -141,6 +143,9 @@ impl Geometry {
 
     /// y (N, O, OH, OW) = conv(x, w) + bias.
     pub(super) fn cpu_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        if let Some(winograd) = Winograd::plan(self) {
+            return winograd.forward(x, w, bias);
+        }
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         let mut y = host_pool::uninit(self.n * y_image); // every row is set to its bias
@@ -168,6 +173,9 @@ impl Geometry {
 
     /// dx from dy: per block, col = Wᵀ·dy[:, block], then col2im.
     pub(super) fn cpu_input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        if let Some(winograd) = Winograd::plan(self) {
+            return winograd.input_grad(w, dy);
+        }
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         let mut dx = host_pool::zeros(self.n * x_image);
@@ -198,6 +206,9 @@ impl Geometry {
     /// dW from dy: each core sums a partial dW over its images, and the partials are
     /// added.
     pub(super) fn cpu_weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        if let Some(winograd) = Winograd::plan(self) {
+            return winograd.weight_grad(x, dy);
+        }
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         if y_image == 0 {

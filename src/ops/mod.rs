@@ -16,6 +16,7 @@ mod random;
 mod reduce;
 mod softmax;
 mod unary;
+mod winograd_cpu;
 
 pub use conv::Conv2dOptions;
 pub use pool::Pool2dOptions;

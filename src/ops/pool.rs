@@ -174,13 +174,50 @@ impl Geometry {
         for y in y0..y1 {
             let row = y * self.w;
             for (q, &v) in image[row + x0..row + x1].iter().enumerate() {
-                // Branch-free: the comparisons are unpredictable on real data.
-                let take = v > best_value || (v.is_nan() && !best_value.is_nan());
+                let take = beats(v, best_value);
                 best = if take { row + x0 + q } else { best };
                 best_value = if take { v } else { best_value };
             }
         }
         best
+    }
+
+    /// Whether every window is 2x2 without padding or overlap (the common case, which
+    /// `max_plane_2x2` computes faster).
+    fn is_plain_2x2(&self) -> bool {
+        let o = &self.opts;
+        o.kernel == [2, 2] && o.stride == [2, 2] && o.padding == [0, 0]
+    }
+
+    /// Max pooling of one plane with plain 2x2 windows: values and arg-max indices, as
+    /// `arg_max` picks them.
+    fn max_plane_2x2(&self, src: &[f32], values: &mut [f32], index: &mut [f32]) {
+        let w = self.w;
+        for (oy, (values, index)) in values
+            .chunks_exact_mut(self.ow)
+            .zip(index.chunks_exact_mut(self.ow))
+            .enumerate()
+        {
+            let row = 2 * oy * w;
+            let (top, bottom) = (&src[row..row + w], &src[row + w..row + 2 * w]);
+            for (ox, (value, slot)) in values.iter_mut().zip(index.iter_mut()).enumerate() {
+                let x = 2 * ox;
+                let mut best = (top[x], row + x);
+                for candidate in [
+                    (top[x + 1], row + x + 1),
+                    (bottom[x], row + w + x),
+                    (bottom[x + 1], row + w + x + 1),
+                ] {
+                    best = if beats(candidate.0, best.0) {
+                        candidate
+                    } else {
+                        best
+                    };
+                }
+                *value = best.0;
+                *slot = best.1 as f32;
+            }
+        }
     }
 
     /// The window's mean over its in-image pixels.
@@ -197,6 +234,13 @@ impl Geometry {
     }
 }
 
+/// Whether `v` replaces `best` as a window's maximum: larger, or the first NaN. Branch-free,
+/// as the comparisons are unpredictable on real data.
+#[inline(always)]
+fn beats(v: f32, best: f32) -> bool {
+    v > best || (v.is_nan() && !best.is_nan())
+}
+
 /// CPU forward: (output, arg-max index in the plane per output; empty for average), one
 /// plane per task.
 fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<f32>) {
@@ -208,6 +252,9 @@ fn cpu_forward(x: &[f32], g: &Geometry, reduction: Reduction) -> (Vec<f32>, Vec<
             let mut index = host_pool::uninit(out.len());
             let run = |p: usize, (values, plane_index): (&mut [f32], &mut [f32])| {
                 let src = image(p);
+                if g.is_plain_2x2() {
+                    return g.max_plane_2x2(src, values, plane_index);
+                }
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
                         let q = g.arg_max(src, oy, ox);
@@ -345,5 +392,41 @@ impl Tensor {
     /// average only their taps inside the image (Keras' behaviour).
     pub fn avg_pool2d(&self, options: Pool2dOptions) -> Result<Tensor> {
         self.pool2d(options, Reduction::Average)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The 2x2 fast path picks the same values and arg-maxes as the general window walk,
+    /// on planes full of ties and NaNs and with an odd remainder row and column.
+    #[test]
+    fn plain_2x2_windows_pick_what_the_general_walk_picks() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let x = Tensor::zeros(&[2, 3, 9, 7], &crate::Device::Cpu).unwrap();
+        let g = Geometry::new("max_pool2d", &x, Pool2dOptions::new([2, 2])).unwrap();
+        assert!(g.is_plain_2x2());
+        let plane: Vec<f32> = (0..g.h * g.w)
+            .map(|_| match rng.random_range(0..6) {
+                0 => f32::NAN,
+                1 => -f32::INFINITY,
+                v => v as f32, // few distinct values: many ties
+            })
+            .collect();
+        let (mut values, mut index) = (vec![0.0; g.oh * g.ow], vec![0.0; g.oh * g.ow]);
+        g.max_plane_2x2(&plane, &mut values, &mut index);
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (j, q) = (oy * g.ow + ox, g.arg_max(&plane, oy, ox));
+                assert_eq!(index[j], q as f32, "window ({oy}, {ox})");
+                assert_eq!(
+                    values[j].to_bits(),
+                    plane[q].to_bits(),
+                    "window ({oy}, {ox})"
+                );
+            }
+        }
     }
 }

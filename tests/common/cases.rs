@@ -298,15 +298,31 @@ pub fn all() -> Vec<Case> {
         [2, 1, 3, 3],
         |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::default()),
     ));
+    // 3x3, stride 1, at least 8 channels in and out: the CPU path takes Winograd
+    // F(2x2, 3x3) here, also in the gradient check; odd output sizes leave partial tiles.
     cases.push(conv(
         "conv2d_mnist_second_layer",
         [2, 32, 13, 13],
         [65, 32, 3, 3],
-        [1, 3, 4, 4],
-        [2, 3, 3, 3],
+        [1, 8, 5, 6],
+        [9, 8, 3, 3],
         |x| {
             x[0].conv2d(&x[1], None, Conv2dOptions::default())?
                 .add(&x[2].reshape(&[x[2].numel(), 1, 1])?)
+        },
+    ));
+    cases.push(conv(
+        "conv2d_winograd_padding",
+        [3, 9, 11, 8],
+        [10, 9, 3, 3],
+        [2, 8, 3, 4],
+        [8, 8, 3, 3],
+        |x| {
+            let padding = Conv2dOptions {
+                padding: [1, 2],
+                ..Conv2dOptions::default()
+            };
+            x[0].conv2d(&x[1], Some(&x[2]), padding)
         },
     ));
     // Pooling: non-overlapping, overlapping with padding, and odd sizes that leave a

@@ -1,0 +1,712 @@
+//! Winograd F(2x2, 3x3) for the CPU twin of conv2d (Lavin and Gray, 2016). A 3x3, stride-1,
+//! undilated convolution gives each 2x2 output tile as Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A, where d
+//! is the tile's 4x4 input patch and g a 3x3 kernel: 16 multiplications per tile and
+//! channel pair instead of 36. Summed over input channels, the elementwise products become
+//! 16 GEMMs, one per position ξ of the 4x4 transformed tile:
+//! M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles).
+//!
+//! The gradients run the same linear maps backwards (their adjoints): with Ŷ = A·dY·Aᵀ for
+//! each output-gradient tile dY, dx gathers B·(U[ξ]ᵀ·Ŷ[ξ])·Bᵀ back onto the input patches,
+//! and dW = Gᵀ·(Σ over tiles of Ŷ[ξ]·V[ξ]ᵀ)·G.
+//!
+//! Each core takes a range of images. An image is first copied into a zero-padded buffer
+//! whose size is a whole number of tiles, so no tile needs a bounds check; the tiles are
+//! then processed a block of tile rows at a time, small enough for the transformed values
+//! to stay in the core's L2 cache between the transform and the GEMMs.
+
+use super::conv::Geometry;
+use super::matmul::{cpu_gemm_strided, MatrixView};
+use crate::tensor::host_pool;
+use rayon::prelude::*;
+use std::ops::{Add, Neg, Range, Sub};
+
+/// Positions ξ of a transformed 4x4 tile.
+const POSITIONS: usize = 16;
+
+/// Fewest input and output channels for which the transforms pay for themselves; below,
+/// the GEMMs are too thin.
+const MIN_CHANNELS: usize = 8;
+
+/// Most f32 values of one block's transformed tiles (input side and output side together,
+/// 512 KiB), so that they stay in a core's L2 cache.
+const BLOCK_VALUES: usize = 1 << 18;
+
+/// Tiles transformed at once, one per SIMD lane.
+const LANES: usize = 8;
+
+/// One value for each of LANES neighbouring tiles.
+#[derive(Clone, Copy)]
+struct Lanes([f32; LANES]);
+
+impl Lanes {
+    const ZERO: Lanes = Lanes([0.0; LANES]);
+
+    /// The `live` lanes, and zero in the others.
+    #[inline(always)]
+    fn keep(self, live: &LiveLanes) -> Lanes {
+        let mut bits = [0u32; LANES];
+        // Indexed on purpose: this form compiles to one vector AND, the zipped
+        // iterators did not.
+        #[allow(clippy::needless_range_loop)]
+        for l in 0..LANES {
+            bits[l] = self.0[l].to_bits() & live.0[l];
+        }
+        Lanes(bits.map(f32::from_bits))
+    }
+
+    #[inline(always)]
+    fn map2(mut self, other: Lanes, f: impl Fn(f32, f32) -> f32) -> Lanes {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = f(*a, b);
+        }
+        self
+    }
+}
+
+impl Add for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn add(self, other: Lanes) -> Lanes {
+        self.map2(other, |a, b| a + b)
+    }
+}
+
+impl Sub for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn sub(self, other: Lanes) -> Lanes {
+        self.map2(other, |a, b| a - b)
+    }
+}
+
+impl Neg for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn neg(self) -> Lanes {
+        self.map2(self, |a, _| -a)
+    }
+}
+
+/// What the transforms compute with: one f32, or a lane per tile.
+trait Value: Copy + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> {}
+
+impl Value for f32 {}
+impl Value for Lanes {}
+
+/// Bᵀ·d for one column d of an input patch.
+#[inline(always)]
+fn input_transform<T: Value>([d0, d1, d2, d3]: [T; 4]) -> [T; 4] {
+    [d0 - d2, d1 + d2, d2 - d1, d1 - d3]
+}
+
+/// B·v, the adjoint of `input_transform`.
+#[inline(always)]
+fn input_adjoint<T: Value>([v0, v1, v2, v3]: [T; 4]) -> [T; 4] {
+    [v0, v1 - v2 + v3, v1 + v2 - v0, -v3]
+}
+
+/// Aᵀ·m: two outputs from four transformed values.
+#[inline(always)]
+fn output_transform<T: Value>([m0, m1, m2, m3]: [T; 4]) -> [T; 2] {
+    [m0 + m1 + m2, m1 - m2 - m3]
+}
+
+/// A·y, the adjoint of `output_transform`.
+#[inline(always)]
+fn output_adjoint<T: Value>([y0, y1]: [T; 2]) -> [T; 4] {
+    [y0, y0 + y1, y0 - y1, -y1]
+}
+
+/// G·g for one column g of a 3x3 kernel.
+fn kernel_transform([g0, g1, g2]: [f32; 3]) -> [f32; 4] {
+    [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+}
+
+/// Gᵀ·u, the adjoint of `kernel_transform`.
+fn kernel_adjoint([u0, u1, u2, u3]: [f32; 4]) -> [f32; 3] {
+    [u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3]
+}
+
+/// F·X·Fᵀ for a square tile X, where `f` computes F·x for one column x. (Plain loops:
+/// `std::array::from_fn` is not always inlined, and then the tiles go through memory.)
+#[inline(always)]
+fn sandwich<T: Copy, const I: usize, const O: usize>(
+    x: &[[T; I]; I],
+    f: impl Fn([T; I]) -> [T; O],
+) -> [[T; O]; O] {
+    // columns[j] = F·(column j of X), so columns[j][r] = (F·X)[r][j]
+    let mut columns = [[x[0][0]; O]; I];
+    for (j, column) in columns.iter_mut().enumerate() {
+        let mut values = [x[0][j]; I];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = x[i][j];
+        }
+        *column = f(values);
+    }
+    // row r of F·X·Fᵀ is F·(row r of F·X)
+    let mut out = [[columns[0][0]; O]; O];
+    for (r, row) in out.iter_mut().enumerate() {
+        let mut values = [columns[0][r]; I];
+        for (j, v) in values.iter_mut().enumerate() {
+            *v = columns[j][r];
+        }
+        *row = f(values);
+    }
+    out
+}
+
+/// A convolution that Winograd F(2x2, 3x3) computes, and its tiling into 2x2 output tiles.
+pub(super) struct Winograd<'g> {
+    g: &'g Geometry,
+    /// Tile rows and tile columns.
+    tiles: [usize; 2],
+    /// Tile columns rounded up to whole LANES.
+    lane_columns: usize,
+    /// Tile rows per block.
+    block_rows: usize,
+}
+
+/// One image's planes, zero-padded to whole tiles, with each row's columns split by
+/// parity (the even ones, then the odd ones): the values that one tile position takes in
+/// LANES neighbouring tiles then lie side by side.
+struct Padded {
+    values: Vec<f32>,
+    rows: usize,
+    /// Column pairs per row.
+    pairs: usize,
+}
+
+impl Padded {
+    fn new(planes: usize, rows: usize, pairs: usize) -> Self {
+        Padded {
+            values: vec![0.0; planes * rows * 2 * pairs],
+            rows,
+            pairs,
+        }
+    }
+
+    /// Where column x of row y of plane p lies.
+    #[inline(always)]
+    fn index(&self, p: usize, y: usize, x: usize) -> usize {
+        ((p * self.rows + y) * 2 + x % 2) * self.pairs + x / 2
+    }
+
+    /// The two halves (even columns, odd columns) of row y of plane p.
+    #[inline(always)]
+    fn halves_mut(&mut self, p: usize, y: usize) -> [&mut [f32]; 2] {
+        let at = self.index(p, y, 0);
+        let (even, odd) = self.values[at..at + 2 * self.pairs].split_at_mut(self.pairs);
+        [even, odd]
+    }
+
+    /// Copies `image` (planes of `size` rows and columns) in at row and column `offset`;
+    /// everything else stays as it is.
+    #[inline(always)]
+    fn fill(&mut self, image: &[f32], size: [usize; 2], offset: [usize; 2]) {
+        for (p, plane) in image.chunks_exact(size[0] * size[1]).enumerate() {
+            for (y, row) in plane.chunks_exact(size[1]).enumerate() {
+                let halves = self.halves_mut(p, y + offset[0]);
+                for_each_parity(halves, offset[1], |half, first| {
+                    let src = row.iter().skip(first).step_by(2);
+                    half.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                });
+            }
+        }
+    }
+
+    /// Copies the window of `size` at `offset` out into `image`.
+    #[inline(always)]
+    fn crop(&mut self, image: &mut [f32], size: [usize; 2], offset: [usize; 2]) {
+        for (p, plane) in image.chunks_exact_mut(size[0] * size[1]).enumerate() {
+            for (y, row) in plane.chunks_exact_mut(size[1]).enumerate() {
+                let halves = self.halves_mut(p, y + offset[0]);
+                for_each_parity(halves, offset[1], |half, first| {
+                    let dst = row.iter_mut().skip(first).step_by(2);
+                    dst.zip(half.iter()).for_each(|(d, s)| *d = *s);
+                });
+            }
+        }
+    }
+
+    /// Row y of plane p at columns 2·(tx + l) + b, for each lane l.
+    #[inline(always)]
+    fn lanes(&self, p: usize, y: usize, tx: usize, b: usize) -> &[f32; LANES] {
+        let at = self.index(p, y, 2 * tx + b);
+        self.values[at..at + LANES]
+            .try_into()
+            .expect("LANES values")
+    }
+
+    #[inline(always)]
+    fn lanes_mut(&mut self, p: usize, y: usize, tx: usize, b: usize) -> &mut [f32; LANES] {
+        let at = self.index(p, y, 2 * tx + b);
+        (&mut self.values[at..at + LANES])
+            .try_into()
+            .expect("LANES values")
+    }
+
+    /// The `N`x`N` patches of plane p whose top-left corners are at row y, columns
+    /// 2·(tx + l).
+    #[inline(always)]
+    fn patch<const N: usize>(&self, p: usize, y: usize, tx: usize) -> [[Lanes; N]; N] {
+        let mut patch = [[Lanes::ZERO; N]; N];
+        for (r, row) in patch.iter_mut().enumerate() {
+            for (b, lanes) in row.iter_mut().enumerate() {
+                *lanes = Lanes(*self.lanes(p, y + r, tx, b));
+            }
+        }
+        patch
+    }
+}
+
+/// Runs `f` compiled for AVX2 and FMA where the CPU has them, so that the transforms use
+/// 256-bit registers; the baseline x86-64 target has only SSE2.
+#[inline(always)]
+fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "avx2,fma")]
+        fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has both features.
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}
+
+/// Which lanes of a run hold real tiles: all bits set, or none.
+struct LiveLanes([u32; LANES]);
+
+impl LiveLanes {
+    /// The first `count` lanes.
+    fn first(count: usize) -> Self {
+        LiveLanes(std::array::from_fn(
+            |l| if l < count { u32::MAX } else { 0 },
+        ))
+    }
+}
+
+/// Calls `f(half, first)` for the two parities of an image row placed at column `offset`
+/// of a padded row: `half` is the padded half-row from the first column it receives, and
+/// `first` the image column that lands there (then every second one).
+fn for_each_parity(halves: [&mut [f32]; 2], offset: usize, mut f: impl FnMut(&mut [f32], usize)) {
+    for (parity, half) in halves.into_iter().enumerate() {
+        // image column x lands at padded column x + offset, in half (x + offset) % 2
+        let first = (parity + 2 - offset % 2) % 2;
+        f(&mut half[(first + offset) / 2..], first);
+    }
+}
+
+/// The transformed tiles of one block: a (planes x tiles) matrix for each position ξ.
+/// Each matrix is followed by LANES spare values, so that a run of tiles is always
+/// stored whole: the lanes past the run's end land on tiles that are stored later (the
+/// runs go in order) or in the spare values.
+struct Transformed {
+    values: Vec<f32>,
+    planes: usize,
+    tiles: usize,
+}
+
+impl Transformed {
+    fn new(planes: usize, max_tiles: usize) -> Self {
+        Transformed {
+            values: vec![0.0; POSITIONS * (planes * max_tiles + LANES)],
+            planes,
+            tiles: 0,
+        }
+    }
+
+    /// Values from one position's matrix to the next.
+    fn stride(&self) -> usize {
+        self.planes * self.tiles + LANES
+    }
+
+    /// The (planes x tiles) matrix of position ξ.
+    fn matrix(&self, xi: usize) -> MatrixView<'_> {
+        MatrixView::new(&self.values[xi * self.stride()..], self.tiles, 1)
+    }
+
+    /// The transpose of `matrix(xi)`: (tiles x planes).
+    fn matrix_t(&self, xi: usize) -> MatrixView<'_> {
+        MatrixView::new(&self.values[xi * self.stride()..], 1, self.tiles)
+    }
+
+    /// Where `matrix(xi)` lives, to be written.
+    fn matrix_mut(&mut self, xi: usize) -> &mut [f32] {
+        let (at, len) = (xi * self.stride(), self.planes * self.tiles);
+        &mut self.values[at..at + len]
+    }
+
+    /// Stores a 4x4 tile of lanes at tiles `first..first + LANES` of `plane`.
+    #[inline(always)]
+    fn store(&mut self, plane: usize, first: usize, tile: [[Lanes; 4]; 4]) {
+        let (stride, at) = (self.stride(), plane * self.tiles + first);
+        for (xi, lanes) in tile.iter().flatten().enumerate() {
+            let out: &mut [f32; LANES] = (&mut self.values[xi * stride + at..][..LANES])
+                .try_into()
+                .expect("LANES values");
+            *out = lanes.0;
+        }
+    }
+
+    /// Loads the tiles of `plane` from `first` on into the lanes of a 4x4 tile, keeping
+    /// the `live` lanes and zeroing the others (they may hold any value, even NaN).
+    #[inline(always)]
+    fn load(&self, plane: usize, first: usize, live: &LiveLanes) -> [[Lanes; 4]; 4] {
+        let (stride, at) = (self.stride(), plane * self.tiles + first);
+        let mut tile = [[Lanes::ZERO; 4]; 4];
+        for (xi, lanes) in tile.iter_mut().flatten().enumerate() {
+            let values: &[f32; LANES] = self.values[xi * stride + at..][..LANES]
+                .try_into()
+                .expect("LANES values");
+            *lanes = Lanes(*values).keep(live);
+        }
+        tile
+    }
+}
+
+/// The kernel transformed: U[ξ] (O x C) for each position ξ.
+struct Kernels(Vec<f32>);
+
+impl<'g> Winograd<'g> {
+    /// The Winograd plan for `g`, or None where it does not apply (another kernel size, a
+    /// stride or dilation, or too few channels).
+    pub(super) fn plan(g: &'g Geometry) -> Option<Self> {
+        let applies = [g.kh, g.kw] == [3, 3]
+            && g.opts.stride == [1, 1]
+            && g.opts.dilation == [1, 1]
+            && g.c >= MIN_CHANNELS
+            && g.o >= MIN_CHANNELS
+            && g.h > 0
+            && g.w > 0
+            && g.oh > 0
+            && g.ow > 0;
+        applies.then(|| {
+            let tiles = [g.oh.div_ceil(2), g.ow.div_ceil(2)];
+            let per_row = POSITIONS * (g.c + g.o) * tiles[1];
+            Winograd {
+                g,
+                tiles,
+                lane_columns: tiles[1].next_multiple_of(LANES),
+                block_rows: (BLOCK_VALUES / per_row).clamp(1, tiles[0]),
+            }
+        })
+    }
+
+    /// The blocks of tile rows.
+    fn blocks(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.tiles[0])
+            .step_by(self.block_rows)
+            .map(|r| r..(r + self.block_rows).min(self.tiles[0]))
+    }
+
+    fn max_block_tiles(&self) -> usize {
+        self.block_rows * self.tiles[1]
+    }
+
+    /// The padded input: every tile's 4x4 patch lies inside it.
+    fn padded_input(&self) -> Padded {
+        Padded::new(self.g.c, 2 * self.tiles[0] + 2, self.lane_columns + 1)
+    }
+
+    /// The padded output: whole 2x2 tiles.
+    fn padded_output(&self) -> Padded {
+        Padded::new(self.g.o, 2 * self.tiles[0], self.lane_columns)
+    }
+
+    fn input_size(&self) -> [usize; 2] {
+        [self.g.h, self.g.w]
+    }
+
+    fn output_size(&self) -> [usize; 2] {
+        [self.g.oh, self.g.ow]
+    }
+
+    fn padding(&self) -> [usize; 2] {
+        self.g.opts.padding
+    }
+
+    /// Calls `f(plane, tile row, first tile column, first tile index in the block, lanes)`
+    /// for every run of up to LANES tiles of the block of tile `rows`, in each of `planes`
+    /// planes.
+    #[inline(always)]
+    fn for_each_tile_run(
+        &self,
+        planes: usize,
+        rows: Range<usize>,
+        mut f: impl FnMut(usize, usize, usize, usize, &LiveLanes),
+    ) {
+        let first = rows.start;
+        let runs: Vec<(usize, LiveLanes)> = (0..self.tiles[1])
+            .step_by(LANES)
+            .map(|tx| (tx, LiveLanes::first(self.tiles[1] - tx)))
+            .collect();
+        for p in 0..planes {
+            for ty in rows.clone() {
+                for (tx, live) in &runs {
+                    f(p, ty, *tx, (ty - first) * self.tiles[1] + tx, live);
+                }
+            }
+        }
+    }
+
+    /// U = G·g·Gᵀ for every (output, input) channel pair.
+    fn transform_kernels(&self, w: &[f32]) -> Kernels {
+        let (o, c) = (self.g.o, self.g.c);
+        let mut u = vec![0.0; POSITIONS * o * c];
+        for (pair, g) in w.chunks_exact(9).enumerate() {
+            let g: [[f32; 3]; 3] = std::array::from_fn(|r| std::array::from_fn(|s| g[r * 3 + s]));
+            for (xi, v) in sandwich(&g, kernel_transform).iter().flatten().enumerate() {
+                u[xi * o * c + pair] = *v;
+            }
+        }
+        Kernels(u)
+    }
+
+    /// V = Bᵀ·d·B for the tiles of `rows` of the padded input.
+    #[inline(always)]
+    fn transform_input(&self, x: &Padded, rows: Range<usize>, v: &mut Transformed) {
+        v.tiles = rows.len() * self.tiles[1];
+        self.for_each_tile_run(
+            self.g.c,
+            rows,
+            #[inline(always)]
+            |c, ty, tx, t, _| {
+                let d = x.patch::<4>(c, 2 * ty, tx);
+                v.store(c, t, sandwich(&d, input_transform));
+            },
+        );
+    }
+
+    /// Ŷ = A·dY·Aᵀ for the tiles of `rows` of the padded output gradient.
+    #[inline(always)]
+    fn transform_output_grad(&self, dy: &Padded, rows: Range<usize>, y_hat: &mut Transformed) {
+        y_hat.tiles = rows.len() * self.tiles[1];
+        self.for_each_tile_run(
+            self.g.o,
+            rows,
+            #[inline(always)]
+            |o, ty, tx, t, _| {
+                let d = dy.patch::<2>(o, 2 * ty, tx);
+                y_hat.store(o, t, sandwich(&d, output_adjoint));
+            },
+        );
+    }
+
+    /// y = Aᵀ·M·A + bias for the tiles of `rows`, into the padded output.
+    #[inline(always)]
+    fn finish_output(&self, m: &Transformed, rows: Range<usize>, bias: &[f32], y: &mut Padded) {
+        self.for_each_tile_run(
+            self.g.o,
+            rows,
+            #[inline(always)]
+            |o, ty, tx, t, live| {
+                let tile = sandwich(&m.load(o, t, live), output_transform);
+                for (r, row) in tile.iter().enumerate() {
+                    for (b, lanes) in row.iter().enumerate() {
+                        let out = y.lanes_mut(o, 2 * ty + r, tx, b);
+                        out.iter_mut()
+                            .zip(&lanes.0)
+                            .for_each(|(d, s)| *d = s + bias[o]);
+                    }
+                }
+            },
+        );
+    }
+
+    /// Adds B·dV·Bᵀ for the tiles of `rows` onto the padded input gradient.
+    #[inline(always)]
+    fn finish_input_grad(&self, dv: &Transformed, rows: Range<usize>, dx: &mut Padded) {
+        self.for_each_tile_run(
+            self.g.c,
+            rows,
+            #[inline(always)]
+            |c, ty, tx, t, live| {
+                let tile = sandwich(&dv.load(c, t, live), input_adjoint);
+                for (r, row) in tile.iter().enumerate() {
+                    for (b, lanes) in row.iter().enumerate() {
+                        let out = dx.lanes_mut(c, 2 * ty + r, tx, b);
+                        out.iter_mut().zip(&lanes.0).for_each(|(d, s)| *d += s);
+                    }
+                }
+            },
+        );
+    }
+
+    /// y (N, O, OH, OW) = conv(x, w) + bias.
+    pub(super) fn forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        let g = self.g;
+        let (x_image, y_image) = g.image_sizes();
+        let u = self.transform_kernels(w);
+        let mut y = host_pool::uninit(g.n * y_image); // every value is written
+        let per_task = g.images_per_task();
+        y.par_chunks_mut(per_task * y_image)
+            .enumerate()
+            .for_each(|(task, ys)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        let (mut xp, mut yp) = (self.padded_input(), self.padded_output());
+                        let mut v = Transformed::new(g.c, self.max_block_tiles());
+                        let mut m = Transformed::new(g.o, self.max_block_tiles());
+                        for (i, y) in ys.chunks_exact_mut(y_image).enumerate() {
+                            let image = task * per_task + i;
+                            xp.fill(
+                                &x[image * x_image..][..x_image],
+                                self.input_size(),
+                                self.padding(),
+                            );
+                            for rows in self.blocks() {
+                                self.transform_input(&xp, rows.clone(), &mut v);
+                                m.tiles = v.tiles;
+                                for xi in 0..POSITIONS {
+                                    // M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles)
+                                    let u = MatrixView::new(&u.0[xi * g.o * g.c..], g.c, 1);
+                                    let dims = [g.o, g.c, v.tiles];
+                                    cpu_gemm_strided(
+                                        dims,
+                                        u,
+                                        v.matrix(xi),
+                                        0.0,
+                                        m.matrix_mut(xi),
+                                        v.tiles,
+                                        false,
+                                    );
+                                }
+                                self.finish_output(&m, rows, bias, &mut yp);
+                            }
+                            yp.crop(y, self.output_size(), [0, 0]);
+                        }
+                    },
+                )
+            });
+        y
+    }
+
+    /// dx from dy.
+    pub(super) fn input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+        let g = self.g;
+        let (x_image, y_image) = g.image_sizes();
+        let u = self.transform_kernels(w);
+        let mut dx = host_pool::uninit(g.n * x_image); // every value is written
+        let per_task = g.images_per_task();
+        dx.par_chunks_mut(per_task * x_image)
+            .enumerate()
+            .for_each(|(task, dxs)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        let (mut dxp, mut dyp) = (self.padded_input(), self.padded_output());
+                        let mut y_hat = Transformed::new(g.o, self.max_block_tiles());
+                        let mut dv = Transformed::new(g.c, self.max_block_tiles());
+                        for (i, dx) in dxs.chunks_exact_mut(x_image).enumerate() {
+                            let image = task * per_task + i;
+                            dyp.fill(
+                                &dy[image * y_image..][..y_image],
+                                self.output_size(),
+                                [0, 0],
+                            );
+                            dxp.values.fill(0.0);
+                            for rows in self.blocks() {
+                                self.transform_output_grad(&dyp, rows.clone(), &mut y_hat);
+                                dv.tiles = y_hat.tiles;
+                                for xi in 0..POSITIONS {
+                                    // dV[ξ] (C x tiles) = U[ξ]ᵀ (C x O) · Ŷ[ξ] (O x tiles)
+                                    let u_t = MatrixView::new(&u.0[xi * g.o * g.c..], 1, g.c);
+                                    let dims = [g.c, g.o, y_hat.tiles];
+                                    let out = dv.matrix_mut(xi);
+                                    cpu_gemm_strided(
+                                        dims,
+                                        u_t,
+                                        y_hat.matrix(xi),
+                                        0.0,
+                                        out,
+                                        y_hat.tiles,
+                                        false,
+                                    );
+                                }
+                                self.finish_input_grad(&dv, rows, &mut dxp);
+                            }
+                            dxp.crop(dx, self.input_size(), self.padding());
+                        }
+                    },
+                )
+            });
+        dx
+    }
+
+    /// dW from x and dy: each core sums the transformed product over its images, and
+    /// the partial sums are added before the one inverse transform.
+    pub(super) fn weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let g = self.g;
+        let (x_image, y_image) = g.image_sizes();
+        let per_task = g.images_per_task();
+        let matrix = g.o * g.c;
+        let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per_task))
+            .into_par_iter()
+            .map(|task| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        let mut s = vec![0.0f32; POSITIONS * matrix];
+                        let (mut xp, mut dyp) = (self.padded_input(), self.padded_output());
+                        let mut v = Transformed::new(g.c, self.max_block_tiles());
+                        let mut y_hat = Transformed::new(g.o, self.max_block_tiles());
+                        for image in task * per_task..((task + 1) * per_task).min(g.n) {
+                            xp.fill(
+                                &x[image * x_image..][..x_image],
+                                self.input_size(),
+                                self.padding(),
+                            );
+                            dyp.fill(
+                                &dy[image * y_image..][..y_image],
+                                self.output_size(),
+                                [0, 0],
+                            );
+                            for rows in self.blocks() {
+                                self.transform_input(&xp, rows.clone(), &mut v);
+                                self.transform_output_grad(&dyp, rows, &mut y_hat);
+                                for xi in 0..POSITIONS {
+                                    // S[ξ] (O x C) += Ŷ[ξ] (O x tiles) · V[ξ]ᵀ (tiles x C)
+                                    let dims = [g.o, v.tiles, g.c];
+                                    let out = &mut s[xi * matrix..][..matrix];
+                                    cpu_gemm_strided(
+                                        dims,
+                                        y_hat.matrix(xi),
+                                        v.matrix_t(xi),
+                                        1.0,
+                                        out,
+                                        g.c,
+                                        false,
+                                    );
+                                }
+                            }
+                        }
+                        s
+                    },
+                )
+            })
+            .collect();
+        let mut total = partials.into_iter();
+        let mut s = total
+            .next()
+            .unwrap_or_else(|| vec![0.0; POSITIONS * matrix]);
+        for part in total {
+            s.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        }
+        // dW[o, c] = Gᵀ·S[·, o, c]·G
+        let mut dw = vec![0.0f32; matrix * 9];
+        for (pair, out) in dw.chunks_exact_mut(9).enumerate() {
+            let tile: [[f32; 4]; 4] =
+                std::array::from_fn(|r| std::array::from_fn(|q| s[(r * 4 + q) * matrix + pair]));
+            for (d, v) in out
+                .iter_mut()
+                .zip(sandwich(&tile, kernel_adjoint).iter().flatten())
+            {
+                *d = *v;
+            }
+        }
+        dw
+    }
+}
