@@ -72,7 +72,7 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    fn new(
+    pub(super) fn new(
         x: &Tensor,
         weight: &Tensor,
         bias: Option<&Tensor>,
@@ -219,25 +219,33 @@ fn forward(x: &Tensor, weight: &Tensor, bias: &Tensor, g: &Geometry) -> Result<T
     }
 }
 
-fn input_grad(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Result<Tensor> {
-    let shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
+/// The input and weight gradients from dy, each where `wanted`.
+fn input_and_weight_grads(
+    dy: &Tensor,
+    x: &Tensor,
+    weight: &Tensor,
+    g: &Geometry,
+    wanted: [bool; 2],
+) -> Result<[Option<Tensor>; 2]> {
+    let x_shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
+    let w_shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
     match dy.device() {
         Device::Cpu => {
-            let dx = g.cpu_input_grad(&weight.cpu_data(), &dy.cpu_data());
-            Ok(Tensor::from_cpu(shape, dx))
+            let (dx, dw) =
+                g.cpu_backward(&x.cpu_data(), &weight.cpu_data(), &dy.cpu_data(), wanted);
+            Ok([
+                dx.map(|dx| Tensor::from_cpu(x_shape, dx)),
+                dw.map(|dw| Tensor::from_cpu(w_shape, dw)),
+            ])
         }
-        Device::Gpu(_) => gpu_conv(g, 1, weight, dy, dy, shape),
-    }
-}
-
-fn weight_grad(dy: &Tensor, x: &Tensor, g: &Geometry) -> Result<Tensor> {
-    let shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
-    match dy.device() {
-        Device::Cpu => {
-            let dw = g.cpu_weight_grad(&x.cpu_data(), &dy.cpu_data());
-            Ok(Tensor::from_cpu(shape, dw))
-        }
-        Device::Gpu(_) => gpu_conv(g, 2, dy, x, dy, shape),
+        Device::Gpu(_) => Ok([
+            wanted[0]
+                .then(|| gpu_conv(g, 1, weight, dy, dy, x_shape))
+                .transpose()?,
+            wanted[1]
+                .then(|| gpu_conv(g, 2, dy, x, dy, w_shape))
+                .transpose()?,
+        ]),
     }
 }
 
@@ -270,16 +278,7 @@ impl Tensor {
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record("conv2d", out, &operands, move |dy| {
-            let dx = if needs[0] {
-                Some(input_grad(dy, &w, &g)?)
-            } else {
-                None
-            };
-            let dw = if needs[1] {
-                Some(weight_grad(dy, &x, &g)?)
-            } else {
-                None
-            };
+            let [dx, dw] = input_and_weight_grads(dy, &x, &w, &g, [needs[0], needs[1]])?;
             let db = if needs[2] {
                 Some(
                     dy.reshape(&[g.n, g.o, g.positions()])?

@@ -141,11 +141,17 @@ impl Geometry {
         vec![0.0f32; self.taps() * self.block_rows() * self.ow]
     }
 
-    /// y (N, O, OH, OW) = conv(x, w) + bias.
+    /// y (N, O, OH, OW) = conv(x, w) + bias: by Winograd where it applies, else by
+    /// im2col.
     pub(super) fn cpu_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
-        if let Some(winograd) = Winograd::plan(self) {
-            return winograd.forward(x, w, bias);
+        match Winograd::plan(self) {
+            Some(winograd) => winograd.forward(x, w, bias),
+            None => self.im2col_forward(x, w, bias),
         }
+    }
+
+    /// y = conv(x, w) + bias by im2col.
+    pub(super) fn im2col_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         let mut y = host_pool::uninit(self.n * y_image); // every row is set to its bias
@@ -171,11 +177,26 @@ impl Geometry {
         y
     }
 
-    /// dx from dy: per block, col = Wᵀ·dy[:, block], then col2im.
-    pub(super) fn cpu_input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
+    /// The input gradient dx and the weight gradient dW from dy, each where `wanted`:
+    /// together by Winograd where it applies, else one after the other by im2col.
+    pub(super) fn cpu_backward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        wanted: [bool; 2],
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         if let Some(winograd) = Winograd::plan(self) {
-            return winograd.input_grad(w, dy);
+            return winograd.backward(x, w, dy, wanted);
         }
+        (
+            wanted[0].then(|| self.cpu_input_grad(w, dy)),
+            wanted[1].then(|| self.cpu_weight_grad(x, dy)),
+        )
+    }
+
+    /// dx from dy by im2col: per block, col = Wᵀ·dy[:, block], then col2im.
+    pub(super) fn cpu_input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         let mut dx = host_pool::zeros(self.n * x_image);
@@ -203,12 +224,9 @@ impl Geometry {
         dx
     }
 
-    /// dW from dy: each core sums a partial dW over its images, and the partials are
+    /// dW from dy by im2col: each core sums a partial dW over its images, and the partials are
     /// added.
     pub(super) fn cpu_weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
-        if let Some(winograd) = Winograd::plan(self) {
-            return winograd.weight_grad(x, dy);
-        }
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         if y_image == 0 {

@@ -584,103 +584,68 @@ impl<'g> Winograd<'g> {
         y
     }
 
-    /// dx from dy.
-    pub(super) fn input_grad(&self, w: &[f32], dy: &[f32]) -> Vec<f32> {
-        let g = self.g;
-        let (x_image, y_image) = g.image_sizes();
-        let u = self.transform_kernels(w);
-        let mut dx = host_pool::uninit(g.n * x_image); // every value is written
-        let per_task = g.images_per_task();
-        dx.par_chunks_mut(per_task * x_image)
-            .enumerate()
-            .for_each(|(task, dxs)| {
-                simd(
-                    #[inline(always)]
-                    || {
-                        let (mut dxp, mut dyp) = (self.padded_input(), self.padded_output());
-                        let mut y_hat = Transformed::new(g.o, self.max_block_tiles());
-                        let mut dv = Transformed::new(g.c, self.max_block_tiles());
-                        for (i, dx) in dxs.chunks_exact_mut(x_image).enumerate() {
-                            let image = task * per_task + i;
-                            dyp.fill(
-                                &dy[image * y_image..][..y_image],
-                                self.output_size(),
-                                [0, 0],
-                            );
-                            dxp.values.fill(0.0);
-                            for rows in self.blocks() {
-                                self.transform_output_grad(&dyp, rows.clone(), &mut y_hat);
-                                dv.tiles = y_hat.tiles;
-                                for xi in 0..POSITIONS {
-                                    // dV[ξ] (C x tiles) = U[ξ]ᵀ (C x O) · Ŷ[ξ] (O x tiles)
-                                    let u_t = MatrixView::new(&u.0[xi * g.o * g.c..], 1, g.c);
-                                    let dims = [g.c, g.o, y_hat.tiles];
-                                    let out = dv.matrix_mut(xi);
-                                    cpu_gemm_strided(
-                                        dims,
-                                        u_t,
-                                        y_hat.matrix(xi),
-                                        0.0,
-                                        out,
-                                        y_hat.tiles,
-                                        false,
-                                    );
-                                }
-                                self.finish_input_grad(&dv, rows, &mut dxp);
-                            }
-                            dxp.crop(dx, self.input_size(), self.padding());
-                        }
-                    },
-                )
-            });
-        dx
-    }
-
-    /// dW from x and dy: each core sums the transformed product over its images, and
-    /// the partial sums are added before the one inverse transform.
-    pub(super) fn weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    /// The input gradient dx and the weight gradient dW from dy, each where `wanted`, in
+    /// one pass over the images: both start from the same transformed output gradient Ŷ.
+    /// Each core sums its images' share of dW in the transformed domain; the shares are
+    /// added before the one inverse transform.
+    pub(super) fn backward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        dy: &[f32],
+        [want_dx, want_dw]: [bool; 2],
+    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
         let g = self.g;
         let (x_image, y_image) = g.image_sizes();
         let per_task = g.images_per_task();
         let matrix = g.o * g.c;
-        let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per_task))
+        let u = want_dx.then(|| self.transform_kernels(w));
+        let mut dx = if want_dx {
+            host_pool::uninit(g.n * x_image) // every value is written
+        } else {
+            Vec::new()
+        };
+        // One dx range per task (empty ones when dx is not wanted).
+        let mut dx_ranges: Vec<&mut [f32]> = dx.chunks_mut(per_task * x_image).collect();
+        dx_ranges.resize_with(g.n.div_ceil(per_task), Default::default);
+        let partials: Vec<Vec<f32>> = dx_ranges
             .into_par_iter()
-            .map(|task| {
+            .enumerate()
+            .map(|(task, dxs)| {
                 simd(
                     #[inline(always)]
                     || {
-                        let mut s = vec![0.0f32; POSITIONS * matrix];
+                        let mut s = vec![0.0f32; if want_dw { POSITIONS * matrix } else { 0 }];
                         let (mut xp, mut dyp) = (self.padded_input(), self.padded_output());
-                        let mut v = Transformed::new(g.c, self.max_block_tiles());
+                        let mut dxp = self.padded_input();
                         let mut y_hat = Transformed::new(g.o, self.max_block_tiles());
+                        // the input side: V for dW, then dV for dx
+                        let mut v = Transformed::new(g.c, self.max_block_tiles());
                         for image in task * per_task..((task + 1) * per_task).min(g.n) {
-                            xp.fill(
-                                &x[image * x_image..][..x_image],
-                                self.input_size(),
-                                self.padding(),
-                            );
                             dyp.fill(
                                 &dy[image * y_image..][..y_image],
                                 self.output_size(),
                                 [0, 0],
                             );
+                            if want_dw {
+                                let x = &x[image * x_image..][..x_image];
+                                xp.fill(x, self.input_size(), self.padding());
+                            }
+                            dxp.values.fill(0.0);
                             for rows in self.blocks() {
-                                self.transform_input(&xp, rows.clone(), &mut v);
-                                self.transform_output_grad(&dyp, rows, &mut y_hat);
-                                for xi in 0..POSITIONS {
-                                    // S[ξ] (O x C) += Ŷ[ξ] (O x tiles) · V[ξ]ᵀ (tiles x C)
-                                    let dims = [g.o, v.tiles, g.c];
-                                    let out = &mut s[xi * matrix..][..matrix];
-                                    cpu_gemm_strided(
-                                        dims,
-                                        y_hat.matrix(xi),
-                                        v.matrix_t(xi),
-                                        1.0,
-                                        out,
-                                        g.c,
-                                        false,
-                                    );
+                                self.transform_output_grad(&dyp, rows.clone(), &mut y_hat);
+                                if want_dw {
+                                    self.transform_input(&xp, rows.clone(), &mut v);
+                                    self.accumulate_weight_grad(&y_hat, &v, &mut s);
                                 }
+                                if let Some(u) = &u {
+                                    self.input_grad_block(u, &y_hat, &mut v);
+                                    self.finish_input_grad(&v, rows, &mut dxp);
+                                }
+                            }
+                            if want_dx {
+                                let dx = &mut dxs[(image - task * per_task) * x_image..][..x_image];
+                                dxp.crop(dx, self.input_size(), self.padding());
                             }
                         }
                         s
@@ -688,6 +653,34 @@ impl<'g> Winograd<'g> {
                 )
             })
             .collect();
+        let dw = want_dw.then(|| self.finish_weight_grad(partials));
+        (want_dx.then_some(dx), dw)
+    }
+
+    /// S[ξ] (O x C) += Ŷ[ξ] (O x tiles) · V[ξ]ᵀ (tiles x C), for every ξ.
+    fn accumulate_weight_grad(&self, y_hat: &Transformed, v: &Transformed, s: &mut [f32]) {
+        let (g, matrix) = (self.g, self.g.o * self.g.c);
+        for (xi, s) in s.chunks_exact_mut(matrix).enumerate() {
+            let dims = [g.o, v.tiles, g.c];
+            cpu_gemm_strided(dims, y_hat.matrix(xi), v.matrix_t(xi), 1.0, s, g.c, false);
+        }
+    }
+
+    /// dV[ξ] (C x tiles) = U[ξ]ᵀ (C x O) · Ŷ[ξ] (O x tiles), for every ξ.
+    fn input_grad_block(&self, u: &Kernels, y_hat: &Transformed, dv: &mut Transformed) {
+        let g = self.g;
+        dv.tiles = y_hat.tiles;
+        for xi in 0..POSITIONS {
+            let u_t = MatrixView::new(&u.0[xi * g.o * g.c..], 1, g.c);
+            let dims = [g.c, g.o, y_hat.tiles];
+            let out = dv.matrix_mut(xi);
+            cpu_gemm_strided(dims, u_t, y_hat.matrix(xi), 0.0, out, y_hat.tiles, false);
+        }
+    }
+
+    /// dW[o, c] = Gᵀ·S[·, o, c]·G, with S the sum of the cores' partial sums.
+    fn finish_weight_grad(&self, partials: Vec<Vec<f32>>) -> Vec<f32> {
+        let matrix = self.g.o * self.g.c;
         let mut total = partials.into_iter();
         let mut s = total
             .next()
@@ -695,7 +688,6 @@ impl<'g> Winograd<'g> {
         for part in total {
             s.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
         }
-        // dW[o, c] = Gᵀ·S[·, o, c]·G
         let mut dw = vec![0.0f32; matrix * 9];
         for (pair, out) in dw.chunks_exact_mut(9).enumerate() {
             let tile: [[f32; 4]; 4] =
@@ -708,5 +700,68 @@ impl<'g> Winograd<'g> {
             }
         }
         dw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Conv2dOptions;
+    use crate::{Device, Tensor};
+
+    fn close(what: &str, got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                "{what}[{i}]: {a} vs {b}"
+            );
+        }
+    }
+
+    /// Winograd gives what im2col gives, forward and for each set of wanted gradients, on
+    /// odd sizes (partial tiles, a tail of lanes), with and without padding.
+    #[test]
+    fn winograd_matches_im2col_for_every_wanted_gradient() {
+        let cases = [
+            ([3, 9, 7, 10], 11, [0, 0]),
+            ([2, 8, 5, 4], 8, [1, 2]),
+            ([5, 12, 3, 21], 9, [2, 0]),
+        ];
+        for (seed, (x_dims, o, padding)) in cases.into_iter().enumerate() {
+            let seed = 10 * seed as u64;
+            let uniform = |dims: &[usize], seed| {
+                Tensor::uniform(dims, -1.0, 1.0, seed, &Device::Cpu).unwrap()
+            };
+            let (x, w, bias) = (
+                uniform(&x_dims, seed),
+                uniform(&[o, x_dims[1], 3, 3], seed + 1),
+                uniform(&[o], seed + 2),
+            );
+            let opts = Conv2dOptions {
+                padding,
+                ..Conv2dOptions::default()
+            };
+            let g = Geometry::new(&x, &w, Some(&bias), opts).unwrap();
+            let plan = Winograd::plan(&g).expect("Winograd applies");
+            let (x, w, bias) = (
+                x.to_vec().unwrap(),
+                w.to_vec().unwrap(),
+                bias.to_vec().unwrap(),
+            );
+            close(
+                "y",
+                &plan.forward(&x, &w, &bias),
+                &g.im2col_forward(&x, &w, &bias),
+            );
+            let dy = uniform(&[g.n, g.o, g.oh, g.ow], seed + 3).to_vec().unwrap();
+            let (want_dx, want_dw) = (g.cpu_input_grad(&w, &dy), g.cpu_weight_grad(&x, &dy));
+            for wanted in [[true, true], [true, false], [false, true]] {
+                let (dx, dw) = plan.backward(&x, &w, &dy, wanted);
+                assert_eq!([dx.is_some(), dw.is_some()], wanted);
+                dx.inspect(|dx| close("dx", dx, &want_dx));
+                dw.inspect(|dw| close("dW", dw, &want_dw));
+            }
+        }
     }
 }
