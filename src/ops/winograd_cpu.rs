@@ -298,50 +298,53 @@ fn for_each_parity(halves: [&mut [f32]; 2], offset: usize, mut f: impl FnMut(&mu
     }
 }
 
-/// The transformed tiles of one block: a (planes x tiles) matrix for each position ξ.
-/// Each matrix is followed by LANES spare values, so that a run of tiles is always
-/// stored whole: the lanes past the run's end land on tiles that are stored later (the
-/// runs go in order) or in the spare values.
+/// The transformed tiles of one block: a (planes x tiles) matrix for each position ξ,
+/// stored plane by plane, with the 16 positions' rows of one plane side by side so that a
+/// run of tiles is stored and loaded within a few pages. Each row has LANES spare values
+/// at its end, so that a run of tiles is always stored whole.
 struct Transformed {
     values: Vec<f32>,
-    planes: usize,
     tiles: usize,
 }
 
 impl Transformed {
     fn new(planes: usize, max_tiles: usize) -> Self {
         Transformed {
-            values: vec![0.0; POSITIONS * (planes * max_tiles + LANES)],
-            planes,
+            values: vec![0.0; planes * POSITIONS * (max_tiles + LANES)],
             tiles: 0,
         }
     }
 
-    /// Values from one position's matrix to the next.
-    fn stride(&self) -> usize {
-        self.planes * self.tiles + LANES
+    /// Values from one row to the next: from one position ξ to the next.
+    fn row(&self) -> usize {
+        self.tiles + LANES
+    }
+
+    /// Values from one plane's row of a position ξ to the next plane's.
+    fn plane_stride(&self) -> usize {
+        POSITIONS * self.row()
     }
 
     /// The (planes x tiles) matrix of position ξ.
     fn matrix(&self, xi: usize) -> MatrixView<'_> {
-        MatrixView::new(&self.values[xi * self.stride()..], self.tiles, 1)
+        MatrixView::new(&self.values[xi * self.row()..], self.plane_stride(), 1)
     }
 
     /// The transpose of `matrix(xi)`: (tiles x planes).
     fn matrix_t(&self, xi: usize) -> MatrixView<'_> {
-        MatrixView::new(&self.values[xi * self.stride()..], 1, self.tiles)
+        MatrixView::new(&self.values[xi * self.row()..], 1, self.plane_stride())
     }
 
-    /// Where `matrix(xi)` lives, to be written.
-    fn matrix_mut(&mut self, xi: usize) -> &mut [f32] {
-        let (at, len) = (xi * self.stride(), self.planes * self.tiles);
-        &mut self.values[at..at + len]
+    /// Where `matrix(xi)` starts, to be written, and the stride of its rows.
+    fn matrix_mut(&mut self, xi: usize) -> (&mut [f32], usize) {
+        let (at, stride) = (xi * self.row(), self.plane_stride());
+        (&mut self.values[at..], stride)
     }
 
     /// Stores a 4x4 tile of lanes at tiles `first..first + LANES` of `plane`.
     #[inline(always)]
     fn store(&mut self, plane: usize, first: usize, tile: [[Lanes; 4]; 4]) {
-        let (stride, at) = (self.stride(), plane * self.tiles + first);
+        let (stride, at) = (self.row(), plane * self.plane_stride() + first);
         for (xi, lanes) in tile.iter().flatten().enumerate() {
             let out: &mut [f32; LANES] = (&mut self.values[xi * stride + at..][..LANES])
                 .try_into()
@@ -354,7 +357,7 @@ impl Transformed {
     /// the `live` lanes and zeroing the others (they may hold any value, even NaN).
     #[inline(always)]
     fn load(&self, plane: usize, first: usize, live: &LiveLanes) -> [[Lanes; 4]; 4] {
-        let (stride, at) = (self.stride(), plane * self.tiles + first);
+        let (stride, at) = (self.row(), plane * self.plane_stride() + first);
         let mut tile = [[Lanes::ZERO; 4]; 4];
         for (xi, lanes) in tile.iter_mut().flatten().enumerate() {
             let values: &[f32; LANES] = self.values[xi * stride + at..][..LANES]
@@ -564,13 +567,14 @@ impl<'g> Winograd<'g> {
                                     // M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles)
                                     let u = MatrixView::new(&u.0[xi * g.o * g.c..], g.c, 1);
                                     let dims = [g.o, g.c, v.tiles];
+                                    let (out, stride) = m.matrix_mut(xi);
                                     cpu_gemm_strided(
                                         dims,
                                         u,
                                         v.matrix(xi),
                                         0.0,
-                                        m.matrix_mut(xi),
-                                        v.tiles,
+                                        out,
+                                        stride,
                                         false,
                                     );
                                 }
@@ -673,8 +677,8 @@ impl<'g> Winograd<'g> {
         for xi in 0..POSITIONS {
             let u_t = MatrixView::new(&u.0[xi * g.o * g.c..], 1, g.c);
             let dims = [g.c, g.o, y_hat.tiles];
-            let out = dv.matrix_mut(xi);
-            cpu_gemm_strided(dims, u_t, y_hat.matrix(xi), 0.0, out, y_hat.tiles, false);
+            let (out, stride) = dv.matrix_mut(xi);
+            cpu_gemm_strided(dims, u_t, y_hat.matrix(xi), 0.0, out, stride, false);
         }
     }
 
