@@ -1,6 +1,6 @@
 //! 2-D convolution in NCHW with stride, padding and dilation: implicit GEMM on the GPU
-//! (shaders/conv2d.wgsl), im2col + SGEMM on the CPU (conv_cpu.rs); gradients for input,
-//! weight and bias.
+//! (shaders/conv2d.wgsl), Winograd or im2col + SGEMM on the CPU (conv_cpu.rs); gradients
+//! for input, weight and bias.
 
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
