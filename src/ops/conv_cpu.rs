@@ -224,8 +224,8 @@ impl Geometry {
         dx
     }
 
-    /// dW from dy by im2col: each core sums a partial dW over its images, and the partials are
-    /// added.
+    /// dW from dy by im2col: each core sums a partial dW over its images, and the partials
+    /// are added.
     pub(super) fn cpu_weight_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();

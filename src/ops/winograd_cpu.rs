@@ -467,34 +467,36 @@ impl<'g> Winograd<'g> {
         Kernels(u)
     }
 
+    /// F·P·Fᵀ for the `N`x`N` patch P of every tile of `rows` of `source` (`planes`
+    /// planes), where `f` computes F·p for one column p; into `out`.
+    #[inline(always)]
+    fn transform_patches<const N: usize>(
+        &self,
+        planes: usize,
+        source: &Padded,
+        rows: Range<usize>,
+        out: &mut Transformed,
+        f: impl Fn([Lanes; N]) -> [Lanes; 4] + Copy,
+    ) {
+        out.tiles = rows.len() * self.tiles[1];
+        self.for_each_tile_run(
+            planes,
+            rows,
+            #[inline(always)]
+            |p, ty, tx, t, _| out.store(p, t, sandwich(&source.patch::<N>(p, 2 * ty, tx), f)),
+        );
+    }
+
     /// V = Bᵀ·d·B for the tiles of `rows` of the padded input.
     #[inline(always)]
     fn transform_input(&self, x: &Padded, rows: Range<usize>, v: &mut Transformed) {
-        v.tiles = rows.len() * self.tiles[1];
-        self.for_each_tile_run(
-            self.g.c,
-            rows,
-            #[inline(always)]
-            |c, ty, tx, t, _| {
-                let d = x.patch::<4>(c, 2 * ty, tx);
-                v.store(c, t, sandwich(&d, input_transform));
-            },
-        );
+        self.transform_patches::<4>(self.g.c, x, rows, v, input_transform);
     }
 
     /// Ŷ = A·dY·Aᵀ for the tiles of `rows` of the padded output gradient.
     #[inline(always)]
     fn transform_output_grad(&self, dy: &Padded, rows: Range<usize>, y_hat: &mut Transformed) {
-        y_hat.tiles = rows.len() * self.tiles[1];
-        self.for_each_tile_run(
-            self.g.o,
-            rows,
-            #[inline(always)]
-            |o, ty, tx, t, _| {
-                let d = dy.patch::<2>(o, 2 * ty, tx);
-                y_hat.store(o, t, sandwich(&d, output_adjoint));
-            },
-        );
+        self.transform_patches::<2>(self.g.o, dy, rows, y_hat, output_adjoint);
     }
 
     /// y = Aᵀ·M·A + bias for the tiles of `rows`, into the padded output.
@@ -562,22 +564,7 @@ impl<'g> Winograd<'g> {
                             );
                             for rows in self.blocks() {
                                 self.transform_input(&xp, rows.clone(), &mut v);
-                                m.tiles = v.tiles;
-                                for xi in 0..POSITIONS {
-                                    // M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles)
-                                    let u = MatrixView::new(&u.0[xi * g.o * g.c..], g.c, 1);
-                                    let dims = [g.o, g.c, v.tiles];
-                                    let (out, stride) = m.matrix_mut(xi);
-                                    cpu_gemm_strided(
-                                        dims,
-                                        u,
-                                        v.matrix(xi),
-                                        0.0,
-                                        out,
-                                        stride,
-                                        false,
-                                    );
-                                }
+                                self.output_block(&u, &v, &mut m);
                                 self.finish_output(&m, rows, bias, &mut yp);
                             }
                             yp.crop(y, self.output_size(), [0, 0]);
@@ -635,7 +622,9 @@ impl<'g> Winograd<'g> {
                                 let x = &x[image * x_image..][..x_image];
                                 xp.fill(x, self.input_size(), self.padding());
                             }
-                            dxp.values.fill(0.0);
+                            if want_dx {
+                                dxp.values.fill(0.0);
+                            }
                             for rows in self.blocks() {
                                 self.transform_output_grad(&dyp, rows.clone(), &mut y_hat);
                                 if want_dw {
@@ -659,6 +648,18 @@ impl<'g> Winograd<'g> {
             .collect();
         let dw = want_dw.then(|| self.finish_weight_grad(partials));
         (want_dx.then_some(dx), dw)
+    }
+
+    /// M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles), for every ξ.
+    fn output_block(&self, u: &Kernels, v: &Transformed, m: &mut Transformed) {
+        let g = self.g;
+        m.tiles = v.tiles;
+        for xi in 0..POSITIONS {
+            let u = MatrixView::new(&u.0[xi * g.o * g.c..], g.c, 1);
+            let dims = [g.o, g.c, v.tiles];
+            let (out, stride) = m.matrix_mut(xi);
+            cpu_gemm_strided(dims, u, v.matrix(xi), 0.0, out, stride, false);
+        }
     }
 
     /// S[ξ] (O x C) += Ŷ[ξ] (O x tiles) · V[ξ]ᵀ (tiles x C), for every ξ.
