@@ -299,9 +299,11 @@ fn for_each_parity(halves: [&mut [f32]; 2], offset: usize, mut f: impl FnMut(&mu
 }
 
 /// The transformed tiles of one block: a (planes x tiles) matrix for each position ξ,
-/// stored plane by plane, with the 16 positions' rows of one plane side by side so that a
-/// run of tiles is stored and loaded within a few pages. Each row has LANES spare values
-/// at its end, so that a run of tiles is always stored whole.
+/// stored plane by plane, with the POSITIONS rows of one plane side by side so that a run
+/// of tiles is stored and loaded within a few pages. Each row has LANES spare values at its
+/// end, so that a run of tiles is always stored whole: the lanes past a short run's end land
+/// on tiles that are stored later (`for_each_tile_run` goes through a row's tiles in order)
+/// or in the spare values.
 struct Transformed {
     values: Vec<f32>,
     tiles: usize,
