@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use wgnn::data::{synthetic, Dataset, Mnist, MNIST_FILES};
 use wgnn::{Device, Error, Tensor};
 
@@ -204,21 +203,14 @@ fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> (String, std::thread
 
 #[test]
 fn missing_files_are_downloaded_with_md5_checks() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mnist");
-    if !shared.join("t10k-labels-idx1-ubyte.gz").is_file() {
-        eprintln!(
-            "skipping the download test: no MNIST files at {}",
-            shared.display()
-        );
-        return;
-    }
+    let real = common::mnist_dir();
     let files: Vec<(String, Vec<u8>)> = MNIST_FILES
         .iter()
         .map(|(name, _)| {
-            (
-                format!("{name}.gz"),
-                std::fs::read(shared.join(format!("{name}.gz"))).unwrap(),
-            )
+            let file = format!("{name}.gz");
+            let bytes = std::fs::read(real.join(&file))
+                .unwrap_or_else(|e| panic!("the real {file} in {}: {e}", real.display()));
+            (file, bytes)
         })
         .collect();
     // A damaged copy of the first file: its MD5 check must fail and nothing be left behind.
@@ -232,33 +224,75 @@ fn missing_files_are_downloaded_with_md5_checks() {
     assert!(!dir.join("train-images-idx3-ubyte.gz.part").exists());
     server.join().unwrap();
 
+    // The search downloads into the first folder when no folder holds the files.
     let (base, server) = serve(files, 4);
-    Mnist::download(&dir, &[base]).unwrap();
+    let empty = common::scratch_dir("test-download-empty");
+    let mnist = Mnist::search(&[dir.clone(), empty.clone()], &[base]).unwrap();
     server.join().unwrap();
-    let mnist = Mnist::load_from(&dir).unwrap();
+    assert_eq!(mnist.dir, dir);
     assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
 }
 
 #[test]
 fn offline_the_error_says_where_to_put_the_files() {
-    // Only meaningful when no other place on the search path holds MNIST.
-    let default_dir = Path::new("data/mnist/train-images-idx3-ubyte.gz");
-    if std::env::var_os("MNIST_DIR").is_some() || default_dir.exists() {
-        eprintln!("skipping: MNIST_DIR or data/mnist would satisfy the search");
-        return;
-    }
     let (base, server) = serve(Vec::new(), 1); // answers 404
-    std::env::set_var("WGNN_MNIST_MIRROR", &base);
     let dir = common::scratch_dir("test-offline");
-    let message = data_error(Mnist::load(Some(&dir)));
-    std::env::remove_var("WGNN_MNIST_MIRROR");
+    let message = data_error(Mnist::search(std::slice::from_ref(&dir), &[base]));
     server.join().unwrap();
     let place = dir.display().to_string();
     assert!(
         message.contains("Put the four files") && message.contains(&place),
         "{message}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_search_takes_the_first_folder_holding_all_four_files() {
+    let partial = common::scratch_dir("test-search-partial");
+    common::write_mnist(&partial, 2, &[1, 2, 3]);
+    std::fs::remove_file(partial.join("t10k-labels-idx1-ubyte")).unwrap();
+    let complete = common::scratch_dir("test-search-complete");
+    common::write_mnist(&complete, 2, &[4, 5]);
+    // No mirror answers (port 9): finding the files must not need one.
+    let nowhere = ["http://127.0.0.1:9/".to_string()];
+    let mnist = Mnist::search(&[partial.clone(), complete.clone()], &nowhere).unwrap();
+    assert_eq!(mnist.dir, complete);
+    assert_eq!(mnist.test.labels, vec![4, 5]);
+    assert!(Mnist::search(&[], &nowhere).is_err());
+    let _ = std::fs::remove_dir_all(&partial);
+    let _ = std::fs::remove_dir_all(&complete);
+}
+
+#[test]
+fn a_named_folder_is_used_or_the_error_names_what_it_lacks() {
+    // The search path (data/mnist/ beside the tests, or $MNIST_DIR) holds the real MNIST, so
+    // any fallback from the named folder would succeed and fail this test.
+    assert!(Mnist::load(None).is_ok(), "the search path must hold MNIST");
+    let dir = common::scratch_dir("test-named-folder");
+    common::write_mnist(&dir, 2, &[1, 2, 3]);
+    assert_eq!(Mnist::load(Some(&dir)).unwrap().train.labels, vec![1, 2, 3]);
+
+    std::fs::remove_file(dir.join("train-labels-idx1-ubyte")).unwrap();
+    std::fs::remove_file(dir.join("t10k-images-idx3-ubyte")).unwrap();
+    let error = data_error(Mnist::load(Some(&dir)));
+    assert!(
+        error.contains("train-labels-idx1-ubyte")
+            && error.contains("t10k-images-idx3-ubyte")
+            && !error.contains("train-images-idx3-ubyte")
+            && error.contains(&dir.display().to_string()),
+        "{error}"
+    );
+    let file = dir.join("train-images-idx3-ubyte");
+    let error = data_error(Mnist::load(Some(&file)));
+    assert!(error.contains("is a file, expected the folder"), "{error}");
+    let error = data_error(Mnist::load(Some(&dir.join("nowhere"))));
+    assert!(error.contains("no such folder"), "{error}");
+    // Nothing was downloaded into the named folder.
+    assert!(!dir.join("train-labels-idx1-ubyte.gz").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,6 +1,7 @@
-//! MNIST: finding the four IDX files (`--data DIR`, then `$MNIST_DIR`, then
-//! `data/mnist/`), downloading them with a progress bar and MD5 checks when absent, and
-//! checking everything a wrong or damaged file could get wrong.
+//! MNIST: finding the four IDX files (in the folder the caller names and only there; with
+//! none named, `$MNIST_DIR` then `data/mnist/`), downloading them with a progress bar and
+//! MD5 checks when the search finds none, and checking everything a wrong or damaged file
+//! could get wrong.
 
 use super::idx::read_idx;
 use super::Dataset;
@@ -99,30 +100,55 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn has_all(dir: &Path) -> bool {
+/// The names of the four files that `dir` lacks (in neither raw nor gzip form).
+fn missing_files(dir: &Path) -> Vec<&'static str> {
     MNIST_FILES
         .iter()
-        .all(|(name, _)| find(dir, name).is_some())
+        .map(|(name, _)| *name)
+        .filter(|name| find(dir, name).is_none())
+        .collect()
+}
+
+/// Where [`Mnist::load`] looks when no folder is given: `$MNIST_DIR` (when set and not
+/// empty), then `data/mnist/`.
+fn default_candidates() -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("MNIST_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(PathBuf::from(DEFAULT_DIR));
+    candidates
 }
 
 impl Mnist {
-    /// Loads MNIST from `dir` if given, else `$MNIST_DIR`, else `data/mnist/`; downloads
-    /// it into that directory when no candidate holds the files; offline, the error says
-    /// where to put them.
+    /// Loads MNIST from `dir` when one is given, and from nowhere else: a folder that is
+    /// missing, is a file, or lacks one of the four files is an error naming what is wrong
+    /// (nothing is downloaded into a folder the caller named; [`Mnist::download`] does
+    /// that on request). With no `dir`, searches `$MNIST_DIR` then `data/mnist/` and
+    /// downloads into the first of them when neither holds the files ([`Mnist::search`]).
     pub fn load(dir: Option<&Path>) -> Result<Mnist> {
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        candidates.extend(dir.map(Path::to_path_buf));
-        candidates.extend(
-            std::env::var_os("MNIST_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
-        );
-        candidates.push(PathBuf::from(DEFAULT_DIR));
-        if let Some(found) = candidates.iter().find(|d| has_all(d)) {
+        match dir {
+            Some(dir) => Mnist::load_from(dir),
+            None => Mnist::search(&default_candidates(), &mirrors()),
+        }
+    }
+
+    /// Loads MNIST from the first of `candidates` that holds all four files; when none
+    /// does, downloads them into the first candidate from `mirrors` (base URLs) and loads
+    /// them from there. Offline, the error lists the candidates and the files to put in
+    /// one of them.
+    pub fn search(candidates: &[PathBuf], mirrors: &[String]) -> Result<Mnist> {
+        if let Some(found) = candidates.iter().find(|d| missing_files(d).is_empty()) {
             return Mnist::load_from(found);
         }
-        let target = &candidates[0];
-        match download(target, &mirrors()) {
+        let Some(target) = candidates.first() else {
+            return Err(Error::invalid(
+                "Mnist::search",
+                "expected at least one folder to look in, got none",
+            ));
+        };
+        match download(target, mirrors) {
             Ok(()) => Mnist::load_from(target),
             Err(why) => {
                 let names: Vec<String> =
@@ -149,21 +175,47 @@ impl Mnist {
             .map_err(|why| Error::data(dir.display(), format!("download failed: {why}")))
     }
 
-    /// Loads and checks the four files in `dir`.
+    /// Loads and checks the four files in `dir`; a `dir` that does not exist, is a file,
+    /// or lacks any of the four files is an error naming each one missing.
     pub fn load_from(dir: &Path) -> Result<Mnist> {
-        let path = |i: usize| {
-            find(dir, MNIST_FILES[i].0).ok_or_else(|| {
-                Error::data(
-                    dir.display(),
-                    format!("{} (or .gz) is missing", MNIST_FILES[i].0),
-                )
-            })
-        };
-        Ok(Mnist {
-            train: load_split(&path(0)?, &path(1)?)?,
-            test: load_split(&path(2)?, &path(3)?)?,
-            dir: dir.to_path_buf(),
-        })
+        if dir.is_file() {
+            return Err(Error::data(
+                dir.display(),
+                "is a file, expected the folder that holds the four MNIST files",
+            ));
+        }
+        if !dir.is_dir() {
+            return Err(Error::data(
+                dir.display(),
+                "no such folder, expected the folder that holds the four MNIST files",
+            ));
+        }
+        let found: [Option<PathBuf>; 4] = MNIST_FILES.map(|(name, _)| find(dir, name));
+        let missing: Vec<String> = MNIST_FILES
+            .iter()
+            .zip(&found)
+            .filter(|(_, path)| path.is_none())
+            .map(|((name, _), _)| format!("{name} (or {name}.gz)"))
+            .collect();
+        if let [Some(images), Some(labels), Some(test_images), Some(test_labels)] = &found {
+            return Ok(Mnist {
+                train: load_split(images, labels)?,
+                test: load_split(test_images, test_labels)?,
+                dir: dir.to_path_buf(),
+            });
+        }
+        Err(Error::data(
+            dir.display(),
+            format!(
+                "{} missing from this folder: {}",
+                if missing.len() == 1 {
+                    "a file is"
+                } else {
+                    "files are"
+                },
+                missing.join(", ")
+            ),
+        ))
     }
 }
 

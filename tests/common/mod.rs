@@ -15,6 +15,14 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The real MNIST the repository ships (`data/mnist/`), or `$MNIST_DIR` when set.
+pub fn mnist_dir() -> PathBuf {
+    std::env::var_os("MNIST_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist"))
+}
+
 /// The bytes of an IDX file of unsigned bytes: the header for `dims`, then `data`.
 pub fn idx_file(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 8, dims.len() as u8];
