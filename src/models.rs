@@ -12,11 +12,17 @@ use crate::nn::{
 /// cross-entropy. ReLU layers use He-uniform initialisation, as the course advises for
 /// ReLU (Keras would default to Glorot); the output layer uses Glorot-uniform.
 pub fn mnist_mlp(device: &Device) -> Result<Sequential> {
+    mnist_mlp_with_init(device, Init::HeUniform)
+}
+
+/// [`mnist_mlp`] with `hidden` initialising the two ReLU layers' weights
+/// (`Init::GlorotUniform` gives the course's Keras program exactly).
+pub fn mnist_mlp_with_init(device: &Device, hidden: Init) -> Result<Sequential> {
     Ok(Sequential::new()
-        .add(Linear::with_init(784, 64, Init::HeUniform, true, device)?)
+        .add(Linear::with_init(784, 64, hidden, true, device)?)
         .add(Activation::relu())
         .add(ActivityRegularization::new(Regularizer::l2(1e-3))?)
-        .add(Linear::with_init(64, 32, Init::HeUniform, true, device)?)
+        .add(Linear::with_init(64, 32, hidden, true, device)?)
         .add(Activation::relu())
         .add(Linear::new(32, 10, device)?))
 }
@@ -27,25 +33,30 @@ pub fn mnist_mlp(device: &Device) -> Result<Sequential> {
 /// He-uniform initialisation (ReLU), the output layer Glorot-uniform. `augment` =
 /// Some((degrees, pixels)) puts a [`RandomAffine`] in front, active in training only.
 pub fn mnist_cnn(device: &Device, augment: Option<(f32, f32)>) -> Result<Sequential> {
+    mnist_cnn_with_init(device, augment, Init::HeUniform)
+}
+
+/// [`mnist_cnn`] with `hidden` initialising the weights of the two convolutions and the
+/// hidden dense layer (`Init::GlorotUniform`, with no augmentation, gives Keras' classic
+/// mnist_cnn exactly).
+pub fn mnist_cnn_with_init(
+    device: &Device,
+    augment: Option<(f32, f32)>,
+    hidden: Init,
+) -> Result<Sequential> {
     let mut model = Sequential::new();
     if let Some((degrees, pixels)) = augment {
         model = model.add(RandomAffine::new(degrees, pixels)?);
     }
     Ok(model
-        .add(Conv2d::new(1, 32, [3, 3], device)?)
+        .add(Conv2d::with_init(1, 32, [3, 3], hidden, true, device)?)
         .add(Activation::relu())
-        .add(Conv2d::new(32, 64, [3, 3], device)?)
+        .add(Conv2d::with_init(32, 64, [3, 3], hidden, true, device)?)
         .add(Activation::relu())
         .add(MaxPool2d::new([2, 2]))
         .add(Dropout::new(0.25)?)
         .add(Flatten)
-        .add(Linear::with_init(
-            64 * 12 * 12,
-            128,
-            Init::HeUniform,
-            true,
-            device,
-        )?)
+        .add(Linear::with_init(64 * 12 * 12, 128, hidden, true, device)?)
         .add(Activation::relu())
         .add(Dropout::new(0.5)?)
         .add(Linear::new(128, 10, device)?))

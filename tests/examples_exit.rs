@@ -33,18 +33,33 @@ fn write_small_mnist(dir: &Path, n: u32) {
 
 /// Runs `program` with `args`, expects status 1 and an `error:` line containing `what`.
 fn fails_with(program: &str, args: &[&str], what: &str) {
-    let output = Command::new(example(program))
+    exits_with(program, args, None, 1, what)
+}
+
+/// [`fails_with`] with `$MNIST_DIR` set to `mnist_dir`.
+fn fails_with_mnist_dir(program: &str, args: &[&str], mnist_dir: &Path, what: &str) {
+    exits_with(program, args, Some(mnist_dir), 1, what)
+}
+
+/// Runs `program` with `args` and `$MNIST_DIR` set to `mnist_dir` (removed when `None`),
+/// expects status `code` (1: wgnn refused an input; 2: the flags' parser refused them)
+/// and an `error:` line containing `what`.
+fn exits_with(program: &str, args: &[&str], mnist_dir: Option<&Path>, code: i32, what: &str) {
+    let mut command = Command::new(example(program));
+    command
         .args(args)
         .env("WGNN_MNIST_MIRROR", "http://127.0.0.1:9/") // nothing listens: no download
-        .env_remove("MNIST_DIR")
-        .output()
-        .unwrap();
+        .env_remove("MNIST_DIR");
+    if let Some(dir) = mnist_dir {
+        command.env("MNIST_DIR", dir);
+    }
+    let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     let context = format!(
         "{program} {args:?}\nstatus {}\nstderr:\n{stderr}",
         output.status
     );
-    assert_eq!(output.status.code(), Some(1), "{context}");
+    assert_eq!(output.status.code(), Some(code), "{context}");
     assert!(!stderr.contains("panicked"), "{context}");
     let error_line = stderr
         .lines()
@@ -81,6 +96,55 @@ fn mnist_mlp_exits_with_a_message_for_each_damaged_data_file() {
     fails_with("mnist_mlp", &args, "19 labels for 20 images");
     std::fs::write(&labels, common::idx_file(&[20], &[10; 20])).unwrap();
     fails_with("mnist_mlp", &args, "is 10");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_explicit_data_folder_is_never_replaced_by_another() {
+    // $MNIST_DIR and the working directory's data/mnist/ both hold the real MNIST, so a
+    // silent fallback from --data would train and exit 0.
+    let real = common::mnist_dir();
+    let dir = common::scratch_dir("exit-data-folder");
+    write_small_mnist(&dir, 20);
+    std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte")).unwrap();
+    for program in ["mnist_mlp", "mnist_cnn"] {
+        let run = |data: &Path, what: &str| {
+            let args = [
+                "--device",
+                "cpu",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--data",
+                data.to_str().unwrap(),
+            ];
+            fails_with_mnist_dir(program, &args, &real, what);
+        };
+        run(
+            &dir,
+            "t10k-labels-idx1-ubyte (or t10k-labels-idx1-ubyte.gz)",
+        );
+        run(&dir.join("train-images-idx3-ubyte"), "is a file");
+        run(&dir.join("nowhere"), "no such folder");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_course_flag_refuses_flags_that_would_change_the_program() {
+    let dir = common::scratch_dir("exit-course");
+    write_small_mnist(&dir, 20);
+    let data = dir.to_str().unwrap();
+    for (program, extra) in [
+        ("mnist_mlp", ["--lr", "0.1"]),
+        ("mnist_mlp", ["--schedule", "cosine"]),
+        ("mnist_mlp", ["--batch-size", "10"]),
+        ("mnist_cnn", ["--augment", "--quiet"]),
+    ] {
+        let mut args = vec!["--course", "--data", data];
+        args.extend_from_slice(&extra);
+        exits_with(program, &args, None, 2, "cannot be used with");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
