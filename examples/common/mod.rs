@@ -21,7 +21,8 @@ pub struct MnistArgs {
     /// Learning rate
     #[arg(long)]
     pub lr: Option<f32>,
-    /// Directory holding the MNIST files (else $MNIST_DIR, else data/mnist)
+    /// Directory holding the four MNIST files; used and no other (without it: $MNIST_DIR,
+    /// else data/mnist, downloaded there when absent)
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Train on the first N training images only
