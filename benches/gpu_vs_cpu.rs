@@ -2,7 +2,9 @@
 //! shapes, a device-to-device copy (the memory ceiling), an elementwise op and a sum over
 //! 64 MiB, softmax cross-entropy forward and backward, conv2d forward and backward at the
 //! MNIST CNN's shapes, and the MNIST MLP and CNN training epochs (`mlp_epoch`,
-//! `cnn_epoch`, and from them one step), plus the CPU cost of recording one GPU op.
+//! `cnn_epoch`, and from them one step; on the GPU also what a step costs the runtime:
+//! dispatches and submits per step, submits and host waits per epoch, and the host's time
+//! per step outside its waits), plus the CPU cost of recording one GPU op.
 //! Each figure is the median of 5 samples, each sample a run of repeats long enough to
 //! time, after a warm-up; the spread is the range of the samples. Times include waiting
 //! for the GPU to finish.
@@ -157,15 +159,66 @@ enum Model {
     Cnn,
 }
 
+/// What a training step costs the GPU runtime, counted (exact on any adapter) beside the
+/// host's own time.
+#[derive(Clone, Copy)]
+struct StepCosts {
+    /// Dispatches one more step records.
+    dispatches_per_step: u64,
+    /// Queue submissions one more step makes.
+    submits_per_step: u64,
+    /// Submissions and host waits over one timed epoch, and its steps.
+    submits_per_epoch: u64,
+    host_waits_per_epoch: u64,
+    epoch_steps: usize,
+    /// The host's time per step outside its waits on the GPU: recording, in µs.
+    host_us_per_step: f64,
+}
+
+/// Counters and host time (outside GPU waits) of one `fit` epoch of `data` on the GPU.
+fn counted_epoch(
+    net: &wgnn::nn::Sequential,
+    optimizer: &mut wgnn::optim::Optimizer,
+    data: &wgnn::data::Dataset,
+    ctx: &wgnn::device::GpuContext,
+) -> Result<(u64, u64, f64)> {
+    let options = wgnn::train::FitOptions {
+        epochs: 1,
+        batch_size: 128,
+        verbose: false,
+        ..wgnn::train::FitOptions::default()
+    };
+    let before = ctx.stats();
+    let start = Instant::now();
+    wgnn::train::fit(
+        net,
+        optimizer,
+        wgnn::train::Loss::CrossEntropy,
+        data,
+        &options,
+    )?;
+    let seconds = start.elapsed().as_secs_f64();
+    let after = ctx.stats();
+    let waited = (after.host_wait_nanos - before.host_wait_nanos) as f64 * 1e-9;
+    Ok((
+        after.dispatches - before.dispatches,
+        after.submits - before.submits,
+        seconds - waited,
+    ))
+}
+
 /// Seconds for one epoch (469 steps of batch 128) of `model` through `fit`, which waits
 /// for the device at the end of the epoch: 3 epochs (median and range). With `steps`, only
-/// that many steps are timed per epoch and the time is scaled to 469 steps.
+/// that many steps are timed per epoch and the time is scaled to 469 steps. On the GPU,
+/// with `count`, also what a step costs the runtime ([`StepCosts`]), from epochs of 2 and
+/// 6 steps.
 fn epoch(
     model: Model,
     device: &Device,
     split: &wgnn::data::MnistSplit,
     steps: Option<usize>,
-) -> Result<Timing> {
+    count: bool,
+) -> Result<(Timing, Option<StepCosts>)> {
     use wgnn::nn::Module;
     use wgnn::optim::{Optimizer, Rule};
     use wgnn::train::{fit, FitOptions, Loss};
@@ -197,6 +250,21 @@ fn epoch(
         &warm_up,
         &options(1),
     )?;
+    let mut costs = None;
+    if let Some(ctx) = device.gpu_context().filter(|_| count) {
+        // Epochs of 2 and 6 steps: their difference is 4 steps' worth.
+        let short = counted_epoch(&net, &mut optimizer, &full.take(2 * 128), ctx)?;
+        let long = counted_epoch(&net, &mut optimizer, &full.take(6 * 128), ctx)?;
+        costs = Some(StepCosts {
+            dispatches_per_step: (long.0 - short.0) / 4,
+            submits_per_step: long.1.saturating_sub(short.1) / 4,
+            submits_per_epoch: 0,
+            host_waits_per_epoch: 0,
+            epoch_steps: timed.len().div_ceil(128),
+            host_us_per_step: (long.2 - short.2) * 1e6 / 4.0,
+        });
+    }
+    let before = device.gpu_context().map(|ctx| ctx.stats());
     let history = fit(
         &net,
         &mut optimizer,
@@ -204,9 +272,14 @@ fn epoch(
         &timed,
         &options(3),
     )?;
+    if let (Some(ctx), Some(before), Some(c)) = (device.gpu_context(), before, costs.as_mut()) {
+        let after = ctx.stats();
+        c.submits_per_epoch = (after.submits - before.submits) / 3;
+        c.host_waits_per_epoch = (after.host_waits - before.host_waits) / 3;
+    }
     let scale = full.len().div_ceil(128) as f64 / timed.len().div_ceil(128) as f64;
     let times = history.epochs.iter().map(|e| e.seconds * scale).collect();
-    Ok(Timing::from_samples(times))
+    Ok((Timing::from_samples(times), costs))
 }
 
 /// conv2d at the MNIST CNN's shapes: (name, input dims, weight dims, with backward).
@@ -482,12 +555,19 @@ fn main() -> Result<()> {
         if !wanted(name) {
             continue;
         }
-        let cpu_t = epoch(model, &cpu, &split, cpu_steps)?;
+        let (cpu_t, _) = epoch(model, &cpu, &split, cpu_steps, false)?;
         let gpu_steps = if quick { Some(gpu_quick_steps) } else { None };
-        let gpu_t = gpu
+        // Counting takes 8 more steps: in quick mode, too long for the CNN on a software
+        // adapter (tests/step_costs.rs counts its dispatches at a small batch).
+        let count = !quick || model == Model::Mlp;
+        let gpu_run = gpu
             .as_ref()
-            .map(|g| epoch(model, g, &split, gpu_steps))
+            .map(|g| epoch(model, g, &split, gpu_steps, count))
             .transpose()?;
+        let (gpu_t, costs) = match gpu_run {
+            Some((t, costs)) => (Some(t), costs),
+            None => (None, None),
+        };
         let scaled = |steps: Option<usize>| {
             steps.map_or("full epoch".to_string(), |s| {
                 format!("{s} steps scaled to 469")
@@ -517,7 +597,19 @@ fn main() -> Result<()> {
                 step(&cpu_t)
             ),
         }
-        epochs.push((name, gpu_t, cpu_t));
+        if let Some(c) = costs {
+            println!(
+                "  GPU step costs: {} dispatches and {} submits per step; per epoch of {} steps: {} \
+                 submits, {} host waits; host time per step outside waits (recording): {:.0} µs",
+                c.dispatches_per_step,
+                c.submits_per_step,
+                c.epoch_steps,
+                c.submits_per_epoch,
+                c.host_waits_per_epoch,
+                c.host_us_per_step
+            );
+        }
+        epochs.push((name, gpu_t, cpu_t, costs));
     }
     let record_us = match &gpu {
         Some(g) => Some(record_cost(g)?),
@@ -569,7 +661,7 @@ fn write_json(
     path: &str,
     rows: &[Row],
     record_us: Option<f64>,
-    epochs: &[(&str, Option<Timing>, Timing)],
+    epochs: &[(&str, Option<Timing>, Timing, Option<StepCosts>)],
     gpu: Option<&Device>,
 ) -> Result<()> {
     let num = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:e}"));
@@ -598,9 +690,21 @@ fn write_json(
         .collect();
     let epoch_entries: Vec<String> = epochs
         .iter()
-        .map(|(name, g, c)| {
+        .map(|(name, g, c, costs)| {
+            let costs = costs.map_or("null".to_string(), |k| {
+                format!(
+                    "{{\"dispatches_per_step\": {}, \"submits_per_step\": {}, \"epoch_steps\": {}, \
+                     \"submits_per_epoch\": {}, \"host_waits_per_epoch\": {}, \"host_us_per_step\": {:e}}}",
+                    k.dispatches_per_step,
+                    k.submits_per_step,
+                    k.epoch_steps,
+                    k.submits_per_epoch,
+                    k.host_waits_per_epoch,
+                    k.host_us_per_step
+                )
+            });
             format!(
-                "    {name:?}: {{\"gpu\": {}, \"cpu\": {}}}",
+                "    {name:?}: {{\"gpu\": {}, \"cpu\": {}, \"gpu_step_costs\": {costs}}}",
                 timing(*g),
                 timing(Some(*c))
             )

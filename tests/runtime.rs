@@ -62,6 +62,36 @@ fn a_second_identical_step_creates_no_gpu_buffer() {
 }
 
 #[test]
+fn recording_never_waits_for_the_gpu_and_each_read_waits_once() {
+    let Some(_) = gpu() else { return };
+    // A private context, so that tests running in parallel do not add to its counters.
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let ctx = device.gpu_context().unwrap().clone();
+    let x = Tensor::uniform(&[33, 17], -1.0, 1.0, 1, &device)
+        .unwrap()
+        .requires_grad_();
+    let before = ctx.stats();
+    let loss = x
+        .matmul_t(&x, false, true)
+        .unwrap()
+        .relu()
+        .unwrap()
+        .sum()
+        .unwrap();
+    loss.backward().unwrap();
+    ctx.flush().unwrap();
+    let recorded = ctx.stats();
+    assert_eq!(recorded.host_waits, before.host_waits, "{recorded:?}");
+    assert!(recorded.dispatches > before.dispatches && recorded.submits > before.submits);
+    loss.item().unwrap();
+    x.grad().unwrap().to_vec().unwrap();
+    device.synchronize().unwrap();
+    let after = ctx.stats();
+    assert_eq!(after.host_waits, before.host_waits + 3, "{after:?}");
+    assert!(after.host_wait_nanos > before.host_wait_nanos);
+}
+
+#[test]
 fn later_epochs_find_every_bind_group_cached() {
     let Some(device) = gpu() else { return };
     // Two epochs meet every combination of buffers a step binds (the short last batch

@@ -5,6 +5,7 @@ use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::{BufferKind, BufferPool, GpuBuffer};
 use super::recorder::{Recorder, DEFAULT_MAX_PENDING};
+use super::waits::HostWaits;
 use crate::error::{Error, Result};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
@@ -50,6 +51,11 @@ pub struct GpuStats {
     pub dispatches: u64,
     /// Queue submissions.
     pub submits: u64,
+    /// Times the host blocked until the GPU finished its work: reads, synchronizations,
+    /// the profiler's timestamp readbacks.
+    pub host_waits: u64,
+    /// Nanoseconds the host spent in those waits, together.
+    pub host_wait_nanos: u64,
 }
 
 /// An open wgpu device with its runtime: pipeline cache, buffer pool, command recorder.
@@ -63,6 +69,7 @@ pub struct GpuContext {
     pipelines: Mutex<PipelineCache>,
     recorder: Mutex<Recorder>,
     faults: Arc<Mutex<Faults>>,
+    waits: Arc<HostWaits>,
 }
 
 /// What wgpu reported outside any error scope, kept until the next call that can
@@ -156,6 +163,7 @@ impl GpuContext {
             ParamsMode::UniformArena
         };
         let cache = PipelineCache::new(device.clone(), mode);
+        let waits = Arc::new(HostWaits::default());
         let recorder = Recorder::new(
             device.clone(),
             queue.clone(),
@@ -163,6 +171,7 @@ impl GpuContext {
             options.max_pending,
             limits.min_uniform_buffer_offset_alignment,
             features,
+            waits.clone(),
         );
         Ok(GpuContext {
             pool: BufferPool::new(device.clone()),
@@ -174,6 +183,7 @@ impl GpuContext {
             pipelines: Mutex::new(cache),
             recorder: Mutex::new(recorder),
             faults,
+            waits,
         })
     }
 
@@ -255,6 +265,7 @@ impl GpuContext {
                 recorder.cached_bind_groups(),
             )
         };
+        let (host_waits, host_wait_nanos) = self.waits.totals();
         GpuStats {
             buffers_created: created,
             buffers_reused: reused,
@@ -264,6 +275,8 @@ impl GpuContext {
             bind_groups,
             dispatches,
             submits,
+            host_waits,
+            host_wait_nanos,
         }
     }
 
@@ -379,9 +392,7 @@ impl GpuContext {
     /// Submits what is recorded and waits for the GPU to finish it.
     pub fn synchronize(&self) -> Result<()> {
         self.flush()?;
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.wait()?;
         self.take_fault()
     }
 
@@ -402,9 +413,7 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |result| {
             let _ = sender.send(result);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.wait()?;
         self.take_fault()?;
         match receiver.recv() {
             Ok(Ok(())) => {}
@@ -418,6 +427,13 @@ impl GpuContext {
         drop(view);
         staging.raw().unmap();
         Ok(values)
+    }
+
+    /// Blocks until the GPU has finished everything submitted (one host wait).
+    fn wait(&self) -> Result<()> {
+        self.waits
+            .wait(&self.device)
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
     }
 
     /// Frees the pool's idle buffers.

@@ -5,6 +5,7 @@ mod params;
 mod pipelines;
 mod pool;
 mod recorder;
+mod waits;
 
 pub use context::{GpuContext, GpuOptions, GpuStats};
 pub use params::Params;

@@ -4,7 +4,9 @@
 use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::GpuBuffer;
+use super::waits::HostWaits;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Dispatches recorded before the recorder submits on its own (without waiting).
 pub(crate) const DEFAULT_MAX_PENDING: usize = 4096;
@@ -84,11 +86,11 @@ impl KernelTimer {
     }
 
     /// Waits for the submitted batch and adds its kernel times to the profile.
-    fn collect(&mut self, device: &wgpu::Device) {
+    fn collect(&mut self, device: &wgpu::Device, waits: &HostWaits) {
         let bytes = self.names.len() as u64 * 16;
         let slice = self.readback.slice(0..bytes);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        if device.poll(wgpu::PollType::wait_indefinitely()).is_err() {
+        if waits.wait(device).is_err() {
             crate::profile::note_gpu("waiting for the timestamps failed".into());
             self.names.clear();
             return;
@@ -129,6 +131,7 @@ pub(crate) struct Recorder {
     arena: Option<UniformArena>,
     bind_groups: HashMap<BindKey, wgpu::BindGroup>,
     timer: Option<KernelTimer>,
+    waits: Arc<HostWaits>,
     pub(crate) dispatches: u64,
     pub(crate) submits: u64,
 }
@@ -141,6 +144,7 @@ impl Recorder {
         max_pending: usize,
         uniform_alignment: u32,
         features: wgpu::Features,
+        waits: Arc<HostWaits>,
     ) -> Self {
         let timer = if !crate::profile::enabled() {
             None
@@ -189,6 +193,7 @@ impl Recorder {
             arena,
             bind_groups: HashMap::new(),
             timer,
+            waits,
             dispatches: 0,
             submits: 0,
         }
@@ -366,7 +371,7 @@ impl Recorder {
         self.pending = 0;
         self.submits += 1;
         if let Some(timer) = self.timer.as_mut().filter(|t| !t.names.is_empty()) {
-            timer.collect(&self.device);
+            timer.collect(&self.device, &self.waits);
         }
     }
 

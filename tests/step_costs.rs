@@ -1,0 +1,143 @@
+//! What a training step costs the GPU runtime, counted rather than timed: dispatches per
+//! step, queue submissions and host waits per epoch, for the course's MLP and CNN trained
+//! through `fit` as a user would. These counts are exact on any adapter, lavapipe
+//! included, so the budgets below are asserted; issue 17's fusions lower them, and each
+//! change that does tightens its budget here (docs/performance.md keeps the history).
+
+mod common;
+
+use wgnn::device::GpuOptions;
+use wgnn::nn::{Module, Sequential};
+use wgnn::optim::{Optimizer, Rule};
+use wgnn::train::{fit, FitOptions, Loss};
+use wgnn::{Device, Tensor};
+
+/// Dispatches per training step of the course MLP (784-64-32-10, activity L2, Adam).
+/// Counted before issue 17's fusions: 50. Issue 17's goal: 12.
+const MLP_DISPATCH_BUDGET: u64 = 50;
+/// Dispatches per training step of the course CNN (both dropouts, Adadelta).
+/// Counted before issue 17's fusions: 53. Issue 17's goal: 18.
+const CNN_DISPATCH_BUDGET: u64 = 53;
+/// Host waits in a 469-step epoch with the progress bar off and on: reads of the loss
+/// for the divergence check every 100 steps and for the bar every 100 steps, and the
+/// epoch's end. Counted before issue 17: 7 and 15. Issue 17's goal: 1 with the bar on.
+const QUIET_EPOCH_WAITS: u64 = 7;
+const VERBOSE_EPOCH_WAITS: u64 = 15;
+
+/// Runtime counters over one stretch of work.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Costs {
+    dispatches: u64,
+    submits: u64,
+    host_waits: u64,
+}
+
+/// A course model on `device` with its optimizer and the shape of one sample.
+fn course_model(cnn: bool, device: &Device) -> (Sequential, Optimizer, Vec<usize>) {
+    wgnn::nn::manual_seed(7);
+    if cnn {
+        let model = wgnn::models::mnist_cnn(device, None).unwrap();
+        let adadelta = Optimizer::new(model.parameters(), Rule::adadelta(), 1.0).unwrap();
+        (model, adadelta, vec![1, 28, 28])
+    } else {
+        let model = wgnn::models::mnist_mlp(device).unwrap();
+        let adam = Optimizer::adam(model.parameters(), 2e-3).unwrap();
+        (model, adam, vec![784])
+    }
+}
+
+/// The counters over one `fit` epoch of `steps` steps of `batch` random samples (values
+/// do not change what is recorded), with the progress bar on or off.
+fn epoch_costs(
+    (model, optimizer, dims): &mut (Sequential, Optimizer, Vec<usize>),
+    steps: usize,
+    batch: usize,
+    verbose: bool,
+) -> Costs {
+    let device = model.parameters()[0].device().clone();
+    let samples = steps * batch;
+    let mut shape = vec![samples];
+    shape.extend(dims.iter());
+    let inputs = Tensor::uniform(&shape, 0.0, 1.0, 3, &device).unwrap();
+    let labels: Vec<f32> = (0..samples).map(|i| (i % 10) as f32).collect();
+    let labels = Tensor::from_vec(labels, &[samples], &device).unwrap();
+    let data = wgnn::data::Dataset::from_tensors(inputs, labels).unwrap();
+    let options = FitOptions {
+        epochs: 1,
+        batch_size: batch,
+        verbose,
+        ..FitOptions::default()
+    };
+    let ctx = device.gpu_context().unwrap();
+    device.synchronize().unwrap();
+    let before = ctx.stats();
+    fit(&*model, optimizer, Loss::CrossEntropy, &data, &options).unwrap();
+    let after = ctx.stats();
+    Costs {
+        dispatches: after.dispatches - before.dispatches,
+        submits: after.submits - before.submits,
+        host_waits: after.host_waits - before.host_waits,
+    }
+}
+
+/// Dispatches one more training step records, from epochs of 1, 2 and 3 steps (after a
+/// warm-up epoch); asserts that every step records the same number.
+fn dispatches_per_step(cnn: bool, batch: usize) -> u64 {
+    // A private device, so that tests running in parallel do not add to its counters.
+    let Some(_) = common::gpu() else { return 0 };
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let mut setup = course_model(cnn, &device);
+    epoch_costs(&mut setup, 1, batch, false);
+    let counts: Vec<u64> = (1..=3)
+        .map(|steps| epoch_costs(&mut setup, steps, batch, false).dispatches)
+        .collect();
+    let (first, second) = (counts[1] - counts[0], counts[2] - counts[1]);
+    assert_eq!(
+        first, second,
+        "steps recorded different dispatches: {counts:?}"
+    );
+    first
+}
+
+#[test]
+fn the_course_mlp_step_stays_within_its_dispatch_budget() {
+    let per_step = dispatches_per_step(false, 128);
+    if per_step == 0 {
+        return;
+    }
+    println!("course MLP, batch 128: {per_step} dispatches per training step");
+    assert!(
+        per_step <= MLP_DISPATCH_BUDGET,
+        "{per_step} dispatches per step"
+    );
+}
+
+#[test]
+fn the_course_cnn_step_stays_within_its_dispatch_budget() {
+    // Batch 4: what is recorded does not depend on the batch, and lavapipe runs a
+    // batch of 128 through the convolutions for seconds.
+    let per_step = dispatches_per_step(true, 4);
+    if per_step == 0 {
+        return;
+    }
+    println!("course CNN (both dropouts, Adadelta): {per_step} dispatches per training step");
+    assert!(
+        per_step <= CNN_DISPATCH_BUDGET,
+        "{per_step} dispatches per step"
+    );
+}
+
+#[test]
+fn a_full_epoch_waits_on_the_gpu_within_its_budget() {
+    let Some(_) = common::gpu() else { return };
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let mut setup = course_model(false, &device);
+    epoch_costs(&mut setup, 1, 8, false);
+    // MNIST's 469 steps at batch 128; batch 8 records the same and runs faster here.
+    let quiet = epoch_costs(&mut setup, 469, 8, false);
+    let verbose = epoch_costs(&mut setup, 469, 8, true);
+    println!("course MLP epoch of 469 steps, progress bar off: {quiet:?}");
+    println!("course MLP epoch of 469 steps, progress bar on: {verbose:?}");
+    assert!(quiet.host_waits <= QUIET_EPOCH_WAITS, "{quiet:?}");
+    assert!(verbose.host_waits <= VERBOSE_EPOCH_WAITS, "{verbose:?}");
+}
