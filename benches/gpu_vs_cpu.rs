@@ -211,7 +211,7 @@ fn counted_epoch(
 /// for the device at the end of the epoch: 3 epochs (median and range). With `steps`, only
 /// that many steps are timed per epoch and the time is scaled to 469 steps. On the GPU,
 /// with `count`, also what a step costs the runtime ([`StepCosts`]), from epochs of 2 and
-/// 6 steps.
+/// 22 steps.
 fn epoch(
     model: Model,
     device: &Device,
@@ -252,16 +252,16 @@ fn epoch(
     )?;
     let mut costs = None;
     if let Some(ctx) = device.gpu_context().filter(|_| count) {
-        // Epochs of 2 and 6 steps: their difference is 4 steps' worth.
+        // Epochs of 2 and 22 steps: their difference is 20 steps' worth.
         let short = counted_epoch(&net, &mut optimizer, &full.take(2 * 128), ctx)?;
-        let long = counted_epoch(&net, &mut optimizer, &full.take(6 * 128), ctx)?;
+        let long = counted_epoch(&net, &mut optimizer, &full.take(22 * 128), ctx)?;
         costs = Some(StepCosts {
-            dispatches_per_step: (long.0 - short.0) / 4,
-            submits_per_step: long.1.saturating_sub(short.1) / 4,
+            dispatches_per_step: (long.0 - short.0) / 20,
+            submits_per_step: long.1.saturating_sub(short.1) / 20,
             submits_per_epoch: 0,
             host_waits_per_epoch: 0,
             epoch_steps: timed.len().div_ceil(128),
-            host_us_per_step: (long.2 - short.2) * 1e6 / 4.0,
+            host_us_per_step: (long.2 - short.2) * 1e6 / 20.0,
         });
     }
     let before = device.gpu_context().map(|ctx| ctx.stats());
@@ -557,7 +557,7 @@ fn main() -> Result<()> {
         }
         let (cpu_t, _) = epoch(model, &cpu, &split, cpu_steps, false)?;
         let gpu_steps = if quick { Some(gpu_quick_steps) } else { None };
-        // Counting takes 8 more steps: in quick mode, too long for the CNN on a software
+        // Counting takes 24 more steps: in quick mode, too long for the CNN on a software
         // adapter (tests/step_costs.rs counts its dispatches at a small batch).
         let count = !quick || model == Model::Mlp;
         let gpu_run = gpu
