@@ -38,4 +38,4 @@ pub use autograd::{no_grad, NoGradGuard};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use shape::{Shape, MAX_RANK};
-pub use tensor::{ByteTensor, Tensor};
+pub use tensor::{ByteTensor, LaterRead, Tensor};

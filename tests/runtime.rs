@@ -92,6 +92,45 @@ fn recording_never_waits_for_the_gpu_and_each_read_waits_once() {
 }
 
 #[test]
+fn a_read_later_arrives_without_a_wait_and_agrees_with_a_plain_read() {
+    let Some(_) = gpu() else { return };
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let ctx = device.gpu_context().unwrap().clone();
+    for d in [Device::Cpu, device.clone()] {
+        let a = Tensor::uniform(&[7, 3], -1.0, 1.0, 4, &d).unwrap();
+        let b = a.relu().unwrap().sum().unwrap();
+        let mut read = Tensor::read_later(&[&a, &b]).unwrap();
+        let before = ctx.stats().host_waits;
+        // Poll (never blocking) until the values arrive; a software GPU finishes quickly.
+        let mut values = None;
+        for _ in 0..100_000 {
+            values = read.try_take().unwrap();
+            if values.is_some() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert_eq!(ctx.stats().host_waits, before, "try_take waited on {d}");
+        let values = values.expect("the read arrived");
+        assert_eq!(
+            values,
+            vec![a.to_vec().unwrap(), b.to_vec().unwrap()],
+            "on {d}"
+        );
+        assert!(read.try_take().unwrap().is_none(), "taken twice on {d}");
+        // wait() on a fresh read blocks at most once.
+        let expected = vec![b.to_vec().unwrap()];
+        let before = ctx.stats().host_waits;
+        let waited = Tensor::read_later(&[&b]).unwrap().wait().unwrap();
+        assert!(ctx.stats().host_waits <= before + 1, "on {d}");
+        assert_eq!(waited, expected, "on {d}");
+    }
+    let cpu = Tensor::zeros(&[1], &Device::Cpu).unwrap();
+    let gpu_tensor = Tensor::zeros(&[1], &device).unwrap();
+    assert!(Tensor::read_later(&[&cpu, &gpu_tensor]).is_err());
+}
+
+#[test]
 fn later_epochs_find_every_bind_group_cached() {
     let Some(device) = gpu() else { return };
     // Two epochs meet every combination of buffers a step binds (the short last batch

@@ -58,6 +58,58 @@ pub struct GpuStats {
     pub host_wait_nanos: u64,
 }
 
+/// GPU values on their way to the host: see [`GpuContext::read_async`]. Dropping it
+/// before its values arrive keeps its staging buffer out of the pool.
+pub struct PendingRead {
+    staging: Option<GpuBuffer>,
+    bytes: u64,
+    lengths: Vec<usize>,
+    receiver: mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+}
+
+impl PendingRead {
+    /// The values once mapped, one vector per buffer read; the staging buffer goes back
+    /// to the pool unmapped.
+    fn take(
+        &mut self,
+        mapped: std::result::Result<(), wgpu::BufferAsyncError>,
+    ) -> Result<Vec<Vec<f32>>> {
+        mapped.map_err(|e| Error::Gpu(format!("mapping a readback buffer: {e}")))?;
+        let staging = self
+            .staging
+            .take()
+            .ok_or_else(|| Error::Gpu("a readback was taken twice".into()))?;
+        let values = {
+            let view = staging
+                .raw()
+                .slice(0..self.bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("reading a readback buffer: {e}")))?;
+            bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+        };
+        staging.raw().unmap();
+        let mut rest = values.as_slice();
+        Ok(self
+            .lengths
+            .iter()
+            .map(|&n| {
+                let (head, tail) = rest.split_at(n.min(rest.len()));
+                rest = tail;
+                head.to_vec()
+            })
+            .collect())
+    }
+}
+
+impl Drop for PendingRead {
+    fn drop(&mut self) {
+        // A buffer whose mapping may still be pending must not be handed out again.
+        if let Some(staging) = self.staging.take() {
+            std::mem::forget(staging);
+        }
+    }
+}
+
 /// An open wgpu device with its runtime: pipeline cache, buffer pool, command recorder.
 pub struct GpuContext {
     device: wgpu::Device,
@@ -434,6 +486,68 @@ impl GpuContext {
         self.waits
             .wait(&self.device)
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    /// Starts reading `floats` values from each of `buffers` into one staging buffer:
+    /// records the copies, submits, and asks for the mapping, without waiting. The values
+    /// arrive through [`GpuContext::try_finish`] (never blocks) or
+    /// [`GpuContext::finish`] (blocks once if they have not arrived).
+    pub fn read_async(&self, buffers: &[(&GpuBuffer, usize)]) -> Result<PendingRead> {
+        let lengths: Vec<usize> = buffers.iter().map(|(_, floats)| *floats).collect();
+        let bytes = (lengths.iter().sum::<usize>().max(1) as u64) * 4;
+        let staging = self.take(BufferKind::Readback, bytes, "readback")?;
+        {
+            let mut recorder = lock(&self.recorder);
+            let mut offset = 0u64;
+            for (buffer, floats) in buffers.iter().filter(|(_, f)| *f > 0) {
+                recorder.copy_at(buffer.raw(), staging.raw(), offset, *floats as u64 * 4);
+                offset += *floats as u64 * 4;
+            }
+            recorder.submit();
+        }
+        self.take_fault()?;
+        let (sender, receiver) = mpsc::channel();
+        staging
+            .raw()
+            .slice(0..bytes)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        Ok(PendingRead {
+            staging: Some(staging),
+            bytes,
+            lengths,
+            receiver,
+        })
+    }
+
+    /// The values of `read` if they have arrived (polling the device without blocking);
+    /// `None` while the GPU is still working.
+    pub fn try_finish(&self, read: &mut PendingRead) -> Result<Option<Vec<Vec<f32>>>> {
+        self.device
+            .poll(wgpu::PollType::Poll)
+            .map_err(|e| Error::Gpu(format!("polling the GPU: {e}")))?;
+        self.take_fault()?;
+        match read.receiver.try_recv() {
+            Ok(mapped) => read.take(mapped).map(Some),
+            Err(mpsc::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                Err(Error::Gpu("readback never completed".into()))
+            }
+        }
+    }
+
+    /// The values of `read`, waiting for the GPU (one host wait) unless they have arrived.
+    pub fn finish(&self, mut read: PendingRead) -> Result<Vec<Vec<f32>>> {
+        if let Some(values) = self.try_finish(&mut read)? {
+            return Ok(values);
+        }
+        self.wait()?;
+        self.take_fault()?;
+        match read.receiver.recv() {
+            Ok(mapped) => read.take(mapped),
+            Err(_) => Err(Error::Gpu("readback never completed".into())),
+        }
     }
 
     /// Frees the pool's idle buffers.

@@ -7,7 +7,7 @@ mod pool;
 mod recorder;
 mod waits;
 
-pub use context::{GpuContext, GpuOptions, GpuStats};
+pub use context::{GpuContext, GpuOptions, GpuStats, PendingRead};
 pub use params::Params;
 pub use pipelines::Kernel;
 pub use pool::GpuBuffer;

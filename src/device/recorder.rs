@@ -339,8 +339,20 @@ impl Recorder {
 
     /// Records a buffer-to-buffer copy.
     pub(crate) fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.copy_at(src, dst, 0, bytes);
+    }
+
+    /// Records copying the first `bytes` of `src` to `dst` at byte `offset`.
+    pub(crate) fn copy_at(
+        &mut self,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) {
         self.end_pass();
-        self.encoder().copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+        self.encoder()
+            .copy_buffer_to_buffer(src, 0, dst, offset, bytes);
         self.pending += 1;
     }
 

@@ -3,10 +3,12 @@
 
 mod bytes;
 mod create;
+mod read;
 mod storage;
 
 pub(crate) use bytes::ByteStorage;
 pub use bytes::ByteTensor;
+pub use read::LaterRead;
 pub(crate) mod host_pool;
 pub(crate) use storage::Storage;
 

@@ -1,7 +1,8 @@
 //! The training loop. A step records forward, loss, backward and the optimizer update
 //! into the device's command stream; running sums of loss and correct predictions stay on
-//! the device and are read only every `log_every` steps and at the end of an epoch, so
-//! the GPU is never waited on inside a step.
+//! the device. Every `log_every` (progress bar) or `check_every` (divergence) steps they
+//! are read without waiting (`Tensor::read_later`) and used when they arrive, a few steps
+//! later; the epoch's end reads them with the epoch's one wait on the GPU.
 
 use super::checkpoint::{self, Best, Checkpointing, Progress};
 use super::history::{epoch_line, EpochStats, History};
@@ -11,7 +12,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::optim::{Optimizer, Schedule};
-use crate::tensor::Tensor;
+use crate::tensor::{LaterRead, Tensor};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,7 +54,8 @@ pub struct FitOptions {
     pub schedule: Option<Schedule>,
     /// Print a progress bar and a line per epoch.
     pub verbose: bool,
-    /// Steps between progress-bar loss updates (each one reads from the device).
+    /// Steps between progress-bar loss updates (each starts a read from the device that
+    /// the loop does not wait for).
     pub log_every: usize,
     /// Called after every epoch (after validation); returning false stops training.
     pub on_epoch_end: Option<EpochCallback>,
@@ -63,7 +65,8 @@ pub struct FitOptions {
     /// It is checked every `check_every` steps and at the end of each epoch, from values
     /// kept on the device, so the GPU is not waited on in between.
     pub stop_on_non_finite: bool,
-    /// Steps between checks for non-finite values (each one reads from the device).
+    /// Steps between checks for non-finite values (each starts a read from the device
+    /// that the loop does not wait for; the check runs when the values arrive).
     pub check_every: usize,
 }
 
@@ -130,31 +133,80 @@ impl Totals {
         Ok(())
     }
 
-    /// The sum of the losses so far, weighted by batch size.
-    fn loss_total(&self) -> Result<f32> {
-        Ok(self
-            .loss
-            .as_ref()
-            .map(Tensor::item)
-            .transpose()?
-            .unwrap_or(0.0))
-    }
-
-    fn mean_loss(&self) -> Result<f32> {
-        Ok(self.loss_total()? / self.samples.max(1) as f32)
-    }
-
-    fn evaluation(&self) -> Result<Evaluation> {
-        let accuracy = self
-            .correct
-            .as_ref()
-            .map(Tensor::item)
-            .transpose()?
-            .map(|c| c / self.samples.max(1) as f32);
-        Ok(Evaluation {
-            loss: self.mean_loss()?,
-            accuracy,
+    /// Starts reading the sums so far (the loss total, weighted by batch size, and the
+    /// correct count) without waiting for the device.
+    fn read_later(&self) -> Result<TotalsRead> {
+        let tensors: Vec<&Tensor> = self.loss.iter().chain(self.correct.iter()).collect();
+        Ok(TotalsRead {
+            samples: self.samples,
+            has_correct: self.correct.is_some(),
+            read: Tensor::read_later(&tensors)?,
         })
+    }
+
+    /// The sums so far, waiting for the device once.
+    fn read_now(&self) -> Result<TotalsSnapshot> {
+        self.read_later()?.wait()
+    }
+}
+
+/// The running sums of an epoch on their way from the device.
+struct TotalsRead {
+    samples: usize,
+    has_correct: bool,
+    read: LaterRead,
+}
+
+/// The running sums of an epoch as read: the loss total (weighted by batch size), the
+/// correct count, and the samples they cover.
+struct TotalsSnapshot {
+    loss_total: f32,
+    correct: Option<f32>,
+    samples: usize,
+}
+
+impl TotalsRead {
+    /// The sums if they have arrived; never blocks.
+    fn try_take(&mut self) -> Result<Option<TotalsSnapshot>> {
+        let (samples, has_correct) = (self.samples, self.has_correct);
+        Ok(self
+            .read
+            .try_take()?
+            .map(|values| TotalsSnapshot::new(samples, has_correct, values)))
+    }
+
+    /// The sums, waiting for the device once if they have not arrived.
+    fn wait(self) -> Result<TotalsSnapshot> {
+        let values = self.read.wait()?;
+        Ok(TotalsSnapshot::new(self.samples, self.has_correct, values))
+    }
+}
+
+impl TotalsSnapshot {
+    /// The sums from the values read: the loss total (absent before the first batch),
+    /// then the correct count when there is one.
+    fn new(samples: usize, has_correct: bool, values: Vec<Vec<f32>>) -> Self {
+        let mut values = values
+            .into_iter()
+            .map(|v| v.first().copied().unwrap_or(0.0));
+        let loss_total = if samples > 0 {
+            values.next().unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        TotalsSnapshot {
+            loss_total,
+            correct: if has_correct { values.next() } else { None },
+            samples,
+        }
+    }
+
+    fn evaluation(&self) -> Evaluation {
+        let samples = self.samples.max(1) as f32;
+        Evaluation {
+            loss: self.loss_total / samples,
+            accuracy: self.correct.map(|c| c / samples),
+        }
     }
 }
 
@@ -191,7 +243,7 @@ pub fn evaluate(
                 x.dims()[0],
             )?;
         }
-        totals.evaluation()
+        Ok(totals.read_now()?.evaluation())
     });
     model.set_training(true);
     result
@@ -403,6 +455,14 @@ fn train_epoch(
     let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
     let mut totals = Totals::new();
     let mut watch = Divergence::new(model, options, epoch);
+    // The sums read for the bar and the divergence check arrive while later steps are
+    // recorded: the epoch waits on the device only at its end.
+    let mut in_flight: Option<(usize, TotalsRead)> = None;
+    let bar_every = if options.verbose {
+        options.log_every
+    } else {
+        0
+    };
     for (step, batch) in batches.enumerate() {
         let (x, y) = batch?;
         if let Some(s) = &options.schedule {
@@ -424,19 +484,30 @@ fn train_epoch(
                 x.dims()[0],
             )
         })?;
-        watch.record(step + 1, &batch_loss, &totals)?;
+        watch.keep(step + 1, &batch_loss);
         bar.inc(x.dims()[0] as u64);
-        if options.verbose && options.log_every > 0 && (step + 1) % options.log_every == 0 {
-            let so_far = totals.evaluation()?;
-            let accuracy = so_far
-                .accuracy
-                .map(|a| format!(" accuracy {a:.4}"))
-                .unwrap_or_default();
-            bar.set_message(format!("loss {:.4}{accuracy}", so_far.loss));
+        if let Some((read_at, read)) = in_flight.as_mut() {
+            if let Some(sums) = read.try_take()? {
+                watch.confirm(*read_at, sums.loss_total)?;
+                if bar_every > 0 {
+                    bar.set_message(progress_message(&sums.evaluation()));
+                }
+                in_flight = None;
+            }
+        }
+        let steps = step + 1;
+        let due = (bar_every > 0 && steps.is_multiple_of(bar_every)) || watch.due(steps);
+        if due && in_flight.is_none() {
+            in_flight = Some((steps, totals.read_later()?));
         }
     }
-    let train_eval = totals.evaluation()?;
-    watch.check(&totals)?;
+    let sums = totals.read_now()?;
+    if let Some((_, mut read)) = in_flight {
+        // Its values arrived during that wait; taking them returns its staging buffer.
+        read.try_take()?;
+    }
+    let train_eval = sums.evaluation();
+    watch.confirm(usize::MAX, sums.loss_total)?;
     let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok(EpochStats {
@@ -473,24 +544,30 @@ impl<'a> Divergence<'a> {
         }
     }
 
-    /// Keeps step `step`'s loss and checks when a check is due.
-    fn record(&mut self, step: usize, loss: &Tensor, totals: &Totals) -> Result<()> {
+    /// Keeps step `step`'s loss, to find the first bad step if a check fails.
+    fn keep(&mut self, step: usize, loss: &Tensor) {
+        if self.enabled {
+            self.recent.push((step, loss.detach()));
+        }
+    }
+
+    /// Whether a check is due after step `step`.
+    fn due(&self, step: usize) -> bool {
+        self.enabled && step.is_multiple_of(self.every)
+    }
+
+    /// Checks the loss total read after step `step`. When it is finite, the losses up to
+    /// that step are forgotten; when not, finds the first bad step and tensor among the
+    /// losses kept since the last good check.
+    fn confirm(&mut self, step: usize, loss_total: f32) -> Result<()> {
         if !self.enabled {
             return Ok(());
         }
-        self.recent.push((step, loss.detach()));
-        if step.is_multiple_of(self.every) {
-            self.check(totals)?;
-        }
-        Ok(())
-    }
-
-    /// Reads the loss total; when it is not finite, finds the first bad step and tensor.
-    fn check(&mut self, totals: &Totals) -> Result<()> {
-        let recent = std::mem::take(&mut self.recent);
-        if !self.enabled || totals.loss_total()?.is_finite() {
+        if loss_total.is_finite() {
+            self.recent.retain(|(s, _)| *s > step);
             return Ok(());
         }
+        let recent = std::mem::take(&mut self.recent);
         // The first step whose loss is not finite; a bad gradient shows in the next
         // step's loss, through the parameters it updated.
         let mut first = None;
@@ -521,6 +598,15 @@ impl<'a> Divergence<'a> {
             parameters,
         })
     }
+}
+
+/// The progress bar's message: the epoch's loss (and accuracy) so far.
+fn progress_message(so_far: &Evaluation) -> String {
+    let accuracy = so_far
+        .accuracy
+        .map(|a| format!(" accuracy {a:.4}"))
+        .unwrap_or_default();
+    format!("loss {:.4}{accuracy}", so_far.loss)
 }
 
 fn progress_bar(
