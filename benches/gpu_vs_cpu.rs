@@ -175,19 +175,15 @@ struct StepCosts {
     host_us_per_step: f64,
 }
 
-/// Counters and host time (outside GPU waits) of one `fit` epoch of `data` on the GPU.
-fn counted_epoch(
+/// Counters and host time (outside GPU waits) of one `fit` run of `data` with `options`
+/// on the GPU: dispatches, submits, seconds.
+fn counted_fit(
     net: &wgnn::nn::Sequential,
     optimizer: &mut wgnn::optim::Optimizer,
     data: &wgnn::data::Dataset,
+    options: &wgnn::train::FitOptions,
     ctx: &wgnn::device::GpuContext,
 ) -> Result<(u64, u64, f64)> {
-    let options = wgnn::train::FitOptions {
-        epochs: 1,
-        batch_size: 128,
-        verbose: false,
-        ..wgnn::train::FitOptions::default()
-    };
     let before = ctx.stats();
     let start = Instant::now();
     wgnn::train::fit(
@@ -195,7 +191,7 @@ fn counted_epoch(
         optimizer,
         wgnn::train::Loss::CrossEntropy,
         data,
-        &options,
+        options,
     )?;
     let seconds = start.elapsed().as_secs_f64();
     let after = ctx.stats();
@@ -253,8 +249,10 @@ fn epoch(
     let mut costs = None;
     if let Some(ctx) = device.gpu_context().filter(|_| count) {
         // Epochs of 2 and 22 steps: their difference is 20 steps' worth.
-        let short = counted_epoch(&net, &mut optimizer, &full.take(2 * 128), ctx)?;
-        let long = counted_epoch(&net, &mut optimizer, &full.take(22 * 128), ctx)?;
+        let mut counted =
+            |data: &wgnn::data::Dataset| counted_fit(&net, &mut optimizer, data, &options(1), ctx);
+        let short = counted(&full.take(2 * 128))?;
+        let long = counted(&full.take(22 * 128))?;
         costs = Some(StepCosts {
             dispatches_per_step: (long.0 - short.0) / 20,
             submits_per_step: long.1.saturating_sub(short.1) / 20,

@@ -453,32 +453,8 @@ impl GpuContext {
         if floats == 0 {
             return Ok(Vec::new());
         }
-        let bytes = floats as u64 * 4;
-        let staging = self.take(BufferKind::Readback, bytes, "readback")?;
-        {
-            let mut recorder = lock(&self.recorder);
-            recorder.copy(buffer.raw(), staging.raw(), bytes);
-            recorder.submit();
-        }
-        let (sender, receiver) = mpsc::channel();
-        let slice = staging.raw().slice(0..bytes);
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        self.wait()?;
-        self.take_fault()?;
-        match receiver.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Error::Gpu(format!("mapping a readback buffer: {e}"))),
-            Err(_) => return Err(Error::Gpu("readback never completed".into())),
-        }
-        let view = slice
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu(format!("reading a readback buffer: {e}")))?;
-        let values = bytemuck::pod_collect_to_vec::<u8, f32>(&view);
-        drop(view);
-        staging.raw().unmap();
-        Ok(values)
+        let read = self.read_async(&[(buffer, floats)])?;
+        Ok(self.finish(read)?.pop().unwrap_or_default())
     }
 
     /// Blocks until the GPU has finished everything submitted (one host wait).
@@ -491,7 +467,7 @@ impl GpuContext {
     /// Starts reading `floats` values from each of `buffers` into one staging buffer:
     /// records the copies, submits, and asks for the mapping, without waiting. The values
     /// arrive through [`GpuContext::try_finish`] (never blocks) or
-    /// [`GpuContext::finish`] (blocks once if they have not arrived).
+    /// [`GpuContext::finish`] (blocks once).
     pub fn read_async(&self, buffers: &[(&GpuBuffer, usize)]) -> Result<PendingRead> {
         let lengths: Vec<usize> = buffers.iter().map(|(_, floats)| *floats).collect();
         let bytes = (lengths.iter().sum::<usize>().max(1) as u64) * 4;
@@ -537,11 +513,8 @@ impl GpuContext {
         }
     }
 
-    /// The values of `read`, waiting for the GPU (one host wait) unless they have arrived.
+    /// The values of `read`, waiting for the GPU (one host wait).
     pub fn finish(&self, mut read: PendingRead) -> Result<Vec<Vec<f32>>> {
-        if let Some(values) = self.try_finish(&mut read)? {
-            return Ok(values);
-        }
         self.wait()?;
         self.take_fault()?;
         match read.receiver.recv() {

@@ -65,8 +65,8 @@ impl LaterRead {
         }
     }
 
-    /// The values, waiting for the GPU (one host wait) if they have not arrived. Values
-    /// already taken with [`LaterRead::try_take`] are an error.
+    /// The values, waiting for the GPU (one host wait on the GPU path). Values already
+    /// taken with [`LaterRead::try_take`] are an error.
     pub fn wait(self) -> Result<Vec<Vec<f32>>> {
         match self {
             LaterRead::Ready(values) => values

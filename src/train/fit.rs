@@ -175,7 +175,7 @@ impl TotalsRead {
             .map(|values| TotalsSnapshot::new(samples, has_correct, values)))
     }
 
-    /// The sums, waiting for the device once if they have not arrived.
+    /// The sums, waiting for the device once.
     fn wait(self) -> Result<TotalsSnapshot> {
         let values = self.read.wait()?;
         Ok(TotalsSnapshot::new(self.samples, self.has_correct, values))
