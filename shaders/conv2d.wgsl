@@ -12,10 +12,16 @@ struct Params {
     o: u32, kh: u32, kw: u32, oh: u32,
     ow: u32, sh: u32, sw: u32, ph: u32,
     pw: u32, dh: u32, dw: u32,
+    alpha: f32, // the activation's parameter (mode 0)
 }
 //@params
 
 override MODE: u32 = 0u;
+// The activation mode 0 applies after the bias (ACT_IDENTITY: none), so Conv2d +
+// activation is one dispatch.
+override ACT: u32 = 255u;
+
+//@activation
 
 //@gemm_tiles
 
@@ -134,7 +140,7 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if (row < mnk.x && col < mnk.y) {
                 var v = acc[i * 4u + j];
                 if (MODE == 0u) {
-                    v = v + bias[row];
+                    v = act_forward(ACT, v + bias[row], P.alpha, 0.0);
                 }
                 out[out_off + row * mnk.y + col] = v;
             }

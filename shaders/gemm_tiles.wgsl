@@ -1,5 +1,5 @@
 // The 64x64-tile GEMM core shared by matmul.wgsl and conv2d.wgsl (included where a
-// shader writes //@gemm_tiles): tile sizes, the workgroup tiles, and the per-thread 4x4
+// shader has the gemm_tiles marker): tile sizes, the workgroup tiles, and the per-thread 4x4
 // multiply-accumulate over one BK-deep step. Each kernel fills the tiles its own way.
 
 const BM: u32 = 64u;

@@ -4,7 +4,8 @@
 // in place (no copy); loads stay coalesced either way. Out-of-range elements load as 0.
 // `matmul` loads scalars and serves every shape; `matmul_vec4` loads one vec4 of each
 // operand per thread per tile and needs each operand's contiguous axis (and so its batch
-// stride) to be a multiple of 4.
+// stride) to be a multiple of 4. C is written through `store` (the gemm_output marker): as computed
+// for the `matmul` family, with bias and activation applied for the `dense` family.
 
 struct Params {
     m: u32,
@@ -13,6 +14,7 @@ struct Params {
     batch_a: u32, // elements between consecutive batches of A (0 = shared)
     batch_b: u32,
     batch_c: u32,
+    alpha: f32, // the epilogue activation's parameter (dense kernels only)
 }
 //@params
 
@@ -23,7 +25,7 @@ override TRANS_B: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+//@gemm_output
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
 
@@ -34,7 +36,7 @@ fn store_block(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, array<f32, 16>
         for (var j = 0u; j < 4u; j = j + 1u) {
             let col = wid.x * BN + lid.x + 16u * j;
             if (row < P.m && col < P.n) {
-                c[c_off + row * P.n + col] = (*acc)[i * 4u + j];
+                store(c_off + row * P.n + col, col, (*acc)[i * 4u + j]);
             }
         }
     }

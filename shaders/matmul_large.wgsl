@@ -3,6 +3,7 @@
 // in steps of 8 through two workgroup buffers (one being read while the next is filled,
 // one barrier per step). Every global load, workgroup read and store is a vec4, so each
 // operand's contiguous axis and N must be multiples of 4 (src/ops/matmul.rs checks).
+// C is written through `store4` (the gemm_output marker), as matmul.wgsl's `store`.
 
 struct Params {
     m: u32,
@@ -11,6 +12,7 @@ struct Params {
     batch_a: u32,
     batch_b: u32,
     batch_c: u32,
+    alpha: f32, // the epilogue activation's parameter (dense kernels only)
 }
 //@params
 
@@ -23,7 +25,7 @@ const BK: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;
+//@gemm_output
 
 // [buffer * BK + k][m / 4] and [buffer * BK + k][n / 4]
 var<workgroup> tile_a: array<array<vec4<f32>, 32>, 16>;
@@ -134,7 +136,7 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         for (var h = 0u; h < 2u; h = h + 1u) {
             let col = col0 + h * 64u + lid.x * 4u;
             if (row < P.m && col < P.n) {
-                c4[(c_off + row * P.n + col) / 4u] = acc[r * 2u + h];
+                store4((c_off + row * P.n + col) / 4u, col, acc[r * 2u + h]);
             }
         }
     }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::devices;
+use wgnn::device::GpuOptions;
 use wgnn::nn::*;
 use wgnn::{Device, Tensor};
 
@@ -247,5 +248,97 @@ fn a_pure_shift_keeps_a_bright_pixels_mass_and_moves_it_within_the_bound() {
         let cy: f32 = y.iter().enumerate().map(|(i, v)| (i / 9) as f32 * v).sum();
         assert!((cx - 4.0).abs() <= 3.0 && (cy - 4.0).abs() <= 3.0);
         assert!((cx - 4.0).abs() + (cy - 4.0).abs() > 0.01, "did not move");
+    }
+}
+
+/// Runs `layers` one by one (no fusion), as a user's own loop would.
+fn layer_by_layer(layers: &[Box<dyn Module>], x: &Tensor) -> Tensor {
+    layers
+        .iter()
+        .fold(x.clone(), |y, layer| layer.forward(&y).unwrap())
+}
+
+/// The model's output and its parameters' gradients for a fixed objective Σ w·y.
+fn output_and_grads(model: &Sequential, x: &Tensor, fused: bool) -> Vec<Vec<f32>> {
+    model.parameters().iter().for_each(|p| p.zero_grad());
+    let y = if fused {
+        model.forward(x).unwrap()
+    } else {
+        layer_by_layer(model.layers(), x)
+    };
+    let w = Tensor::uniform(y.dims(), -1.0, 1.0, 5, x.device()).unwrap();
+    y.mul(&w).unwrap().sum().unwrap().backward().unwrap();
+    let mut out = vec![y.to_vec().unwrap()];
+    out.extend(
+        model
+            .parameters()
+            .iter()
+            .map(|p| p.grad().unwrap().to_vec().unwrap()),
+    );
+    out
+}
+
+#[test]
+fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
+    // A GPU device of its own: the dispatch counts below must not see other tests' work.
+    let private_gpu = common::gpu().map(|_| Device::gpu_with(&GpuOptions::default()).unwrap());
+    for d in std::iter::once(Device::Cpu).chain(private_gpu) {
+        manual_seed(11);
+        let model = Sequential::new()
+            .add(Conv2d::new(2, 3, [3, 3], &d).unwrap())
+            .add(Activation::relu())
+            .add(Flatten)
+            .add(Linear::new(3 * 5 * 4, 9, &d).unwrap())
+            .add(Activation(ActivationKind::Elu(0.5)))
+            .add(Linear::new(9, 6, &d).unwrap())
+            .add(Activation::tanh())
+            .add(Linear::new(6, 5, &d).unwrap())
+            .add(Activation(ActivationKind::Gelu)) // no epilogue: runs on its own
+            .add(Linear::new(5, 4, &d).unwrap())
+            .add(Activation(ActivationKind::LeakyRelu(0.0))); // slope 0: no epilogue
+        let x = Tensor::uniform(&[3, 2, 7, 6], -1.0, 1.0, 4, &d).unwrap();
+        let dispatches = || d.gpu_context().map(|c| c.stats().dispatches);
+        let before = dispatches();
+        let fused = output_and_grads(&model, &x, true);
+        let between = dispatches();
+        let separate = output_and_grads(&model, &x, false);
+        let after = dispatches();
+        for (f, s) in fused.iter().zip(&separate) {
+            for (a, b) in f.iter().zip(s) {
+                assert!(
+                    (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
+                    "{d}: fused {a}, separate {b}"
+                );
+            }
+        }
+        if let (Some(before), Some(between), Some(after)) = (before, between, after) {
+            // Three fused pairs, each saving its activation's dispatch (a Linear adds its
+            // bias in its own kernel either way).
+            let (fused, separate) = (between - before, after - between);
+            assert_eq!(
+                separate - fused,
+                3,
+                "{d}: {fused} fused, {separate} separate"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_epilogue_is_an_activation_whose_derivative_follows_from_its_output() {
+    use wgnn::ops::{Epilogue, UnaryOp};
+    for op in Epilogue::OPS {
+        assert!(Epilogue::new(op, 0.2).is_ok(), "{op:?}");
+    }
+    for (op, alpha) in [
+        (UnaryOp::Silu, 0.0),
+        (UnaryOp::Gelu, 0.0),
+        (UnaryOp::Exp, 0.0),
+        (UnaryOp::LeakyRelu, 0.0),
+        (UnaryOp::Elu, -1.0),
+        (UnaryOp::Elu, f32::NAN),
+    ] {
+        let e = Epilogue::new(op, alpha).unwrap_err().to_string();
+        assert!(e.contains(&format!("{op:?}")), "{e}");
     }
 }

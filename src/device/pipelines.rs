@@ -4,7 +4,13 @@
 use super::params::PARAM_BYTES;
 use std::collections::HashMap;
 
-/// The WGSL sources, one file per kernel family, compiled into the library.
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
+
+/// The WGSL sources, one file per kernel family, compiled into the library. A GEMM family
+/// is a GEMM shader with the output stage its `//@gemm_output` marker receives: the
+/// `matmul` families write C as computed, the `dense` families apply a bias and an
+/// activation first.
 const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
@@ -15,11 +21,10 @@ const SHADERS: &[(&str, &str)] = &[
     ("pool", include_str!("../../shaders/pool.wgsl")),
     ("augment", include_str!("../../shaders/augment.wgsl")),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
-    ("matmul", include_str!("../../shaders/matmul.wgsl")),
-    (
-        "matmul_large",
-        include_str!("../../shaders/matmul_large.wgsl"),
-    ),
+    ("matmul", MATMUL),
+    ("matmul_large", MATMUL_LARGE),
+    ("dense", MATMUL),
+    ("dense_large", MATMUL_LARGE),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
@@ -37,6 +42,27 @@ const PARAMS_MARKER: &str = "//@params";
 const GEMM_TILES_MARKER: &str = "//@gemm_tiles";
 /// The shared GEMM core (tile sizes, workgroup tiles, multiply_tiles).
 const GEMM_TILES: &str = include_str!("../../shaders/gemm_tiles.wgsl");
+
+/// The marker a shader puts where the activation functions go.
+const ACTIVATION_MARKER: &str = "//@activation";
+/// Every activation's forward and derivative, selected by op code.
+const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
+
+/// The marker a GEMM shader puts where C's binding and its `store` functions go.
+const GEMM_OUTPUT_MARKER: &str = "//@gemm_output";
+
+/// The output stage of GEMM family `shader`: bias and activation for the `dense`
+/// families, C as computed otherwise.
+fn gemm_output(shader: &str) -> String {
+    if shader.starts_with("dense") {
+        format!(
+            "{}\n{ACTIVATION}",
+            include_str!("../../shaders/gemm_store_dense.wgsl")
+        )
+    } else {
+        include_str!("../../shaders/gemm_store.wgsl").to_string()
+    }
+}
 
 /// One kernel: a shader file, an entry point, its storage bindings and specialization.
 /// Bindings are declared in the shader as `@group(0)`, the `reads` read-only buffers first,
@@ -234,7 +260,9 @@ impl PipelineCache {
                 };
                 let body = source
                     .replace(PARAMS_MARKER, declaration)
-                    .replace(GEMM_TILES_MARKER, GEMM_TILES);
+                    .replace(GEMM_TILES_MARKER, GEMM_TILES)
+                    .replace(ACTIVATION_MARKER, ACTIVATION)
+                    .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader));
                 let code = format!("{COMMON}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),

@@ -2,6 +2,7 @@
 
 use super::Module;
 use crate::error::Result;
+use crate::ops::{Epilogue, UnaryOp};
 use crate::tensor::Tensor;
 
 /// Which activation an [`Activation`] layer applies.
@@ -71,6 +72,25 @@ impl Module for Activation {
             ActivationKind::Softmax => x.softmax(),
             ActivationKind::LogSoftmax => x.log_softmax(),
         }
+    }
+
+    fn as_epilogue(&self) -> Option<Epilogue> {
+        let (op, alpha) = match self.0 {
+            ActivationKind::Step => (UnaryOp::Step, 0.0),
+            ActivationKind::Relu => (UnaryOp::Relu, 0.0),
+            ActivationKind::LeakyRelu(slope) => (UnaryOp::LeakyRelu, slope),
+            ActivationKind::Sigmoid => (UnaryOp::Sigmoid, 0.0),
+            ActivationKind::Tanh => (UnaryOp::Tanh, 0.0),
+            ActivationKind::Elu(alpha) => (UnaryOp::Elu, alpha),
+            ActivationKind::Selu => (UnaryOp::Selu, 0.0),
+            ActivationKind::Softplus => (UnaryOp::Softplus, 0.0),
+            ActivationKind::Silu
+            | ActivationKind::Gelu
+            | ActivationKind::Softmax
+            | ActivationKind::LogSoftmax => return None,
+        };
+        // A slope or alpha that is not > 0 is no epilogue: the layer runs on its own.
+        Epilogue::new(op, alpha).ok()
     }
 
     fn describe(&self) -> String {

@@ -3,7 +3,7 @@
 use super::{weights::Weights, Init, Module, Regularizer};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::ops::{Conv2dOptions, Pool2dOptions};
+use crate::ops::{Conv2dOptions, Epilogue, Pool2dOptions};
 use crate::tensor::Tensor;
 
 /// 2-D convolution with a (out, in, KH, KW) weight and an optional bias.
@@ -98,6 +98,10 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.conv2d(self.weight(), self.bias(), self.options)
+    }
+
+    fn forward_then(&self, x: &Tensor, epilogue: Epilogue) -> Option<Result<Tensor>> {
+        Some(x.conv2d_with(self.weight(), self.bias(), self.options, Some(epilogue)))
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

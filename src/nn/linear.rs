@@ -3,6 +3,7 @@
 use super::{weights::Weights, Module};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::ops::Epilogue;
 use crate::tensor::Tensor;
 
 /// How weights are initialised (fan_in = inputs, fan_out = outputs).
@@ -161,8 +162,9 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Linear {
+    /// x·Wᵀ + b, then `epilogue`, as one fused op.
+    fn dense(&self, x: &Tensor, epilogue: Option<Epilogue>) -> Result<Tensor> {
         let inputs = self.weight().dims()[1];
         if x.rank() != 2 || x.dims()[1] != inputs {
             return Err(Error::shape(
@@ -171,11 +173,17 @@ impl Module for Linear {
                 format!("{}", x.shape()),
             ));
         }
-        let mut y = x.matmul_t(self.weight(), false, true)?;
-        if let Some(b) = self.bias() {
-            y = y.add(b)?;
-        }
-        Ok(y)
+        x.linear(self.weight(), self.bias(), epilogue)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.dense(x, None)
+    }
+
+    fn forward_then(&self, x: &Tensor, epilogue: Epilogue) -> Option<Result<Tensor>> {
+        Some(self.dense(x, Some(epilogue)))
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

@@ -26,6 +26,7 @@ pub use seed::{manual_seed, SeedStream};
 pub use summary::{LayerSummary, Summary};
 
 use crate::error::Result;
+use crate::ops::Epilogue;
 use crate::tensor::Tensor;
 
 /// A layer or a model: a forward function with parameters and a training flag.
@@ -65,6 +66,19 @@ pub trait Module: Send + Sync {
     /// penalties), to add to the loss; None when the module has none.
     fn penalty(&self) -> Result<Option<Tensor>> {
         Ok(None)
+    }
+
+    /// The activation this layer applies, when it is one that a producing layer can apply
+    /// in its own kernel (see [`Epilogue`]). Containers use it to fuse the two.
+    fn as_epilogue(&self) -> Option<Epilogue> {
+        None
+    }
+
+    /// This layer's forward followed by `epilogue` in the same kernel, when the layer
+    /// can do that (Linear, Conv2d); `None` when it cannot, and the container then runs
+    /// the two layers one after the other.
+    fn forward_then(&self, _x: &Tensor, _epilogue: Epilogue) -> Option<Result<Tensor>> {
+        None
     }
 
     /// A one-line description, such as `Linear(784 -> 64)`.

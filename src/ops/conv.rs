@@ -2,6 +2,7 @@
 //! (shaders/conv2d.wgsl), Winograd or im2col + SGEMM on the CPU (conv_cpu.rs); gradients
 //! for input, weight and bias.
 
+use super::unary::Epilogue;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
@@ -170,7 +171,8 @@ impl Geometry {
 }
 
 /// One implicit-GEMM dispatch of conv2d.wgsl in `mode` (0 forward, 1 input gradient,
-/// 2 weight gradient); see the shader for what `a`, `b` and `extra` are in each.
+/// 2 weight gradient); see the shader for what `a`, `b` and `extra` are in each. The
+/// forward applies `epilogue` after the bias.
 fn gpu_conv(
     g: &Geometry,
     mode: u32,
@@ -178,6 +180,7 @@ fn gpu_conv(
     b: &Tensor,
     extra: &Tensor,
     out_shape: Shape,
+    epilogue: Option<Epilogue>,
 ) -> Result<Tensor> {
     let device = a.device().clone();
     let ctx = device.gpu_context().expect("called for GPU tensors");
@@ -195,10 +198,12 @@ fn gpu_conv(
     }
     let out = ctx.alloc(out_shape.numel(), "conv2d result")?;
     ctx.dispatch(
-        &Kernel::new("conv2d", "conv2d", 3, 1).with("MODE", mode),
+        &Kernel::new("conv2d", "conv2d", 3, 1)
+            .with("MODE", mode)
+            .with("ACT", Epilogue::code(epilogue)),
         &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
         &[&out],
-        g.params(),
+        g.params().f(epilogue.map_or(0.0, |e| e.alpha())),
         [
             cols.div_ceil(64) as u32,
             rows.div_ceil(64) as u32,
@@ -208,14 +213,25 @@ fn gpu_conv(
     Ok(Tensor::from_gpu(out_shape, out, &device))
 }
 
-fn forward(x: &Tensor, weight: &Tensor, bias: &Tensor, g: &Geometry) -> Result<Tensor> {
+fn forward(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    g: &Geometry,
+    epilogue: Option<Epilogue>,
+) -> Result<Tensor> {
     let shape = Shape::new(&[g.n, g.o, g.oh, g.ow])?;
     match x.device() {
         Device::Cpu => {
-            let y = g.cpu_forward(&x.cpu_data(), &weight.cpu_data(), &bias.cpu_data());
+            let y = g.cpu_forward(
+                &x.cpu_data(),
+                &weight.cpu_data(),
+                &bias.cpu_data(),
+                epilogue,
+            );
             Ok(Tensor::from_cpu(shape, y))
         }
-        Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape),
+        Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape, epilogue),
     }
 }
 
@@ -240,10 +256,10 @@ fn input_and_weight_grads(
         }
         Device::Gpu(_) => Ok([
             wanted[0]
-                .then(|| gpu_conv(g, 1, weight, dy, dy, x_shape))
+                .then(|| gpu_conv(g, 1, weight, dy, dy, x_shape, None))
                 .transpose()?,
             wanted[1]
-                .then(|| gpu_conv(g, 2, dy, x, dy, w_shape))
+                .then(|| gpu_conv(g, 2, dy, x, dy, w_shape, None))
                 .transpose()?,
         ]),
     }
@@ -258,6 +274,19 @@ impl Tensor {
         bias: Option<&Tensor>,
         options: Conv2dOptions,
     ) -> Result<Tensor> {
+        self.conv2d_with(weight, bias, options, None)
+    }
+
+    /// [`Tensor::conv2d`] followed by `epilogue`, applied in the same kernel (one GPU
+    /// dispatch; on the CPU, on each image's output while it is in cache). Backward turns
+    /// dy into the pre-activation gradient from the output alone.
+    pub fn conv2d_with(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        options: Conv2dOptions,
+        epilogue: Option<Epilogue>,
+    ) -> Result<Tensor> {
         let mut operands = vec![self, weight];
         operands.extend(bias);
         Tensor::common_device("conv2d", &operands)?;
@@ -270,14 +299,22 @@ impl Tensor {
                 &zero_bias
             }
         };
-        let out = forward(self, weight, bias_values, &g)?;
-        let (x, w) = (self.detach(), weight.detach());
+        let out = forward(self, weight, bias_values, &g, epilogue)?;
+        let (x, w, y) = (self.detach(), weight.detach(), out.clone());
         let needs = [
             self.requires_grad(),
             weight.requires_grad(),
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record("conv2d", out, &operands, move |dy| {
+            let dz;
+            let dy = match epilogue {
+                Some(e) => {
+                    dz = e.backward(&y, dy)?;
+                    &dz
+                }
+                None => dy,
+            };
             let [dx, dw] = input_and_weight_grads(dy, &x, &w, &g, [needs[0], needs[1]])?;
             let db = if needs[2] {
                 Some(

@@ -7,6 +7,7 @@
 
 use super::conv::Geometry;
 use super::matmul::{cpu_gemm_strided, MatrixView};
+use super::unary::Epilogue;
 use super::winograd_cpu::Winograd;
 use crate::tensor::host_pool;
 use rayon::prelude::*;
@@ -141,17 +142,29 @@ impl Geometry {
         vec![0.0f32; self.taps() * self.block_rows() * self.ow]
     }
 
-    /// y (N, O, OH, OW) = conv(x, w) + bias: by Winograd where it applies, else by
-    /// im2col.
-    pub(super) fn cpu_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    /// y (N, O, OH, OW) = epilogue(conv(x, w) + bias): by Winograd where it applies, else
+    /// by im2col; the epilogue runs on each image's output as soon as it is computed.
+    pub(super) fn cpu_forward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        epilogue: Option<Epilogue>,
+    ) -> Vec<f32> {
         match Winograd::plan(self) {
-            Some(winograd) => winograd.forward(x, w, bias),
-            None => self.im2col_forward(x, w, bias),
+            Some(winograd) => winograd.forward(x, w, bias, epilogue),
+            None => self.im2col_forward(x, w, bias, epilogue),
         }
     }
 
-    /// y = conv(x, w) + bias by im2col.
-    pub(super) fn im2col_forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    /// y = epilogue(conv(x, w) + bias) by im2col.
+    pub(super) fn im2col_forward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        epilogue: Option<Epilogue>,
+    ) -> Vec<f32> {
         let (k, p) = (self.taps(), self.positions());
         let (x_image, y_image) = self.image_sizes();
         let mut y = host_pool::uninit(self.n * y_image); // every row is set to its bias
@@ -171,6 +184,9 @@ impl Geometry {
                         let (a, b) = (MatrixView::new(w, k, 1), MatrixView::new(&col, cols, 1));
                         let y = &mut y[first..];
                         cpu_gemm_strided([self.o, k, cols], a, b, 1.0, y, p, false);
+                    }
+                    if let Some(e) = epilogue {
+                        e.apply_in_place(y);
                     }
                 }
             });

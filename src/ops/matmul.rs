@@ -1,6 +1,7 @@
 //! Matrix products, 2-D and batched, either operand read transposed without a copy
 //! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU).
 
+use super::unary::Epilogue;
 use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
@@ -50,7 +51,25 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
     }
 }
 
+/// What a dense layer's product does to C before storing it: add a bias (one value per
+/// column) and apply an activation.
+struct DenseOutput<'a> {
+    bias: Option<&'a Tensor>,
+    epilogue: Option<Epilogue>,
+}
+
 fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    forward_with(a, b, ta, tb, None)
+}
+
+/// op(a)·op(b), finished as `dense` says where given (2-D products only).
+fn forward_with(
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    dense: Option<DenseOutput>,
+) -> Result<Tensor> {
     const OP: &str = "matmul";
     let device = Tensor::common_device(OP, &[a, b])?;
     let (ba, ar, ac) = matrix_dims(OP, a)?;
@@ -106,6 +125,17 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                     c,
                 );
             }
+            if let Some(dense) = dense {
+                let bias = dense.bias.map(|b| b.cpu_data());
+                super::cpu::par_chunks(&mut out, n, |_, row| {
+                    if let Some(bias) = &bias {
+                        row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
+                    }
+                    if let Some(e) = dense.epilogue {
+                        e.apply_in_place(row);
+                    }
+                });
+            }
             Ok(Tensor::from_cpu(shape, out))
         }
         Device::Gpu(ctx) => {
@@ -122,11 +152,29 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
             }
             let out = ctx.alloc(count * m * n, "matmul result")?;
             let (shader, entry, tile) = gpu_kernel(m, n, k, ta, tb);
+            let transposes =
+                |kernel: Kernel| kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32);
+            let (kernel, alpha) = match &dense {
+                None => (transposes(Kernel::new(shader, entry, 2, 1)), 0.0),
+                Some(d) => {
+                    let family = if shader == "matmul_large" {
+                        "dense_large"
+                    } else {
+                        "dense"
+                    };
+                    let kernel = transposes(Kernel::new(family, entry, 3, 1))
+                        .with("ACT", Epilogue::code(d.epilogue))
+                        .with("HAS_BIAS", d.bias.is_some() as u32);
+                    (kernel, d.epilogue.map_or(0.0, |e| e.alpha()))
+                }
+            };
+            // Without a bias the dense kernel's bias binding reads b (never used).
+            let bias = dense.as_ref().map(|d| d.bias.unwrap_or(b).gpu_buffer());
+            let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
+            inputs.extend(bias);
             ctx.dispatch(
-                &Kernel::new(shader, entry, 2, 1)
-                    .with("TRANS_A", ta as u32)
-                    .with("TRANS_B", tb as u32),
-                &[a.gpu_buffer(), b.gpu_buffer()],
+                &kernel,
+                &inputs,
                 &[&out],
                 Params::new()
                     .u(m)
@@ -134,7 +182,8 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
                     .u(k)
                     .u(stride_a)
                     .u(stride_b)
-                    .u(m * n),
+                    .u(m * n)
+                    .f(alpha),
                 [
                     n.div_ceil(tile) as u32,
                     m.div_ceil(tile) as u32,
@@ -313,6 +362,71 @@ impl Tensor {
             Ok(vec![
                 ga.map(|t| unbatch(t, a.rank())).transpose()?,
                 gb.map(|t| unbatch(t, b.rank())).transpose()?,
+            ])
+        }))
+    }
+
+    /// A dense layer in one kernel: `epilogue(self · weightᵀ + bias)` for an (N, in)
+    /// input, an (out, in) weight and an optional (out) bias, giving (N, out). The bias
+    /// and the activation are applied as the product is stored (one GPU dispatch, one
+    /// pass on the CPU); backward turns dy into the pre-activation gradient from the
+    /// output alone, then takes the three products' gradients.
+    pub fn linear(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        epilogue: Option<Epilogue>,
+    ) -> Result<Tensor> {
+        const OP: &str = "linear";
+        let mut operands = vec![self, weight];
+        operands.extend(bias);
+        Tensor::common_device(OP, &operands)?;
+        let (&[n, inputs], &[outputs, weight_inputs]) = (self.dims(), weight.dims()) else {
+            return Err(Error::shape(
+                OP,
+                "a 2-D input (N, in) and a 2-D weight (out, in)",
+                format!("input {}, weight {}", self.shape(), weight.shape()),
+            ));
+        };
+        if inputs != weight_inputs {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "a weight with {inputs} columns, as the input {}",
+                    self.shape()
+                ),
+                format!("{}", weight.shape()),
+            ));
+        }
+        if let Some(b) = bias.filter(|b| b.dims() != [outputs]) {
+            return Err(Error::shape(
+                OP,
+                format!("a bias of shape [{outputs}]"),
+                format!("{}", b.shape()),
+            ));
+        }
+        let dense = DenseOutput { bias, epilogue };
+        let out = forward_with(self, weight, false, true, Some(dense))?;
+        debug_assert_eq!(out.dims(), [n, outputs]);
+        let (x, w, y) = (self.detach(), weight.detach(), out.clone());
+        let needs = [
+            self.requires_grad(),
+            weight.requires_grad(),
+            bias.is_some_and(Tensor::requires_grad),
+        ];
+        Ok(record(OP, out, &operands, move |dy| {
+            let dz = match epilogue {
+                Some(e) => e.backward(&y, dy)?,
+                None => dy.clone(),
+            };
+            Ok(vec![
+                needs[0]
+                    .then(|| forward(&dz, &w, false, false))
+                    .transpose()?,
+                needs[1]
+                    .then(|| forward(&dz, &x, true, false))
+                    .transpose()?,
+                needs[2].then(|| dz.sum_axis(0, false)).transpose()?,
             ])
         }))
     }

@@ -20,7 +20,7 @@ mod winograd_cpu;
 
 pub use conv::Conv2dOptions;
 pub use pool::Pool2dOptions;
-pub use unary::UnaryOp;
+pub use unary::{Epilogue, UnaryOp};
 
 use crate::device::GpuContext;
 

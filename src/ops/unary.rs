@@ -192,6 +192,144 @@ impl UnaryOp {
     }
 }
 
+/// The op code of "no activation" in the GEMM epilogues (`ACT_IDENTITY` in
+/// shaders/activation.wgsl).
+pub(crate) const ACT_IDENTITY: u32 = 255;
+
+/// An activation that a GEMM (a dense layer's matmul, a convolution) applies to its output
+/// in the same kernel, after the bias, so that a layer and its activation cost one pass
+/// over memory and, on the GPU, one dispatch. Backward needs only the layer's output.
+/// SiLU and GELU are not epilogues: their derivative needs the input too.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epilogue {
+    op: UnaryOp,
+    alpha: f32,
+}
+
+impl Epilogue {
+    /// The functions an epilogue can apply: each derivative follows from the output alone.
+    pub const OPS: [UnaryOp; 8] = [
+        UnaryOp::Relu,
+        UnaryOp::LeakyRelu,
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Elu,
+        UnaryOp::Selu,
+        UnaryOp::Softplus,
+        UnaryOp::Step,
+    ];
+
+    /// The epilogue applying `op` with parameter `alpha` (the slope of leaky ReLU, ELU's
+    /// alpha; ignored by the others). An op outside [`Epilogue::OPS`], or a leaky ReLU or
+    /// ELU whose alpha is not > 0 (its output would not tell the sign of its input), is an
+    /// error.
+    pub fn new(op: UnaryOp, alpha: f32) -> Result<Epilogue> {
+        if !Epilogue::OPS.contains(&op) {
+            return Err(Error::invalid(
+                "Epilogue",
+                format!("one of {:?}, got {op:?}", Epilogue::OPS),
+            ));
+        }
+        let needs_alpha = matches!(op, UnaryOp::LeakyRelu | UnaryOp::Elu);
+        if needs_alpha && !(alpha.is_finite() && alpha > 0.0) {
+            return Err(Error::invalid(
+                "Epilogue",
+                format!("{op:?} with a finite alpha > 0, got {alpha}"),
+            ));
+        }
+        Ok(Epilogue { op, alpha })
+    }
+
+    /// The function.
+    pub fn op(&self) -> UnaryOp {
+        self.op
+    }
+
+    /// Its parameter.
+    pub fn alpha(&self) -> f32 {
+        self.alpha
+    }
+
+    /// The shader's `ACT` code of an optional epilogue.
+    pub(crate) fn code(epilogue: Option<Epilogue>) -> u32 {
+        epilogue.map_or(ACT_IDENTITY, |e| e.op as u32)
+    }
+
+    /// f(x) on the CPU.
+    fn apply(self, x: f32) -> f32 {
+        self.op.apply(x, self.alpha, 0.0)
+    }
+
+    /// Applies f to every value of `ys` in place (ReLU in a loop that vectorises).
+    pub(crate) fn apply_in_place(self, ys: &mut [f32]) {
+        match self.op {
+            UnaryOp::Relu => ys.iter_mut().for_each(|v| *v = v.max(0.0)),
+            _ => ys.iter_mut().for_each(|v| *v = self.apply(*v)),
+        }
+    }
+
+    /// f'(x) from y = f(x), the CPU twin of `act_derivative_from_output` in the shader.
+    fn derivative_from_output(self, y: f32) -> f32 {
+        let positive = y > 0.0;
+        match self.op {
+            UnaryOp::Relu => f32::from(u8::from(positive)),
+            UnaryOp::LeakyRelu => {
+                if positive {
+                    1.0
+                } else {
+                    self.alpha
+                }
+            }
+            UnaryOp::Sigmoid => y * (1.0 - y),
+            UnaryOp::Tanh => 1.0 - y * y,
+            UnaryOp::Elu => {
+                if positive {
+                    1.0
+                } else {
+                    y + self.alpha
+                }
+            }
+            UnaryOp::Selu => {
+                if positive {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }
+            UnaryOp::Softplus => 1.0 - (-y).exp(),
+            _ => 0.0, // Step; no other op is an epilogue
+        }
+    }
+
+    /// dx = dy · f'(x), from the forward output y = f(x).
+    pub(crate) fn backward(self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let n = y.numel();
+        match y.device() {
+            Device::Cpu => {
+                let (ys, gs) = (y.cpu_data(), dy.cpu_data());
+                let data = match self.op {
+                    UnaryOp::Relu => {
+                        super::cpu::par_map2(&gs, &ys, |g, v| if v > 0.0 { g } else { 0.0 })
+                    }
+                    _ => super::cpu::par_map2(&gs, &ys, |g, v| g * self.derivative_from_output(v)),
+                };
+                Ok(Tensor::from_cpu(y.shape().clone(), data))
+            }
+            device @ Device::Gpu(ctx) => {
+                let dx = ctx.alloc(n, "activation gradient")?;
+                ctx.dispatch(
+                    &self.op.kernel("output_backward", 2),
+                    &[y.gpu_buffer(), dy.gpu_buffer()],
+                    &[&dx],
+                    Params::new().u(n).f(self.alpha).f(0.0),
+                    ctx.groups_1d(n, super::WORKGROUP),
+                );
+                Ok(Tensor::from_gpu(y.shape().clone(), dx, device))
+            }
+        }
+    }
+}
+
 /// y = f(x) recorded on the tape.
 fn unary(x: &Tensor, op: UnaryOp, alpha: f32, beta: f32) -> Result<Tensor> {
     let n = x.numel();

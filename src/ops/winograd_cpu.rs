@@ -16,6 +16,7 @@
 
 use super::conv::Geometry;
 use super::matmul::{cpu_gemm_strided, MatrixView};
+use super::unary::Epilogue;
 use crate::tensor::host_pool;
 use rayon::prelude::*;
 use std::ops::{Add, Neg, Range, Sub};
@@ -541,8 +542,14 @@ impl<'g> Winograd<'g> {
         );
     }
 
-    /// y (N, O, OH, OW) = conv(x, w) + bias.
-    pub(super) fn forward(&self, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    /// y (N, O, OH, OW) = epilogue(conv(x, w) + bias).
+    pub(super) fn forward(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        epilogue: Option<Epilogue>,
+    ) -> Vec<f32> {
         let g = self.g;
         let (x_image, y_image) = g.image_sizes();
         let u = self.transform_kernels(w);
@@ -570,6 +577,9 @@ impl<'g> Winograd<'g> {
                                 self.finish_output(&m, rows, bias, &mut yp);
                             }
                             yp.crop(y, self.output_size(), [0, 0]);
+                            if let Some(e) = epilogue {
+                                e.apply_in_place(y);
+                            }
                         }
                     },
                 )
@@ -758,8 +768,8 @@ mod tests {
             );
             close(
                 "y",
-                &plan.forward(&x, &w, &bias),
-                &g.im2col_forward(&x, &w, &bias),
+                &plan.forward(&x, &w, &bias, None),
+                &g.im2col_forward(&x, &w, &bias, None),
             );
             let dy = uniform(&[g.n, g.o, g.oh, g.ow], seed + 3).to_vec().unwrap();
             let (want_dx, want_dw) = (g.cpu_input_grad(&w, &dy), g.cpu_weight_grad(&x, &dy));

@@ -2,7 +2,7 @@
 //! the GPU-vs-CPU test and the gradient check walk this table, so every op is in both.
 
 use super::Domain;
-use wgnn::ops::{Conv2dOptions, Pool2dOptions};
+use wgnn::ops::{Conv2dOptions, Epilogue, Pool2dOptions, UnaryOp};
 use wgnn::{Result, Tensor};
 
 /// One op under test.
@@ -100,6 +100,31 @@ fn matmul(
     }
 }
 
+/// A dense layer (x, weight, bias) through `Tensor::linear`: awkward sizes on the scalar
+/// kernel, input widths that are multiples of 4 (the vec4 kernel) and an output of at least
+/// 512x512 (the large-tile kernel).
+fn linear(name: &'static str, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
+    Case {
+        name,
+        domains: vec![ANY, ANY, ANY],
+        shapes: vec![
+            vec![vec![65, 127], vec![17, 127], vec![17]],
+            vec![vec![1, 3], vec![1, 3], vec![1]],
+            vec![vec![33, 20], vec![7, 20], vec![7]],
+            vec![vec![520, 8], vec![516, 8], vec![516]],
+        ],
+        grad_shapes: vec![vec![3, 5], vec![4, 5], vec![4]],
+        f,
+        tol: 1e-4,
+        differentiable: true,
+    }
+}
+
+/// The epilogue `op` with parameter `alpha`.
+fn epilogue(op: UnaryOp, alpha: f32) -> Result<Option<Epilogue>> {
+    Epilogue::new(op, alpha).map(Some)
+}
+
 fn reduce(name: &'static str, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
     Case {
         name,
@@ -189,6 +214,34 @@ pub fn all() -> Vec<Case> {
             &[3, 17, 127],
             |x| x[0].matmul_t(&x[1], false, true),
         ),
+        linear("linear", |x| x[0].linear(&x[1], Some(&x[2]), None)),
+        linear("linear_no_bias_relu", |x| {
+            x[0].linear(&x[1], None, epilogue(UnaryOp::Relu, 0.0)?)
+        }),
+        linear("linear_relu", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?)
+        }),
+        linear("linear_leaky_relu", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::LeakyRelu, 0.1)?)
+        }),
+        linear("linear_sigmoid", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Sigmoid, 0.0)?)
+        }),
+        linear("linear_tanh", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Tanh, 0.0)?)
+        }),
+        linear("linear_elu", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Elu, 0.7)?)
+        }),
+        linear("linear_selu", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Selu, 0.0)?)
+        }),
+        linear("linear_softplus", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Softplus, 0.0)?)
+        }),
+        linear("linear_step", |x| {
+            x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Step, 0.0)?)
+        }),
         reduce("sum", |x| x[0].sum()),
         reduce("mean", |x| x[0].mean()),
         reduce("sum_axis0", |x| x[0].sum_axis(0, false)),
@@ -323,6 +376,44 @@ pub fn all() -> Vec<Case> {
                 ..Conv2dOptions::default()
             };
             x[0].conv2d(&x[1], Some(&x[2]), padding)
+        },
+    ));
+    // conv2d with its activation in the same kernel: the im2col and the Winograd CPU paths.
+    cases.push(conv(
+        "conv2d_relu",
+        [2, 3, 7, 6],
+        [5, 3, 3, 3],
+        [2, 2, 5, 4],
+        [3, 2, 3, 2],
+        |x| {
+            let relu = epilogue(UnaryOp::Relu, 0.0)?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), relu)
+        },
+    ));
+    cases.push(conv(
+        "conv2d_tanh_stride2_pad1",
+        [1, 2, 9, 8],
+        [17, 2, 3, 2],
+        [1, 2, 5, 5],
+        [2, 2, 3, 3],
+        |x| {
+            let options = Conv2dOptions {
+                stride: [2, 2],
+                padding: [1, 1],
+                dilation: [1, 1],
+            };
+            x[0].conv2d_with(&x[1], Some(&x[2]), options, epilogue(UnaryOp::Tanh, 0.0)?)
+        },
+    ));
+    cases.push(conv(
+        "conv2d_winograd_elu",
+        [3, 9, 11, 8],
+        [10, 9, 3, 3],
+        [2, 8, 3, 4],
+        [8, 8, 3, 3],
+        |x| {
+            let elu = epilogue(UnaryOp::Elu, 1.0)?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), elu)
         },
     ));
     // Pooling: non-overlapping, overlapping with padding, and odd sizes that leave a

@@ -1,0 +1,28 @@
+// The output of a dense layer's GEMM (the `dense` families): C = act(A·B + bias), the bias
+// indexed by C's column (one per output feature) and the activation chosen by the ACT
+// override (ACT_IDENTITY: none), so Linear + activation is one dispatch. Included where a
+// GEMM shader has the gemm_output marker; `store` writes one element, `store4` four.
+
+override ACT: u32 = 255u;
+override HAS_BIAS: bool = true;
+
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
+
+fn epilogue(col: u32, v: f32) -> f32 {
+    var s = v;
+    if (HAS_BIAS) {
+        s = s + bias[col];
+    }
+    return act_forward(ACT, s, P.alpha, 0.0);
+}
+
+fn store(i: u32, col: u32, v: f32) {
+    c[i] = epilogue(col, v);
+}
+
+fn store4(i4: u32, col: u32, v: vec4<f32>) {
+    c4[i4] = vec4<f32>(epilogue(col, v.x), epilogue(col + 1u, v.y), epilogue(col + 2u, v.z),
+                       epilogue(col + 3u, v.w));
+}
