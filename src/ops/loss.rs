@@ -200,29 +200,10 @@ impl Tensor {
     /// f32. One fused kernel computes the loss and its gradient. On the CPU a label
     /// outside [0, C) is an error; on the GPU (which is not waited for) it makes the loss NaN.
     pub fn cross_entropy(&self, labels: &Tensor) -> Result<Tensor> {
-        let device = Tensor::common_device("cross_entropy", &[self, labels])?;
-        let &[rows, cols] = self.dims() else {
-            return Err(Error::shape(
-                "cross_entropy",
-                "logits of shape (N, C)",
-                format!("{}", self.shape()),
-            ));
-        };
-        if labels.dims() != [rows] {
-            return Err(Error::shape(
-                "cross_entropy",
-                format!("labels of shape [{rows}]"),
-                format!("{}", labels.shape()),
-            ));
-        }
-        if rows == 0 || cols == 0 {
-            return Err(Error::invalid(
-                "cross_entropy",
-                format!("at least one row and one class, got shape {}", self.shape()),
-            ));
-        }
+        let (rows, cols) = cross_entropy_dims(self, labels)?;
+        let device = self.device();
         let scale = 1.0 / rows as f32;
-        let (row_loss, grad) = match &device {
+        let (row_loss, grad) = match device {
             Device::Cpu => {
                 let (losses, grad) =
                     cross_entropy_cpu(&self.cpu_data(), &labels.cpu_data(), cols, scale)?;
@@ -242,14 +223,151 @@ impl Tensor {
                     super::groups_per_row(ctx, rows),
                 );
                 (
-                    Tensor::from_gpu(Shape::new(&[rows])?, losses, &device),
-                    Tensor::from_gpu(self.shape().clone(), grad, &device),
+                    Tensor::from_gpu(Shape::new(&[rows])?, losses, device),
+                    Tensor::from_gpu(self.shape().clone(), grad, device),
                 )
             }
         };
         let loss = crate::no_grad(|| row_loss.mean())?;
-        Ok(record("cross_entropy", loss, &[self, labels], move |g| {
-            Ok(vec![Some(grad.mul(g)?), None])
-        }))
+        Ok(record_cross_entropy(self, labels, loss, grad))
     }
+
+    /// [`Tensor::cross_entropy`], and the running sums of an epoch advanced by this batch:
+    /// `sums` holds [loss total, correct count]; the result is the mean loss and `sums` +
+    /// [the batch's summed loss, its rows whose first arg-max is their label]. A training
+    /// step's loss and metrics come from one kernel this way: on the GPU, batches of up to
+    /// 65,536 logits are one dispatch (larger ones take the separate ops).
+    pub fn cross_entropy_tracked(
+        &self,
+        labels: &Tensor,
+        sums: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        const OP: &str = "cross_entropy_tracked";
+        let (rows, cols) = cross_entropy_dims(self, labels)?;
+        Tensor::common_device(OP, &[self, sums])?;
+        if sums.dims() != [2] {
+            return Err(Error::shape(
+                OP,
+                "running sums of shape [2] (loss total, correct count)",
+                format!("{}", sums.shape()),
+            ));
+        }
+        let device = self.device();
+        let scale = 1.0 / rows as f32;
+        let (loss, grad, sums) = match device {
+            Device::Cpu => {
+                let logits = self.cpu_data();
+                let (losses, grad) = cross_entropy_cpu(&logits, &labels.cpu_data(), cols, scale)?;
+                let total: f32 = losses.iter().sum();
+                let hits = logits
+                    .chunks(cols)
+                    .zip(labels.cpu_data().iter())
+                    .filter(|(row, &label)| first_argmax(row) == label as usize)
+                    .count();
+                let before = sums.cpu_data();
+                (
+                    Tensor::from_cpu(Shape::new(&[])?, vec![total * scale]),
+                    Tensor::from_cpu(self.shape().clone(), grad),
+                    Tensor::from_cpu(
+                        Shape::new(&[2])?,
+                        vec![before[0] + total, before[1] + hits as f32],
+                    ),
+                )
+            }
+            Device::Gpu(ctx) if rows * cols <= TRACKED_MAX_LOGITS => {
+                let loss = ctx.alloc(1, "cross-entropy loss")?;
+                let grad = ctx.alloc(self.numel(), "cross-entropy gradient")?;
+                let after = ctx.alloc(2, "running sums")?;
+                ctx.dispatch(
+                    &Kernel::new("loss", "cross_entropy_tracked", 3, 3),
+                    &[self.gpu_buffer(), labels.gpu_buffer(), sums.gpu_buffer()],
+                    &[&loss, &grad, &after],
+                    Params::new().u(rows).u(cols).f(scale),
+                    [1, 1, 1],
+                );
+                (
+                    Tensor::from_gpu(Shape::new(&[])?, loss, device),
+                    Tensor::from_gpu(self.shape().clone(), grad, device),
+                    Tensor::from_gpu(Shape::new(&[2])?, after, device),
+                )
+            }
+            Device::Gpu(_) => {
+                let loss = self.cross_entropy(labels)?;
+                let correct = crate::no_grad(|| self.argmax(-1, false)?.eq(labels)?.sum())?;
+                let sums = advance_sums(sums, &loss, rows, Some(&correct))?;
+                return Ok((loss, sums));
+            }
+        };
+        Ok((record_cross_entropy(self, labels, loss, grad), sums))
+    }
+}
+
+/// Running sums [loss total, correct count] advanced by a batch of `rows` samples with
+/// mean loss `loss` and `correct` right predictions (none: the count stays), by separate
+/// ops, outside the tape.
+pub(crate) fn advance_sums(
+    sums: &Tensor,
+    loss: &Tensor,
+    rows: usize,
+    correct: Option<&Tensor>,
+) -> Result<Tensor> {
+    crate::no_grad(|| {
+        let unit = |v: [f32; 2]| Tensor::from_vec(v.to_vec(), &[2], sums.device());
+        let mut after = sums.add(&loss.mul_scalar(rows as f32)?.mul(&unit([1.0, 0.0])?)?)?;
+        if let Some(c) = correct {
+            after = after.add(&c.mul(&unit([0.0, 1.0])?)?)?;
+        }
+        Ok(after)
+    })
+}
+
+/// Largest number of logits `cross_entropy_tracked` gives its one-workgroup kernel.
+const TRACKED_MAX_LOGITS: usize = 1 << 16;
+
+/// (rows, classes) of logits and labels that cross-entropy accepts.
+fn cross_entropy_dims(logits: &Tensor, labels: &Tensor) -> Result<(usize, usize)> {
+    Tensor::common_device("cross_entropy", &[logits, labels])?;
+    let &[rows, cols] = logits.dims() else {
+        return Err(Error::shape(
+            "cross_entropy",
+            "logits of shape (N, C)",
+            format!("{}", logits.shape()),
+        ));
+    };
+    if labels.dims() != [rows] {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!("labels of shape [{rows}]"),
+            format!("{}", labels.shape()),
+        ));
+    }
+    if rows == 0 || cols == 0 {
+        return Err(Error::invalid(
+            "cross_entropy",
+            format!(
+                "at least one row and one class, got shape {}",
+                logits.shape()
+            ),
+        ));
+    }
+    Ok((rows, cols))
+}
+
+/// The first index of a row's maximum, a NaN counting as the largest (as `argmax`).
+fn first_argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate().skip(1) {
+        if v > row[best] || (v.is_nan() && !row[best].is_nan()) {
+            best = j;
+        }
+    }
+    best
+}
+
+/// Records the mean loss on the tape: its gradient is the saved (softmax − onehot)/N
+/// scaled by the upstream gradient.
+fn record_cross_entropy(logits: &Tensor, labels: &Tensor, loss: Tensor, grad: Tensor) -> Tensor {
+    record("cross_entropy", loss, &[logits, labels], move |g| {
+        Ok(vec![Some(grad.mul(g)?), None])
+    })
 }

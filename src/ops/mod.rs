@@ -19,6 +19,7 @@ mod unary;
 mod winograd_cpu;
 
 pub use conv::Conv2dOptions;
+pub(crate) use loss::advance_sums;
 pub use pool::Pool2dOptions;
 pub use unary::{Epilogue, UnaryOp};
 

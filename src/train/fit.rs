@@ -9,6 +9,7 @@ use super::history::{epoch_line, EpochStats, History};
 use super::metrics::Loss;
 use crate::autograd::no_grad;
 use crate::data::Dataset;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::nn::Module;
 use crate::optim::{Optimizer, Schedule};
@@ -101,46 +102,38 @@ pub struct Evaluation {
     pub accuracy: Option<f32>,
 }
 
-/// Running sums kept on the device.
+/// Running sums kept on the device: [loss total (weighted by batch size), correct count].
 struct Totals {
-    loss: Option<Tensor>,
-    correct: Option<Tensor>,
+    sums: Tensor,
+    has_correct: bool,
     samples: usize,
 }
 
 impl Totals {
-    fn new() -> Self {
-        Totals {
-            loss: None,
-            correct: None,
+    fn new(loss: Loss, device: &Device) -> Result<Self> {
+        Ok(Totals {
+            sums: Tensor::zeros(&[2], device)?,
+            has_correct: loss.has_accuracy(),
             samples: 0,
-        }
+        })
     }
 
-    fn add(&mut self, loss: &Tensor, correct: Option<Tensor>, count: usize) -> Result<()> {
-        let weighted = loss.mul_scalar(count as f32)?;
-        self.loss = Some(match self.loss.take() {
-            Some(t) => t.add(&weighted)?,
-            None => weighted,
-        });
-        if let Some(c) = correct {
-            self.correct = Some(match self.correct.take() {
-                Some(t) => t.add(&c)?,
-                None => c,
-            });
-        }
-        self.samples += count;
-        Ok(())
+    /// The batch's loss of `output` against `target` (recorded on the tape), with the
+    /// sums advanced by it in the same kernel where the loss has one.
+    fn add(&mut self, loss: Loss, output: &Tensor, target: &Tensor) -> Result<Tensor> {
+        let (batch_loss, sums) = loss.compute_tracked(output, target, &self.sums)?;
+        self.sums = sums;
+        self.samples += output.dims().first().copied().unwrap_or(1);
+        Ok(batch_loss)
     }
 
     /// Starts reading the sums so far (the loss total, weighted by batch size, and the
     /// correct count) without waiting for the device.
     fn read_later(&self) -> Result<TotalsRead> {
-        let tensors: Vec<&Tensor> = self.loss.iter().chain(self.correct.iter()).collect();
         Ok(TotalsRead {
             samples: self.samples,
-            has_correct: self.correct.is_some(),
-            read: Tensor::read_later(&tensors)?,
+            has_correct: self.has_correct,
+            read: Tensor::read_later(&[&self.sums])?,
         })
     }
 
@@ -183,20 +176,14 @@ impl TotalsRead {
 }
 
 impl TotalsSnapshot {
-    /// The sums from the values read: the loss total (absent before the first batch),
-    /// then the correct count when there is one.
+    /// The sums from the values read: the running sums' one tensor, [loss total,
+    /// correct count].
     fn new(samples: usize, has_correct: bool, values: Vec<Vec<f32>>) -> Self {
-        let mut values = values
-            .into_iter()
-            .map(|v| v.first().copied().unwrap_or(0.0));
-        let loss_total = if samples > 0 {
-            values.next().unwrap_or(0.0)
-        } else {
-            0.0
-        };
+        let sums = values.into_iter().next().unwrap_or_default();
+        let at = |i: usize| sums.get(i).copied().unwrap_or(0.0);
         TotalsSnapshot {
-            loss_total,
-            correct: if has_correct { values.next() } else { None },
+            loss_total: at(0),
+            correct: has_correct.then(|| at(1)),
             samples,
         }
     }
@@ -233,15 +220,10 @@ pub fn evaluate(
     check_batch("evaluate", batch_size, data.len())?;
     model.set_training(false);
     let result = no_grad(|| {
-        let mut totals = Totals::new();
+        let mut totals = Totals::new(loss, data.device())?;
         for batch in data.batches(batch_size, None, false)? {
             let (x, y) = batch?;
-            let out = model.forward(&x)?;
-            totals.add(
-                &loss.compute(&out, &y)?,
-                loss.correct(&out, &y)?,
-                x.dims()[0],
-            )?;
+            totals.add(loss, &model.forward(&x)?, &y)?;
         }
         Ok(totals.read_now()?.evaluation())
     });
@@ -453,7 +435,7 @@ fn train_epoch(
         options.drop_last,
     )?;
     let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
-    let mut totals = Totals::new();
+    let mut totals = Totals::new(loss, train.device())?;
     let mut watch = Divergence::new(model, options, epoch);
     // The sums read for the bar and the divergence check arrive while later steps are
     // recorded: the epoch waits on the device only at its end.
@@ -469,7 +451,7 @@ fn train_epoch(
             optimizer.set_lr(s.lr(base_lr, optimizer.steps()))?;
         }
         let out = model.forward(&x)?;
-        let batch_loss = loss.compute(&out, &y)?;
+        let batch_loss = totals.add(loss, &out, &y)?;
         let objective = match model.penalty()? {
             Some(p) => batch_loss.add(&p)?,
             None => batch_loss.clone(),
@@ -477,13 +459,6 @@ fn train_epoch(
         optimizer.zero_grad();
         objective.backward()?;
         optimizer.step()?;
-        no_grad(|| {
-            totals.add(
-                &batch_loss.detach(),
-                loss.correct(&out.detach(), &y)?,
-                x.dims()[0],
-            )
-        })?;
         watch.keep(step + 1, &batch_loss);
         bar.inc(x.dims()[0] as u64);
         if let Some((read_at, read)) = in_flight.as_mut() {

@@ -27,6 +27,31 @@ impl Loss {
         }
     }
 
+    /// The loss of `output` against `target`, and the running sums of an epoch `sums`
+    /// ([loss total, correct count]) advanced by this batch: the loss times the batch
+    /// size, and the correct predictions where the loss has an accuracy. Cross-entropy
+    /// does it all in its loss kernel ([`Tensor::cross_entropy_tracked`]).
+    pub fn compute_tracked(
+        &self,
+        output: &Tensor,
+        target: &Tensor,
+        sums: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        if *self == Loss::CrossEntropy {
+            return output.cross_entropy_tracked(target, sums);
+        }
+        let loss = self.compute(output, target)?;
+        let correct = crate::no_grad(|| self.correct(&output.detach(), target))?;
+        let rows = output.dims().first().copied().unwrap_or(1);
+        let sums = crate::ops::advance_sums(sums, &loss, rows, correct.as_ref())?;
+        Ok((loss, sums))
+    }
+
+    /// Whether the loss has an accuracy (a correct count in the running sums).
+    pub fn has_accuracy(&self) -> bool {
+        matches!(self, Loss::CrossEntropy | Loss::BinaryCrossEntropy)
+    }
+
     /// The number of correct predictions in the batch (rank 0, on the device), for the
     /// losses that have an accuracy.
     pub fn correct(&self, output: &Tensor, target: &Tensor) -> Result<Option<Tensor>> {

@@ -286,6 +286,40 @@ pub fn all() -> Vec<Case> {
             differentiable: true,
         });
     }
+    // The tracked cross-entropy: one workgroup up to 65,536 logits (rows beyond 256 take
+    // turns), the separate ops beyond; its loss is differentiable, its running sums
+    // (advanced from [0.5, 2]) are compared as values.
+    for classes in [1usize, 10, 17, 300] {
+        let shapes = vec![
+            vec![vec![1, classes], vec![1]],
+            vec![vec![300, classes], vec![300]],
+        ];
+        cases.push(Case {
+            name: "cross_entropy_tracked",
+            domains: vec![Domain::Uniform(-4.0, 4.0, &[]), Domain::Labels],
+            shapes: shapes.clone(),
+            grad_shapes: vec![vec![3, classes.min(5)], vec![3]],
+            f: |x| {
+                let sums = Tensor::zeros(&[2], x[0].device())?;
+                Ok(x[0].cross_entropy_tracked(&x[1], &sums)?.0)
+            },
+            tol: 1e-4,
+            differentiable: true,
+        });
+        cases.push(Case {
+            name: "cross_entropy_tracked_sums",
+            domains: vec![Domain::Uniform(-4.0, 4.0, &[]), Domain::Labels],
+            shapes,
+            grad_shapes: vec![],
+            f: |x| {
+                let before = Tensor::from_vec(vec![0.5, 2.0], &[2], x[0].device())?;
+                let (loss, sums) = x[0].cross_entropy_tracked(&x[1], &before)?;
+                sums.add(&loss.detach())
+            },
+            tol: 1e-4,
+            differentiable: false,
+        });
+    }
     // conv2d: (input, weight, bias) with several geometries.
     let conv = |name: &'static str,
                 x: [usize; 4],
