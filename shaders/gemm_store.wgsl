@@ -11,3 +11,5 @@ fn store(i: u32, col: u32, v: f32) {
 fn store4(i4: u32, col: u32, v: vec4<f32>) {
     c4[i4] = v;
 }
+
+fn store_row_sum(i: u32, v: f32) {} // row sums are the `matmul_row_sums` family's

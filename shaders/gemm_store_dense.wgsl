@@ -26,3 +26,5 @@ fn store4(i4: u32, col: u32, v: vec4<f32>) {
     c4[i4] = vec4<f32>(epilogue(col, v.x), epilogue(col + 1u, v.y), epilogue(col + 2u, v.z),
                        epilogue(col + 3u, v.w));
 }
+
+fn store_row_sum(i: u32, v: f32) {} // row sums are the `matmul_row_sums` family's

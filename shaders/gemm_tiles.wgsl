@@ -25,3 +25,13 @@ fn multiply_tiles(lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
         }
     }
 }
+
+// sums[i] += Σ_kk tile_a[kk][lid.y + 16i]: the row sums of this BK-deep step of A for the
+// thread's rows.
+fn sum_tile_rows(lid: vec3<u32>, sums: ptr<function, array<f32, 4>>) {
+    for (var kk = 0u; kk < BK; kk = kk + 1u) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            (*sums)[i] = (*sums)[i] + tile_a[kk * BM + lid.y + 16u * i];
+        }
+    }
+}

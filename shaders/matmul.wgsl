@@ -20,6 +20,9 @@ struct Params {
 
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
+// Also write the row sums of op(A) (the `matmul_row_sums` family): a dense layer's bias
+// gradient Σ_batch dz comes out of its weight-gradient product dzᵀ·x this way.
+override ROW_SUMS: bool = false;
 
 //@gemm_tiles
 
@@ -28,6 +31,23 @@ override TRANS_B: u32 = 0u;
 //@gemm_output
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+
+// Whether this thread keeps row sums of op(A): the first thread of each row group in the
+// first column of workgroups (which sees every k of its rows).
+fn keeps_row_sums(wid: vec3<u32>, lid: vec3<u32>) -> bool {
+    return ROW_SUMS && wid.x == 0u && lid.x == 0u;
+}
+
+fn store_row_sums(wid: vec3<u32>, lid: vec3<u32>, sums: array<f32, 4>) {
+    if (keeps_row_sums(wid, lid)) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            let row = wid.y * BM + lid.y + 16u * i;
+            if (row < P.m) {
+                store_row_sum(wid.z * P.m + row, sums[i]);
+            }
+        }
+    }
+}
 
 fn store_block(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
     let c_off = wid.z * P.batch_c;
@@ -50,6 +70,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let a_off = wid.z * P.batch_a;
     let b_off = wid.z * P.batch_b;
     var acc: array<f32, 16>;
+    var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
     }
@@ -101,9 +122,13 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         workgroupBarrier();
         multiply_tiles(lid, &acc);
+        if (keeps_row_sums(wid, lid)) {
+            sum_tile_rows(lid, &sums);
+        }
         workgroupBarrier();
     }
     store_block(wid, lid, &acc);
+    store_row_sums(wid, lid, sums);
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -114,6 +139,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let a_off = wid.z * P.batch_a;
     let b_off = wid.z * P.batch_b;
     var acc: array<f32, 16>;
+    var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
     }
@@ -165,7 +191,11 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
         workgroupBarrier();
         multiply_tiles(lid, &acc);
+        if (keeps_row_sums(wid, lid)) {
+            sum_tile_rows(lid, &sums);
+        }
         workgroupBarrier();
     }
     store_block(wid, lid, &acc);
+    store_row_sums(wid, lid, sums);
 }

@@ -10,7 +10,7 @@ const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
 /// The WGSL sources, one file per kernel family, compiled into the library. A GEMM family
 /// is a GEMM shader with the output stage its `//@gemm_output` marker receives: the
 /// `matmul` families write C as computed, the `dense` families apply a bias and an
-/// activation first.
+/// activation first, `matmul_row_sums` also writes the row sums of op(A).
 const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
@@ -24,6 +24,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("matmul", MATMUL),
     ("matmul_large", MATMUL_LARGE),
     ("dense", MATMUL),
+    ("matmul_row_sums", MATMUL),
     ("dense_large", MATMUL_LARGE),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
@@ -52,9 +53,11 @@ const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 const GEMM_OUTPUT_MARKER: &str = "//@gemm_output";
 
 /// The output stage of GEMM family `shader`: bias and activation for the `dense`
-/// families, C as computed otherwise.
+/// families, C and the row sums of op(A) for `matmul_row_sums`, C as computed otherwise.
 fn gemm_output(shader: &str) -> String {
-    if shader.starts_with("dense") {
+    if shader == "matmul_row_sums" {
+        include_str!("../../shaders/gemm_store_row_sums.wgsl").to_string()
+    } else if shader.starts_with("dense") {
         format!(
             "{}\n{ACTIVATION}",
             include_str!("../../shaders/gemm_store_dense.wgsl")

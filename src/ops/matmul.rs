@@ -38,6 +38,50 @@ fn gpu_kernel(
     }
 }
 
+/// The weight and bias gradients of a dense layer from its pre-activation gradient dz
+/// (N, out) and input x (N, in): dW = dzᵀ·x and db = Σ_N dz, both from one GPU dispatch
+/// (the 64-tile kernel sums the rows of dzᵀ as it multiplies).
+fn gpu_weight_and_bias_grads(dz: &Tensor, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    let device = dz.device();
+    let ctx = device.gpu_context().expect("called for GPU tensors");
+    let (&[k, m], &[_, n]) = (dz.dims(), x.dims()) else {
+        unreachable!("linear checked both are 2-D");
+    };
+    let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
+    if m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups {
+        return Err(Error::invalid(
+            "linear",
+            format!(
+                "at most {} outputs and inputs on this GPU, got {m}x{n}",
+                max_groups * TILE
+            ),
+        ));
+    }
+    // The large-tile kernel keeps no row sums; it is chosen only where vec4 loads work.
+    let entry = match gpu_kernel(m, n, k, true, false) {
+        (_, "matmul", _) => "matmul",
+        _ => "matmul_vec4",
+    };
+    let (dw, db) = (
+        ctx.alloc(m * n, "weight gradient")?,
+        ctx.alloc(m, "bias gradient")?,
+    );
+    ctx.dispatch(
+        &Kernel::new("matmul_row_sums", entry, 2, 2)
+            .with("TRANS_A", 1)
+            .with("TRANS_B", 0)
+            .with("ROW_SUMS", 1),
+        &[dz.gpu_buffer(), x.gpu_buffer()],
+        &[&dw, &db],
+        Params::new().u(m).u(n).u(k).u(0).u(0).u(m * n).f(0.0),
+        [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1],
+    );
+    Ok((
+        Tensor::from_gpu(Shape::new(&[m, n])?, dw, device),
+        Tensor::from_gpu(Shape::new(&[m])?, db, device),
+    ))
+}
+
 /// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
 fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, usize)> {
     match *t.dims() {
@@ -419,15 +463,22 @@ impl Tensor {
                 Some(e) => e.backward(&y, dy)?,
                 None => dy.clone(),
             };
-            Ok(vec![
-                needs[0]
-                    .then(|| forward(&dz, &w, false, false))
-                    .transpose()?,
-                needs[1]
-                    .then(|| forward(&dz, &x, true, false))
-                    .transpose()?,
-                needs[2].then(|| dz.sum_axis(0, false)).transpose()?,
-            ])
+            let dx = needs[0]
+                .then(|| forward(&dz, &w, false, false))
+                .transpose()?;
+            let (dw, db) = match needs {
+                [_, true, true] if dz.device().gpu_context().is_some() => {
+                    let (dw, db) = gpu_weight_and_bias_grads(&dz, &x)?;
+                    (Some(dw), Some(db))
+                }
+                _ => (
+                    needs[1]
+                        .then(|| forward(&dz, &x, true, false))
+                        .transpose()?,
+                    needs[2].then(|| dz.sum_axis(0, false)).transpose()?,
+                ),
+            };
+            Ok(vec![dx, dw, db])
         }))
     }
 }
