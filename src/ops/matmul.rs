@@ -38,50 +38,6 @@ fn gpu_kernel(
     }
 }
 
-/// The weight and bias gradients of a dense layer from its pre-activation gradient dz
-/// (N, out) and input x (N, in): dW = dzᵀ·x and db = Σ_N dz, both from one GPU dispatch
-/// (the 64-tile kernel sums the rows of dzᵀ as it multiplies).
-fn gpu_weight_and_bias_grads(dz: &Tensor, x: &Tensor) -> Result<(Tensor, Tensor)> {
-    let device = dz.device();
-    let ctx = device.gpu_context().expect("called for GPU tensors");
-    let (&[k, m], &[_, n]) = (dz.dims(), x.dims()) else {
-        unreachable!("linear checked both are 2-D");
-    };
-    let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
-    if m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups {
-        return Err(Error::invalid(
-            "linear",
-            format!(
-                "at most {} outputs and inputs on this GPU, got {m}x{n}",
-                max_groups * TILE
-            ),
-        ));
-    }
-    // The large-tile kernel keeps no row sums; it is chosen only where vec4 loads work.
-    let entry = match gpu_kernel(m, n, k, true, false) {
-        (_, "matmul", _) => "matmul",
-        _ => "matmul_vec4",
-    };
-    let (dw, db) = (
-        ctx.alloc(m * n, "weight gradient")?,
-        ctx.alloc(m, "bias gradient")?,
-    );
-    ctx.dispatch(
-        &Kernel::new("matmul_row_sums", entry, 2, 2)
-            .with("TRANS_A", 1)
-            .with("TRANS_B", 0)
-            .with("ROW_SUMS", 1),
-        &[dz.gpu_buffer(), x.gpu_buffer()],
-        &[&dw, &db],
-        Params::new().u(m).u(n).u(k).u(0).u(0).u(m * n).f(0.0),
-        [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, 1],
-    );
-    Ok((
-        Tensor::from_gpu(Shape::new(&[m, n])?, dw, device),
-        Tensor::from_gpu(Shape::new(&[m])?, db, device),
-    ))
-}
-
 /// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
 fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, usize)> {
     match *t.dims() {
@@ -95,25 +51,33 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
     }
 }
 
-/// What a dense layer's product does to C before storing it: add a bias (one value per
-/// column) and apply an activation.
-struct DenseOutput<'a> {
-    bias: Option<&'a Tensor>,
-    epilogue: Option<Epilogue>,
+/// What a product does besides computing C (the last two for 2-D products only).
+enum Finish<'a> {
+    /// Nothing: C as computed.
+    Plain,
+    /// A dense layer's output: add a bias (one value per column) and apply an activation
+    /// before storing C.
+    Dense {
+        bias: Option<&'a Tensor>,
+        epilogue: Option<Epilogue>,
+    },
+    /// Also the row sums of op(A): a dense layer's bias gradient Σ_N dz next to its weight
+    /// gradient dzᵀ·x, from the same GPU dispatch.
+    RowSums,
 }
 
 fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
-    forward_with(a, b, ta, tb, None)
+    Ok(forward_with(a, b, ta, tb, Finish::Plain)?.0)
 }
 
-/// op(a)·op(b), finished as `dense` says where given (2-D products only).
+/// op(a)·op(b), finished as `finish` says, with the row sums of op(a) when it asks.
 fn forward_with(
     a: &Tensor,
     b: &Tensor,
     ta: bool,
     tb: bool,
-    dense: Option<DenseOutput>,
-) -> Result<Tensor> {
+    finish: Finish,
+) -> Result<(Tensor, Option<Tensor>)> {
     const OP: &str = "matmul";
     let device = Tensor::common_device(OP, &[a, b])?;
     let (ba, ar, ac) = matrix_dims(OP, a)?;
@@ -169,18 +133,23 @@ fn forward_with(
                     c,
                 );
             }
-            if let Some(dense) = dense {
-                let bias = dense.bias.map(|b| b.cpu_data());
-                super::cpu::par_chunks(&mut out, n, |_, row| {
-                    if let Some(bias) = &bias {
-                        row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
-                    }
-                    if let Some(e) = dense.epilogue {
-                        e.apply_in_place(row);
-                    }
-                });
+            let mut row_sums = None;
+            match finish {
+                Finish::Plain => {}
+                Finish::Dense { bias, epilogue } => {
+                    let bias = bias.map(|b| b.cpu_data());
+                    super::cpu::par_chunks(&mut out, n, |_, row| {
+                        if let Some(bias) = &bias {
+                            row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
+                        }
+                        if let Some(e) = epilogue {
+                            e.apply_in_place(row);
+                        }
+                    });
+                }
+                Finish::RowSums => row_sums = Some(a.sum_axis(if ta { 0 } else { 1 }, false)?),
             }
-            Ok(Tensor::from_cpu(shape, out))
+            Ok((Tensor::from_cpu(shape, out), row_sums))
         }
         Device::Gpu(ctx) => {
             let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
@@ -195,31 +164,45 @@ fn forward_with(
                 ));
             }
             let out = ctx.alloc(count * m * n, "matmul result")?;
-            let (shader, entry, tile) = gpu_kernel(m, n, k, ta, tb);
-            let transposes =
-                |kernel: Kernel| kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32);
-            let (kernel, alpha) = match &dense {
-                None => (transposes(Kernel::new(shader, entry, 2, 1)), 0.0),
-                Some(d) => {
+            let (mut shader, mut entry, mut tile) = gpu_kernel(m, n, k, ta, tb);
+            if matches!(finish, Finish::RowSums) && shader == "matmul_large" {
+                // The large-tile kernel keeps no row sums; vec4 loads work wherever it is
+                // chosen.
+                (shader, entry, tile) = ("matmul", "matmul_vec4", TILE);
+            }
+            let (kernel, alpha) = match finish {
+                Finish::Plain => (Kernel::new(shader, entry, 2, 1), 0.0),
+                Finish::Dense { bias, epilogue } => {
                     let family = if shader == "matmul_large" {
                         "dense_large"
                     } else {
                         "dense"
                     };
-                    let kernel = transposes(Kernel::new(family, entry, 3, 1))
-                        .with("ACT", Epilogue::code(d.epilogue))
-                        .with("HAS_BIAS", d.bias.is_some() as u32);
-                    (kernel, d.epilogue.map_or(0.0, |e| e.alpha()))
+                    let kernel = Kernel::new(family, entry, 3, 1)
+                        .with("ACT", Epilogue::code(epilogue))
+                        .with("HAS_BIAS", bias.is_some() as u32);
+                    (kernel, epilogue.map_or(0.0, |e| e.alpha()))
                 }
+                Finish::RowSums => (
+                    Kernel::new("matmul_row_sums", entry, 2, 2).with("ROW_SUMS", 1),
+                    0.0,
+                ),
             };
-            // Without a bias the dense kernel's bias binding reads b (never used).
-            let bias = dense.as_ref().map(|d| d.bias.unwrap_or(b).gpu_buffer());
             let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
-            inputs.extend(bias);
+            if let Finish::Dense { bias, .. } = finish {
+                // Without a bias the dense kernel's bias binding reads b (never used).
+                inputs.push(bias.unwrap_or(b).gpu_buffer());
+            }
+            let row_sums = match finish {
+                Finish::RowSums => Some(ctx.alloc(count * m, "row sums")?),
+                _ => None,
+            };
+            let mut outputs = vec![&out];
+            outputs.extend(row_sums.as_ref());
             ctx.dispatch(
-                &kernel,
+                &kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
                 &inputs,
-                &[&out],
+                &outputs,
                 Params::new()
                     .u(m)
                     .u(n)
@@ -234,7 +217,10 @@ fn forward_with(
                     count as u32,
                 ],
             );
-            Ok(Tensor::from_gpu(shape, out, &device))
+            let row_sums = row_sums
+                .map(|sums| Ok(Tensor::from_gpu(Shape::new(&[count * m])?, sums, &device)))
+                .transpose()?;
+            Ok((Tensor::from_gpu(shape, out, &device), row_sums))
         }
     }
 }
@@ -449,8 +435,8 @@ impl Tensor {
                 format!("{}", b.shape()),
             ));
         }
-        let dense = DenseOutput { bias, epilogue };
-        let out = forward_with(self, weight, false, true, Some(dense))?;
+        let dense = Finish::Dense { bias, epilogue };
+        let (out, _) = forward_with(self, weight, false, true, dense)?;
         debug_assert_eq!(out.dims(), [n, outputs]);
         let (x, w, y) = (self.detach(), weight.detach(), out.clone());
         let needs = [
@@ -467,9 +453,9 @@ impl Tensor {
                 .then(|| forward(&dz, &w, false, false))
                 .transpose()?;
             let (dw, db) = match needs {
-                [_, true, true] if dz.device().gpu_context().is_some() => {
-                    let (dw, db) = gpu_weight_and_bias_grads(&dz, &x)?;
-                    (Some(dw), Some(db))
+                [_, true, true] => {
+                    let (dw, db) = forward_with(&dz, &x, true, false, Finish::RowSums)?;
+                    (Some(dw), db)
                 }
                 _ => (
                     needs[1]
