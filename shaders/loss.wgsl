@@ -4,7 +4,8 @@
 // an integer label and writes the gradient (softmax - onehot) * scale in the same pass.
 // `cross_entropy_tracked` does a whole small batch in one workgroup: the mean loss, the
 // gradient, and the running sums of a training epoch (loss total, correct count) advanced
-// by this batch, so a training step's loss and metrics are one dispatch.
+// by this batch, so a training step's loss and metrics are one dispatch. `advance_sums`
+// advances those sums for the other losses, from their mean loss and correct count.
 
 struct Params {
     n: u32,      // elements (pair) or rows (cross_entropy)
@@ -163,4 +164,16 @@ fn cross_entropy_tracked(@builtin(local_invocation_id) lid: vec3<u32>) {
         tl_sums[0] = tl_sums_before[0] + total;
         tl_sums[1] = tl_sums_before[1] + correct;
     }
+}
+
+@group(0) @binding(0) var<storage, read> as_before: array<f32>;  // [loss total, correct]
+@group(0) @binding(1) var<storage, read> as_loss: array<f32>;    // [mean loss]
+@group(0) @binding(2) var<storage, read> as_correct: array<f32>; // [correct count]
+@group(0) @binding(3) var<storage, read_write> as_after: array<f32>;
+
+// after = before + [mean loss * rows (P.scale), correct count where P.cols is 1].
+@compute @workgroup_size(1)
+fn advance_sums() {
+    as_after[0] = as_before[0] + as_loss[0] * P.scale;
+    as_after[1] = as_before[1] + select(0.0, as_correct[0], P.cols == 1u);
 }

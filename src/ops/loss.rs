@@ -257,11 +257,12 @@ impl Tensor {
         let (loss, grad, sums) = match device {
             Device::Cpu => {
                 let logits = self.cpu_data();
-                let (losses, grad) = cross_entropy_cpu(&logits, &labels.cpu_data(), cols, scale)?;
+                let targets = labels.cpu_data();
+                let (losses, grad) = cross_entropy_cpu(&logits, &targets, cols, scale)?;
                 let total: f32 = losses.iter().sum();
                 let hits = logits
                     .chunks(cols)
-                    .zip(labels.cpu_data().iter())
+                    .zip(targets.iter())
                     .filter(|(row, &label)| first_argmax(row) == label as usize)
                     .count();
                 let before = sums.cpu_data();
@@ -303,22 +304,39 @@ impl Tensor {
 }
 
 /// Running sums [loss total, correct count] advanced by a batch of `rows` samples with
-/// mean loss `loss` and `correct` right predictions (none: the count stays), by separate
-/// ops, outside the tape.
+/// mean loss `loss` and `correct` right predictions (none: the count stays): one small
+/// dispatch on the GPU, outside the tape.
 pub(crate) fn advance_sums(
     sums: &Tensor,
     loss: &Tensor,
     rows: usize,
     correct: Option<&Tensor>,
 ) -> Result<Tensor> {
-    crate::no_grad(|| {
-        let unit = |v: [f32; 2]| Tensor::from_vec(v.to_vec(), &[2], sums.device());
-        let mut after = sums.add(&loss.mul_scalar(rows as f32)?.mul(&unit([1.0, 0.0])?)?)?;
-        if let Some(c) = correct {
-            after = after.add(&c.mul(&unit([0.0, 1.0])?)?)?;
+    let device = sums.device();
+    match device {
+        Device::Cpu => {
+            let before = sums.cpu_data();
+            let hits = correct.map_or(Ok(0.0), |c| c.item())?;
+            let after = vec![before[0] + loss.item()? * rows as f32, before[1] + hits];
+            Ok(Tensor::from_cpu(Shape::new(&[2])?, after))
         }
-        Ok(after)
-    })
+        Device::Gpu(ctx) => {
+            let after = ctx.alloc(2, "running sums")?;
+            // Without a count the kernel's count binding reads the loss (never used).
+            let count = correct.unwrap_or(loss);
+            ctx.dispatch(
+                &Kernel::new("loss", "advance_sums", 3, 1),
+                &[sums.gpu_buffer(), loss.gpu_buffer(), count.gpu_buffer()],
+                &[&after],
+                Params::new()
+                    .u(0)
+                    .u(correct.is_some() as usize)
+                    .f(rows as f32),
+                [1, 1, 1],
+            );
+            Ok(Tensor::from_gpu(Shape::new(&[2])?, after, device))
+        }
+    }
 }
 
 /// Largest number of logits `cross_entropy_tracked` gives its one-workgroup kernel.
