@@ -7,10 +7,12 @@ struct Params {
     len: u32,     // elements per row / along the axis
     total: u32,   // reduce_rows: elements in the input; others: inner count
     scale: f32,   // multiplies each sum (1/len for a mean)
+    l1: f32,      // penalty weights (OP 2 and penalty_backward)
+    l2: f32,
 }
 //@params
 
-// 0 sum, 1 max
+// 0 sum, 1 max, 2 sum of the penalty l1·|x| + l2·x²
 override OP: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -27,6 +29,9 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         for (var i = start + lid.x; i < end; i = i + WG) {
             if (OP == 1u) {
                 acc = max(acc, x[i]);
+            } else if (OP == 2u) {
+                let v = x[i];
+                acc = acc + P.l1 * abs(v) + P.l2 * v * v;
             } else {
                 acc = acc + x[i];
             }
@@ -103,4 +108,19 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let j = (i / inner) % P.len;
     let o = (i / (inner * P.len)) * inner + within;
     g_in[i] = select(0.0, g_out[o], u32(g_idx[o]) == j);
+}
+
+@group(0) @binding(0) var<storage, read> pen_x: array<f32>;
+@group(0) @binding(1) var<storage, read> pen_g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pen_dx: array<f32>;
+
+// The gradient of the penalty l1·Σ|x| + l2·Σx² scaled by the one-value output gradient.
+@compute @workgroup_size(256)
+fn penalty_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i < P.rows) {
+        let v = pen_x[i];
+        pen_dx[i] = pen_g[0] * (P.l1 * sign(v) + 2.0 * P.l2 * v);
+    }
 }

@@ -81,14 +81,12 @@ impl Regularizer {
 
     /// The penalty of `t` (a rank-0 tensor on its device).
     pub fn penalty(&self, t: &Tensor) -> Result<Tensor> {
-        let mut total = Tensor::scalar(0.0, t.device())?;
-        if self.l1 > 0.0 {
-            total = total.add(&t.abs()?.sum()?.mul_scalar(self.l1)?)?;
-        }
-        if self.l2 > 0.0 {
-            total = total.add(&t.mul(t)?.sum()?.mul_scalar(self.l2)?)?;
-        }
-        Ok(total)
+        self.scaled_penalty(t, 1.0)
+    }
+
+    /// `scale` times the penalty of `t`, as one op ([`Tensor::l1_l2_penalty`]).
+    pub fn scaled_penalty(&self, t: &Tensor, scale: f32) -> Result<Tensor> {
+        t.l1_l2_penalty(self.l1 * scale, self.l2 * scale)
     }
 }
 

@@ -51,7 +51,7 @@ impl Module for ActivityRegularization {
             } else {
                 1.0
             };
-            Some(self.regularizer.penalty(x)?.mul_scalar(scale)?)
+            Some(self.regularizer.scaled_penalty(x, scale)?)
         } else {
             None
         };

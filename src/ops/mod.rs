@@ -11,6 +11,7 @@ mod layout;
 mod loss;
 mod matmul;
 mod norm;
+mod penalty;
 mod pool;
 mod random;
 mod reduce;

@@ -11,25 +11,55 @@ use crate::tensor::Tensor;
 /// Elements one workgroup sums in the first stage of a whole-tensor reduction.
 const CHUNK: usize = 16 * 1024;
 
+/// What `reduce_rows` adds up for each element x (its `OP`).
+#[derive(Clone, Copy)]
+pub(super) enum Summand {
+    /// x itself.
+    Value,
+    /// l1·|x| + l2·x².
+    Penalty { l1: f32, l2: f32 },
+}
+
 /// GPU: sums rows of `len` contiguous elements of `x` (the last possibly shorter, up to
-/// `total`), times `scale`, into a new buffer of `rows` values.
+/// `total`), each element taken as `summand`, times `scale`, into a new buffer of `rows`
+/// values.
 fn gpu_sum_rows(
     ctx: &GpuContext,
     x: &GpuBuffer,
-    rows: usize,
-    len: usize,
-    total: usize,
+    [rows, len, total]: [usize; 3],
+    summand: Summand,
     scale: f32,
 ) -> Result<GpuBuffer> {
+    let (op, l1, l2) = match summand {
+        Summand::Value => (0, 0.0, 0.0),
+        Summand::Penalty { l1, l2 } => (2, l1, l2),
+    };
     let out = ctx.alloc(rows, "reduction")?;
     ctx.dispatch(
-        &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", 0),
+        &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", op),
         &[x],
         &[&out],
-        Params::new().u(rows).u(len).u(total).f(scale),
+        Params::new().u(rows).u(len).u(total).f(scale).f(l1).f(l2),
         super::groups_per_row(ctx, rows),
     );
     Ok(out)
+}
+
+/// GPU: the sum of all `n` elements of `x`, each taken as `summand`, times `scale`, as a
+/// one-value buffer: one dispatch up to `CHUNK` elements, two beyond.
+pub(super) fn gpu_sum_all(
+    ctx: &GpuContext,
+    x: &GpuBuffer,
+    n: usize,
+    summand: Summand,
+    scale: f32,
+) -> Result<GpuBuffer> {
+    if n <= CHUNK {
+        return gpu_sum_rows(ctx, x, [1, n, n], summand, scale);
+    }
+    let rows = n.div_ceil(CHUNK);
+    let partial = gpu_sum_rows(ctx, x, [rows, CHUNK, n], summand, 1.0)?;
+    gpu_sum_rows(ctx, &partial, [1, rows, rows], Summand::Value, scale)
 }
 
 /// Sum over (outer, len, inner) → (outer, inner), times `scale`.
@@ -50,12 +80,11 @@ fn sum_around(
             Ok(Tensor::from_cpu(shape, out))
         }
         device @ Device::Gpu(ctx) => {
-            let buffer = if inner == 1 && outer == 1 && len > CHUNK {
-                let rows = len.div_ceil(CHUNK);
-                let partial = gpu_sum_rows(ctx, x.gpu_buffer(), rows, CHUNK, len, 1.0)?;
-                gpu_sum_rows(ctx, &partial, 1, rows, rows, scale)?
+            let buffer = if inner == 1 && outer == 1 {
+                gpu_sum_all(ctx, x.gpu_buffer(), len, Summand::Value, scale)?
             } else if inner == 1 {
-                gpu_sum_rows(ctx, x.gpu_buffer(), outer, len, outer * len, scale)?
+                let rows_len_total = [outer, len, outer * len];
+                gpu_sum_rows(ctx, x.gpu_buffer(), rows_len_total, Summand::Value, scale)?
             } else {
                 let out = ctx.alloc(outer * inner, "reduction")?;
                 ctx.dispatch(

@@ -243,6 +243,14 @@ pub fn all() -> Vec<Case> {
             x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Step, 0.0)?)
         }),
         reduce("sum", |x| x[0].sum()),
+        Case {
+            domains: vec![NONZERO],
+            ..reduce("l1_l2_penalty", |x| x[0].l1_l2_penalty(0.3, 0.7))
+        },
+        Case {
+            shapes: vec![vec![vec![129, 131]], vec![vec![16384]], vec![vec![16385]]],
+            ..reduce("l2_penalty_two_stage", |x| x[0].l1_l2_penalty(0.0, 1e-3))
+        },
         reduce("mean", |x| x[0].mean()),
         reduce("sum_axis0", |x| x[0].sum_axis(0, false)),
         reduce("sum_axis1_keepdim", |x| x[0].sum_axis(1, true)),

@@ -1,0 +1,97 @@
+//! The L1/L2 penalty of a tensor as one op: l1·Σ|x| + l2·Σx² is one reduction whose
+//! summand applies the weights as it reads (shaders/reduce.wgsl, `OP` 2), and its
+//! gradient g·(l1·sign x + 2·l2·x) one elementwise kernel. Composed from abs, mul, sum
+//! and scalar ops the same penalty took seven dispatches forward and as many back.
+
+use super::reduce::{gpu_sum_all, Summand};
+use crate::autograd::record;
+use crate::device::{Device, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// CPU: l1·|v| + l2·v² summed in f64.
+fn penalty_cpu(x: &[f32], l1: f32, l2: f32) -> f32 {
+    let (l1, l2) = (f64::from(l1), f64::from(l2));
+    x.iter()
+        .map(|&v| {
+            let v = f64::from(v);
+            l1 * v.abs() + l2 * v * v
+        })
+        .sum::<f64>() as f32
+}
+
+/// The gradient of the penalty of `x` for the one-value output gradient `g`.
+fn penalty_backward(x: &Tensor, g: &Tensor, l1: f32, l2: f32) -> Result<Tensor> {
+    match x.device() {
+        Device::Cpu => {
+            let scale = g.cpu_data()[0];
+            let data = x
+                .cpu_data()
+                .iter()
+                .map(|&v| {
+                    let sign = if v > 0.0 {
+                        1.0
+                    } else if v < 0.0 {
+                        -1.0
+                    } else {
+                        0.0
+                    };
+                    scale * (l1 * sign + 2.0 * l2 * v)
+                })
+                .collect();
+            Ok(Tensor::from_cpu(x.shape().clone(), data))
+        }
+        device @ Device::Gpu(ctx) => {
+            let n = x.numel();
+            let out = ctx.alloc(n, "penalty gradient")?;
+            ctx.dispatch(
+                &Kernel::new("reduce", "penalty_backward", 2, 1),
+                &[x.gpu_buffer(), g.gpu_buffer()],
+                &[&out],
+                Params::new().u(n).u(0).u(0).f(1.0).f(l1).f(l2),
+                ctx.groups_1d(n, super::WORKGROUP),
+            );
+            Ok(Tensor::from_gpu(x.shape().clone(), out, device))
+        }
+    }
+}
+
+impl Tensor {
+    /// The L1/L2 penalty `l1·Σ|x| + l2·Σx²` of this tensor (rank 0), in one reduction;
+    /// its gradient `l1·sign(x) + 2·l2·x` is one kernel too. Regularizers use it for
+    /// weights and activities.
+    ///
+    /// ```
+    /// # use wgnn::{Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0, -2.0], &[2], &Device::cpu())?.requires_grad_();
+    /// let p = x.l1_l2_penalty(0.5, 0.25)?; // 0.5·3 + 0.25·5
+    /// assert_eq!(p.to_vec()?, vec![2.75]);
+    /// p.backward()?;
+    /// assert_eq!(x.grad().unwrap().to_vec()?, vec![1.0, -1.5]);
+    /// # Ok::<(), wgnn::Error>(())
+    /// ```
+    pub fn l1_l2_penalty(&self, l1: f32, l2: f32) -> Result<Tensor> {
+        if !l1.is_finite() || !l2.is_finite() {
+            return Err(Error::invalid(
+                "l1_l2_penalty",
+                format!("finite weights were expected, got l1 {l1} and l2 {l2}"),
+            ));
+        }
+        let out = match self.device() {
+            Device::Cpu => Tensor::from_cpu(
+                Shape::default(),
+                vec![penalty_cpu(&self.cpu_data(), l1, l2)],
+            ),
+            device @ Device::Gpu(ctx) => {
+                let summand = Summand::Penalty { l1, l2 };
+                let sum = gpu_sum_all(ctx, self.gpu_buffer(), self.numel(), summand, 1.0)?;
+                Tensor::from_gpu(Shape::default(), sum, device)
+            }
+        };
+        let x = self.clone();
+        Ok(record("l1_l2_penalty", out, &[self], move |g| {
+            Ok(vec![Some(penalty_backward(&x, g, l1, l2)?)])
+        }))
+    }
+}
