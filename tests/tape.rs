@@ -154,3 +154,34 @@ fn a_small_mlp_step_matches_between_devices() {
             .collect(),
     );
 }
+
+#[test]
+fn a_leaf_gradient_is_the_users_to_overwrite_without_touching_later_backwards() {
+    for d in devices() {
+        // The root is the leaf itself: its gradient is backward()'s seed of one.
+        let x = Tensor::scalar(3.0, &d).unwrap().requires_grad_();
+        x.backward().unwrap();
+        let grad = x.grad().unwrap();
+        assert_eq!(vec_of(&grad), vec![1.0], "{d}");
+        grad.copy_from(&Tensor::scalar(5.0, &d).unwrap()).unwrap();
+        // A later backward still starts from one, and the loss rule's shortcut for that
+        // seed gives the same gradient as an explicit seed of one.
+        let w = Tensor::from_vec(vec![1.0, 2.0], &[1, 2], &d)
+            .unwrap()
+            .requires_grad_();
+        let labels = Tensor::from_vec(vec![1.0], &[1], &d).unwrap();
+        w.cross_entropy(&labels).unwrap().backward().unwrap();
+        let implicit = vec_of(&w.grad().unwrap());
+        w.zero_grad();
+        let one = Tensor::ones(&[], &d).unwrap();
+        w.cross_entropy(&labels)
+            .unwrap()
+            .backward_with(&one)
+            .unwrap();
+        assert_eq!(implicit, vec_of(&w.grad().unwrap()), "{d}");
+        assert!(
+            (implicit[0] - 0.268_941_4).abs() < 1e-5,
+            "{d}: {implicit:?}"
+        );
+    }
+}

@@ -115,7 +115,7 @@ impl Tensor {
                 format!("{}", self.shape()),
             ));
         }
-        let seed = no_grad(|| Tensor::ones(self.dims(), self.device()))?;
+        let seed = Tensor::unit_seed(self.dims(), self.device())?;
         self.backward_with(&seed)
     }
 
@@ -176,6 +176,12 @@ fn seq_of(t: &Tensor) -> u64 {
 }
 
 fn accumulate(slot: &mut Option<Tensor>, grad: Tensor) -> Result<()> {
+    // A leaf's gradient is the user's to keep (and to overwrite): never the shared seed.
+    let grad = if grad.is_unit_seed() {
+        Tensor::ones(grad.dims(), grad.device())?
+    } else {
+        grad
+    };
     *slot = Some(match slot.take() {
         Some(existing) => existing.add(&grad)?,
         None => grad,

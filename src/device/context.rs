@@ -122,6 +122,7 @@ pub struct GpuContext {
     recorder: Mutex<Recorder>,
     faults: Arc<Mutex<Faults>>,
     waits: Arc<HostWaits>,
+    unit: std::sync::OnceLock<Arc<GpuBuffer>>,
 }
 
 /// What wgpu reported outside any error scope, kept until the next call that can
@@ -236,6 +237,7 @@ impl GpuContext {
             recorder: Mutex::new(recorder),
             faults,
             waits,
+            unit: std::sync::OnceLock::new(),
         })
     }
 
@@ -389,6 +391,16 @@ impl GpuContext {
             }
         }
         Ok(buffer)
+    }
+
+    /// A one-value buffer holding 1.0, uploaded once per device and shared: the seed of
+    /// every `backward()`, which rules recognise to skip scaling by it. Never written.
+    pub(crate) fn unit(&self) -> Result<Arc<GpuBuffer>> {
+        if let Some(unit) = self.unit.get() {
+            return Ok(unit.clone());
+        }
+        let unit = Arc::new(self.upload(&[1.0])?);
+        Ok(self.unit.get_or_init(|| unit).clone())
     }
 
     /// A storage buffer of `floats` zeros, cleared in the command stream.

@@ -383,9 +383,10 @@ fn first_argmax(row: &[f32]) -> usize {
 }
 
 /// Records the mean loss on the tape: its gradient is the saved (softmax − onehot)/N
-/// scaled by the upstream gradient.
+/// scaled by the upstream gradient (no dispatch when that is `backward()`'s seed).
 fn record_cross_entropy(logits: &Tensor, labels: &Tensor, loss: Tensor, grad: Tensor) -> Tensor {
     record("cross_entropy", loss, &[logits, labels], move |g| {
-        Ok(vec![Some(grad.mul(g)?), None])
+        let scaled = if g.is_unit_seed() { grad } else { grad.mul(g)? };
+        Ok(vec![Some(scaled), None])
     })
 }

@@ -1,10 +1,11 @@
 //! Constructors: constants, ranges, host data and seeded random values.
 
-use super::Tensor;
+use super::{Storage, Tensor};
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::sync::Arc;
 
 impl Tensor {
     /// A tensor holding `data` with the given dimensions.
@@ -26,6 +27,36 @@ impl Tensor {
     /// A rank-0 tensor.
     pub fn scalar(value: f32, device: &Device) -> Result<Tensor> {
         Tensor::full(&[], value, device)
+    }
+
+    /// The one-element gradient seed 1.0 of `backward()`, shaped `dims`. On a GPU it
+    /// shares the device's unit buffer (no dispatch, no upload), so that rules can tell
+    /// it from other gradients with [`Tensor::is_unit_seed`].
+    pub(crate) fn unit_seed(dims: &[usize], device: &Device) -> Result<Tensor> {
+        let shape = Shape::new(dims)?;
+        match device {
+            Device::Cpu => Tensor::ones(dims, device),
+            Device::Gpu(ctx) => Ok(Tensor::from_storage(
+                shape,
+                Storage::Gpu(ctx.unit()?),
+                device.clone(),
+            )),
+        }
+    }
+
+    /// Whether this gradient is known to be exactly one (the seed of `backward()`), so
+    /// that a rule can pass its saved gradient on instead of multiplying it by one.
+    pub(crate) fn is_unit_seed(&self) -> bool {
+        if self.numel() != 1 {
+            return false;
+        }
+        match (&self.0.storage, self.device()) {
+            (Storage::Cpu(_), _) => self.cpu_data()[0] == 1.0,
+            (Storage::Gpu(buffer), Device::Gpu(ctx)) => {
+                ctx.unit().is_ok_and(|unit| Arc::ptr_eq(buffer, &unit))
+            }
+            (Storage::Gpu(_), Device::Cpu) => false,
+        }
     }
 
     /// A tensor of zeros.
