@@ -139,6 +139,45 @@ fn a_pass_visits_every_sample_once_in_a_seeded_order() {
     }
 }
 
+/// Every batch of a seeded pass over `data`, as host values.
+fn pass(data: &Dataset, batch: usize) -> Vec<(Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>)> {
+    data.batches(batch, Some(11), false)
+        .unwrap()
+        .map(|b| {
+            let (x, y) = b.unwrap();
+            let dims = (x.dims().to_vec(), y.dims().to_vec());
+            (dims.0, x.to_vec().unwrap(), dims.1, y.to_vec().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_gpu_batch_of_samples_and_targets_matches_the_cpu_one() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    // f32 samples of 3x5 values with (N, 3) targets; bytes in rows of 7 (rows start
+    // anywhere inside a 32-bit word) with (N) labels.
+    let n = 37;
+    let values: Vec<f32> = (0..n * 15).map(|i| (i as f32 * 0.37).sin()).collect();
+    let targets: Vec<f32> = (0..n * 3).map(|i| (i % 5) as f32 - 1.5).collect();
+    let bytes: Vec<u8> = (0..n * 7).map(|i| (i * 31 % 256) as u8).collect();
+    let labels: Vec<f32> = (0..n).map(|i| (i % 10) as f32).collect();
+    let sets = |d: &Device| {
+        let x = Tensor::from_vec(values.clone(), &[n, 3, 5], d).unwrap();
+        let t = Tensor::from_vec(targets.clone(), &[n, 3], d).unwrap();
+        let b = wgnn::ByteTensor::from_bytes(bytes.clone(), d).unwrap();
+        let l = Tensor::from_vec(labels.clone(), &[n], d).unwrap();
+        (
+            Dataset::from_tensors(x, t).unwrap(),
+            Dataset::from_bytes(b, &[7], 0.5, l).unwrap(),
+        )
+    };
+    let (gpu_f32, gpu_u8) = sets(&gpu);
+    let (cpu_f32, cpu_u8) = sets(&cpu);
+    assert_eq!(pass(&gpu_f32, 6), pass(&cpu_f32, 6));
+    assert_eq!(pass(&gpu_u8, 5), pass(&cpu_u8, 5));
+}
+
 #[test]
 fn u8_images_are_scaled_on_the_device() {
     let devices = common::devices();

@@ -12,6 +12,7 @@ pub use mnist::{Mnist, MnistSplit, MNIST_FILES};
 
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::ops::gather::{gather_batch, SampleRows};
 use crate::tensor::{ByteTensor, Tensor};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use std::sync::Arc;
@@ -172,13 +173,15 @@ impl Dataset {
 
     /// Samples and targets of positions [start, start + count) of `order`.
     pub fn batch(&self, order: &Tensor, start: usize, count: usize) -> Result<(Tensor, Tensor)> {
-        let x = match &self.inputs {
-            Inputs::F32(t) => t.gather_rows(order, start, count)?,
-            Inputs::U8 { bytes, scale } => {
-                bytes.gather_rows(&self.sample_dims, order, start, count, *scale)?
-            }
+        let samples = match &self.inputs {
+            Inputs::F32(t) => SampleRows::F32(t),
+            Inputs::U8 { bytes, scale } => SampleRows::U8 {
+                bytes,
+                row_dims: &self.sample_dims,
+                scale: *scale,
+            },
         };
-        Ok((x, self.targets.gather_rows(order, start, count)?))
+        gather_batch(samples, &self.targets, order, start, count)
     }
 
     /// Batches of one pass: `batch_size` samples each (the last one smaller unless

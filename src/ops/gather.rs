@@ -53,20 +53,150 @@ fn gather_cpu(
     Ok(out)
 }
 
+/// The checked layout of one gather: the output shape, values per row, source rows.
+struct Gathered {
+    shape: Shape,
+    row_len: usize,
+    rows: usize,
+}
+
+/// The checks of gathering rows of the (N, ...) tensor `t`.
+fn f32_rows(t: &Tensor, order: &Tensor, start: usize, count: usize) -> Result<Gathered> {
+    Tensor::common_device("gather_rows", &[t, order])?;
+    let Some((&rows, row_dims)) = t.dims().split_first() else {
+        return Err(Error::shape(
+            "gather_rows",
+            "a tensor of rank >= 1",
+            "a scalar",
+        ));
+    };
+    Ok(Gathered {
+        shape: batch_shape("gather_rows", order, start, count, row_dims)?,
+        row_len: row_dims.iter().product(),
+        rows,
+    })
+}
+
+/// The checks of gathering rows of `row_dims` values from `bytes`.
+fn u8_rows(
+    bytes: &ByteTensor,
+    row_dims: &[usize],
+    order: &Tensor,
+    start: usize,
+    count: usize,
+) -> Result<Gathered> {
+    if !bytes.device().same_as(order.device()) {
+        return Err(Error::DeviceMismatch {
+            op: "gather_rows",
+            expected: bytes.device().to_string(),
+            got: order.device().to_string(),
+        });
+    }
+    let row_len: usize = row_dims.iter().product();
+    if row_len == 0 || !bytes.len().is_multiple_of(row_len) {
+        return Err(Error::shape(
+            "gather_rows",
+            format!("rows that divide the {} bytes", bytes.len()),
+            format!("{row_dims:?}"),
+        ));
+    }
+    Ok(Gathered {
+        shape: batch_shape("gather_rows", order, start, count, row_dims)?,
+        row_len,
+        rows: bytes.len() / row_len,
+    })
+}
+
+/// Where a batch's samples come from.
+pub(crate) enum SampleRows<'a> {
+    /// Rows of an (N, ...) f32 tensor.
+    F32(&'a Tensor),
+    /// Rows of `row_dims` bytes, scaled to f32.
+    U8 {
+        bytes: &'a ByteTensor,
+        row_dims: &'a [usize],
+        scale: f32,
+    },
+}
+
+impl SampleRows<'_> {
+    /// Rows `order[start..start + count]`, as `gather_rows` gives them.
+    fn gather(&self, order: &Tensor, start: usize, count: usize) -> Result<Tensor> {
+        match *self {
+            SampleRows::F32(t) => t.gather_rows(order, start, count),
+            SampleRows::U8 {
+                bytes,
+                row_dims,
+                scale,
+            } => bytes.gather_rows(row_dims, order, start, count, scale),
+        }
+    }
+}
+
+/// A training batch: samples and targets at positions [start, start + count) of `order`.
+/// On a GPU both come from one dispatch.
+pub(crate) fn gather_batch(
+    samples: SampleRows<'_>,
+    targets: &Tensor,
+    order: &Tensor,
+    start: usize,
+    count: usize,
+) -> Result<(Tensor, Tensor)> {
+    let Device::Gpu(ctx) = order.device() else {
+        let x = samples.gather(order, start, count)?;
+        return Ok((x, targets.gather_rows(order, start, count)?));
+    };
+    let (source, sample, entry, scale) = match samples {
+        SampleRows::F32(t) => (
+            t.gpu_buffer(),
+            f32_rows(t, order, start, count)?,
+            "batch_f32",
+            1.0,
+        ),
+        SampleRows::U8 {
+            bytes,
+            row_dims,
+            scale,
+        } => {
+            let sample = u8_rows(bytes, row_dims, order, start, count)?;
+            let ByteStorage::Gpu(buffer) = &bytes.storage else {
+                unreachable!("bytes on a GPU device are in a GPU buffer")
+            };
+            (&**buffer, sample, "batch_u8", scale)
+        }
+    };
+    let target = f32_rows(targets, order, start, count)?;
+    let x = ctx.alloc(count * sample.row_len, "batch")?;
+    let y = ctx.alloc(count * target.row_len, "batch targets")?;
+    let threads = count * (sample.row_len + target.row_len);
+    ctx.dispatch(
+        &Kernel::new("gather", entry, 3, 2),
+        &[source, order.gpu_buffer(), targets.gpu_buffer()],
+        &[&x, &y],
+        Params::new()
+            .u(count)
+            .u(sample.row_len)
+            .u(start)
+            .f(scale)
+            .u(target.row_len),
+        ctx.groups_1d(threads, super::WORKGROUP),
+    );
+    let device = order.device();
+    Ok((
+        Tensor::from_gpu(sample.shape, x, device),
+        Tensor::from_gpu(target.shape, y, device),
+    ))
+}
+
 impl Tensor {
     /// Rows `order[start..start + count]` of this (N, ...) tensor, as a (count, ...) tensor.
     pub fn gather_rows(&self, order: &Tensor, start: usize, count: usize) -> Result<Tensor> {
-        let device = Tensor::common_device("gather_rows", &[self, order])?;
-        let Some((&rows, row_dims)) = self.dims().split_first() else {
-            return Err(Error::shape(
-                "gather_rows",
-                "a tensor of rank >= 1",
-                "a scalar",
-            ));
-        };
-        let shape = batch_shape("gather_rows", order, start, count, row_dims)?;
-        let row_len: usize = row_dims.iter().product();
-        match &device {
+        let Gathered {
+            shape,
+            row_len,
+            rows,
+        } = f32_rows(self, order, start, count)?;
+        match self.device() {
             Device::Cpu => {
                 let src = self.cpu_data();
                 let data = gather_cpu(&order.cpu_data(), start, count, row_len, rows, 1.0, |i| {
@@ -74,7 +204,7 @@ impl Tensor {
                 })?;
                 Ok(Tensor::from_cpu(shape, data))
             }
-            Device::Gpu(ctx) => {
+            device @ Device::Gpu(ctx) => {
                 let out = ctx.alloc(count * row_len, "batch")?;
                 ctx.dispatch(
                     &Kernel::new("gather", "gather_f32", 2, 1),
@@ -83,7 +213,7 @@ impl Tensor {
                     Params::new().u(count).u(row_len).u(start).f(1.0),
                     ctx.groups_1d(count * row_len, super::WORKGROUP),
                 );
-                Ok(Tensor::from_gpu(shape, out, &device))
+                Ok(Tensor::from_gpu(shape, out, device))
             }
         }
     }
@@ -100,23 +230,11 @@ impl ByteTensor {
         count: usize,
         scale: f32,
     ) -> Result<Tensor> {
-        if !self.device().same_as(order.device()) {
-            return Err(Error::DeviceMismatch {
-                op: "gather_rows",
-                expected: self.device().to_string(),
-                got: order.device().to_string(),
-            });
-        }
-        let row_len: usize = row_dims.iter().product();
-        if row_len == 0 || !self.len().is_multiple_of(row_len) {
-            return Err(Error::shape(
-                "gather_rows",
-                format!("rows that divide the {} bytes", self.len()),
-                format!("{row_dims:?}"),
-            ));
-        }
-        let rows = self.len() / row_len;
-        let shape = batch_shape("gather_rows", order, start, count, row_dims)?;
+        let Gathered {
+            shape,
+            row_len,
+            rows,
+        } = u8_rows(self, row_dims, order, start, count)?;
         match (&self.storage, self.device()) {
             (ByteStorage::Cpu(bytes), _) => {
                 let data =

@@ -6,7 +6,7 @@ mod binary;
 mod conv;
 mod conv_cpu;
 pub(crate) mod cpu;
-mod gather;
+pub(crate) mod gather;
 mod layout;
 mod loss;
 mod matmul;
