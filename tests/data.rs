@@ -139,14 +139,19 @@ fn a_pass_visits_every_sample_once_in_a_seeded_order() {
     }
 }
 
+/// A batch's samples and targets on the host: (dims, values) each.
+type HostBatch = ((Vec<usize>, Vec<f32>), (Vec<usize>, Vec<f32>));
+
 /// Every batch of a seeded pass over `data`, as host values.
-fn pass(data: &Dataset, batch: usize) -> Vec<(Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>)> {
+fn pass(data: &Dataset, batch: usize) -> Vec<HostBatch> {
     data.batches(batch, Some(11), false)
         .unwrap()
         .map(|b| {
             let (x, y) = b.unwrap();
-            let dims = (x.dims().to_vec(), y.dims().to_vec());
-            (dims.0, x.to_vec().unwrap(), dims.1, y.to_vec().unwrap())
+            (
+                (x.dims().to_vec(), x.to_vec().unwrap()),
+                (y.dims().to_vec(), y.to_vec().unwrap()),
+            )
         })
         .collect()
 }
