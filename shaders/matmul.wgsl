@@ -4,8 +4,10 @@
 // in place (no copy); loads stay coalesced either way. Out-of-range elements load as 0.
 // `matmul` loads scalars and serves every shape; `matmul_vec4` loads one vec4 of each
 // operand per thread per tile and needs each operand's contiguous axis (and so its batch
-// stride) to be a multiple of 4. C is written through `store` (the gemm_output marker): as computed
-// for the `matmul` family, with bias and activation applied for the `dense` family.
+// stride) to be a multiple of 4. A is read through `load_a`/`load_a4` (the gemm_input
+// marker): as stored, or times an activation's derivative for the `_gated` families. C is
+// written through `store` (the gemm_output marker): as computed for the `matmul` family,
+// with bias and activation applied for the `dense` family.
 
 struct Params {
     m: u32,
@@ -31,6 +33,7 @@ override ROW_SUMS: bool = false;
 //@gemm_output
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+//@gemm_input
 
 // Whether this thread keeps row sums of op(A): the first thread of each row group in the
 // first column of workgroups (which sees every k of its rows).
@@ -92,9 +95,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             var va = 0.0;
             if (gm < P.m && gka < P.k) {
                 if (TRANS_A == 1u) {
-                    va = a[a_off + gka * P.m + gm];
+                    va = load_a(a_off + gka * P.m + gm);
                 } else {
-                    va = a[a_off + gm * P.k + gka];
+                    va = load_a(a_off + gm * P.k + gka);
                 }
             }
             tile_a[ak * BM + am] = va;
@@ -154,7 +157,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             let gk = k0 + deep;
             let gm = row0 + wide * 4u;
             if (gk < P.k && gm < P.m) {
-                va = a4[(a_off + gk * P.m + gm) / 4u];
+                va = load_a4((a_off + gk * P.m + gm) / 4u);
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
                 tile_a[deep * BM + wide * 4u + i] = va[i];
@@ -163,7 +166,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             let gm = row0 + along;
             let gk = k0 + across * 4u;
             if (gm < P.m && gk < P.k) {
-                va = a4[(a_off + gm * P.k + gk) / 4u];
+                va = load_a4((a_off + gm * P.k + gk) / 4u);
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
                 tile_a[(across * 4u + i) * BM + along] = va[i];

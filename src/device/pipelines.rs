@@ -10,7 +10,8 @@ const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
 /// The WGSL sources, one file per kernel family, compiled into the library. A GEMM family
 /// is a GEMM shader with the output stage its `//@gemm_output` marker receives: the
 /// `matmul` families write C as computed, the `dense` families apply a bias and an
-/// activation first, `matmul_row_sums` also writes the row sums of op(A).
+/// activation first, `matmul_row_sums` also writes the row sums of op(A). The `_gated`
+/// families read A times an activation's derivative (the `//@gemm_input` marker).
 const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
@@ -25,6 +26,8 @@ const SHADERS: &[(&str, &str)] = &[
     ("matmul_large", MATMUL_LARGE),
     ("dense", MATMUL),
     ("matmul_row_sums", MATMUL),
+    ("matmul_gated", MATMUL),
+    ("matmul_row_sums_gated", MATMUL),
     ("dense_large", MATMUL_LARGE),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
@@ -52,18 +55,45 @@ const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 /// The marker a GEMM shader puts where C's binding and its `store` functions go.
 const GEMM_OUTPUT_MARKER: &str = "//@gemm_output";
 
+/// The marker a GEMM shader puts where its `load_a` functions go.
+const GEMM_INPUT_MARKER: &str = "//@gemm_input";
+/// The suffix of the GEMM families whose A is gated by an activation's derivative.
+const GATED: &str = "_gated";
+
 /// The output stage of GEMM family `shader`: bias and activation for the `dense`
 /// families, C and the row sums of op(A) for `matmul_row_sums`, C as computed otherwise.
+/// A gated family's gate takes binding 2, so its output bindings move up by one.
 fn gemm_output(shader: &str) -> String {
-    if shader == "matmul_row_sums" {
+    let base = shader.strip_suffix(GATED).unwrap_or(shader);
+    let stage = if base == "matmul_row_sums" {
         include_str!("../../shaders/gemm_store_row_sums.wgsl").to_string()
-    } else if shader.starts_with("dense") {
+    } else if base.starts_with("dense") {
         format!(
             "{}\n{ACTIVATION}",
             include_str!("../../shaders/gemm_store_dense.wgsl")
         )
     } else {
         include_str!("../../shaders/gemm_store.wgsl").to_string()
+    };
+    if base == shader {
+        stage
+    } else {
+        stage
+            .replace("@binding(3)", "@binding(4)")
+            .replace("@binding(2)", "@binding(3)")
+    }
+}
+
+/// How GEMM family `shader` reads A: gated by an activation's derivative for the
+/// `_gated` families, as stored otherwise.
+fn gemm_input(shader: &str) -> String {
+    if shader.ends_with(GATED) {
+        format!(
+            "{}\n{ACTIVATION}",
+            include_str!("../../shaders/gemm_load_gated.wgsl")
+        )
+    } else {
+        include_str!("../../shaders/gemm_load.wgsl").to_string()
     }
 }
 
@@ -265,7 +295,8 @@ impl PipelineCache {
                     .replace(PARAMS_MARKER, declaration)
                     .replace(GEMM_TILES_MARKER, GEMM_TILES)
                     .replace(ACTIVATION_MARKER, ACTIVATION)
-                    .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader));
+                    .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader))
+                    .replace(GEMM_INPUT_MARKER, &gemm_input(shader));
                 let code = format!("{COMMON}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),

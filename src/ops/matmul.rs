@@ -51,23 +51,41 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
     }
 }
 
+/// An activation's derivative applied to A as it is read: the product uses
+/// a ⊙ act'(output) (a layer's pre-activation gradient dz from its output gradient dy),
+/// where `output` is the activation's output, shaped like A.
+#[derive(Clone, Copy)]
+struct Gate<'a> {
+    output: &'a Tensor,
+    epilogue: Epilogue,
+}
+
 /// What a product does besides computing C (the last two for 2-D products only).
 enum Finish<'a> {
-    /// Nothing: C as computed.
-    Plain,
+    /// Nothing: C as computed from A, gated or not.
+    Plain { gate: Option<Gate<'a>> },
     /// A dense layer's output: add a bias (one value per column) and apply an activation
     /// before storing C.
     Dense {
         bias: Option<&'a Tensor>,
         epilogue: Option<Epilogue>,
     },
-    /// Also the row sums of op(A): a dense layer's bias gradient Σ_N dz next to its weight
-    /// gradient dzᵀ·x, from the same GPU dispatch.
-    RowSums,
+    /// Also the row sums of op(A) (gated or not): a dense layer's bias gradient Σ_N dz
+    /// next to its weight gradient dzᵀ·x, from the same GPU dispatch.
+    RowSums { gate: Option<Gate<'a>> },
+}
+
+impl Finish<'_> {
+    fn gate(&self) -> Option<Gate<'_>> {
+        match *self {
+            Finish::Plain { gate } | Finish::RowSums { gate } => gate,
+            Finish::Dense { .. } => None,
+        }
+    }
 }
 
 fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
-    Ok(forward_with(a, b, ta, tb, Finish::Plain)?.0)
+    Ok(forward_with(a, b, ta, tb, Finish::Plain { gate: None })?.0)
 }
 
 /// op(a)·op(b), finished as `finish` says, with the row sums of op(a) when it asks.
@@ -115,8 +133,19 @@ fn forward_with(
     };
     let stride_a = if ba.is_some() { m * k } else { 0 };
     let stride_b = if bb.is_some() { k * n } else { 0 };
+    let gate = finish.gate();
+    if let Some(g) = gate.filter(|g| g.output.shape() != a.shape()) {
+        return Err(Error::shape(
+            OP,
+            format!("a gate shaped like A, {}", a.shape()),
+            format!("{}", g.output.shape()),
+        ));
+    }
     match &device {
         Device::Cpu => {
+            // The CPU gates A in one pass before the product.
+            let gated = gate.map(|g| g.epilogue.backward(g.output, a)).transpose()?;
+            let a = gated.as_ref().unwrap_or(a);
             let (av, bv) = (a.cpu_data(), b.cpu_data());
             let mut out = host_pool::uninit(count * m * n); // beta = 0 overwrites it
             for i in 0..count {
@@ -135,7 +164,7 @@ fn forward_with(
             }
             let mut row_sums = None;
             match finish {
-                Finish::Plain => {}
+                Finish::Plain { .. } => {}
                 Finish::Dense { bias, epilogue } => {
                     let bias = bias.map(|b| b.cpu_data());
                     super::cpu::par_chunks(&mut out, n, |_, row| {
@@ -147,7 +176,9 @@ fn forward_with(
                         }
                     });
                 }
-                Finish::RowSums => row_sums = Some(a.sum_axis(if ta { 0 } else { 1 }, false)?),
+                Finish::RowSums { .. } => {
+                    row_sums = Some(a.sum_axis(if ta { 0 } else { 1 }, false)?);
+                }
             }
             Ok((Tensor::from_cpu(shape, out), row_sums))
         }
@@ -165,13 +196,20 @@ fn forward_with(
             }
             let out = ctx.alloc(count * m * n, "matmul result")?;
             let (mut shader, mut entry, mut tile) = gpu_kernel(m, n, k, ta, tb);
-            if matches!(finish, Finish::RowSums) && shader == "matmul_large" {
-                // The large-tile kernel keeps no row sums; vec4 loads work wherever it is
-                // chosen.
+            let extras = matches!(finish, Finish::RowSums { .. }) || gate.is_some();
+            if extras && shader == "matmul_large" {
+                // The large-tile kernel keeps no row sums and reads no gate; vec4 loads
+                // work wherever it is chosen.
                 (shader, entry, tile) = ("matmul", "matmul_vec4", TILE);
             }
+            let gate_code = Epilogue::code(gate.map(|g| g.epilogue));
+            let gate_alpha = gate.map_or(0.0, |g| g.epilogue.alpha());
             let (kernel, alpha) = match finish {
-                Finish::Plain => (Kernel::new(shader, entry, 2, 1), 0.0),
+                Finish::Plain { gate: None } => (Kernel::new(shader, entry, 2, 1), 0.0),
+                Finish::Plain { gate: Some(_) } => (
+                    Kernel::new("matmul_gated", entry, 3, 1).with("ACT_A", gate_code),
+                    gate_alpha,
+                ),
                 Finish::Dense { bias, epilogue } => {
                     let family = if shader == "matmul_large" {
                         "dense_large"
@@ -183,9 +221,15 @@ fn forward_with(
                         .with("HAS_BIAS", bias.is_some() as u32);
                     (kernel, epilogue.map_or(0.0, |e| e.alpha()))
                 }
-                Finish::RowSums => (
+                Finish::RowSums { gate: None } => (
                     Kernel::new("matmul_row_sums", entry, 2, 2).with("ROW_SUMS", 1),
                     0.0,
+                ),
+                Finish::RowSums { gate: Some(_) } => (
+                    Kernel::new("matmul_row_sums_gated", entry, 3, 2)
+                        .with("ROW_SUMS", 1)
+                        .with("ACT_A", gate_code),
+                    gate_alpha,
                 ),
             };
             let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
@@ -193,8 +237,9 @@ fn forward_with(
                 // Without a bias the dense kernel's bias binding reads b (never used).
                 inputs.push(bias.unwrap_or(b).gpu_buffer());
             }
+            inputs.extend(gate.map(|g| g.output.gpu_buffer()));
             let row_sums = match finish {
-                Finish::RowSums => Some(ctx.alloc(count * m, "row sums")?),
+                Finish::RowSums { .. } => Some(ctx.alloc(count * m, "row sums")?),
                 _ => None,
             };
             let mut outputs = vec![&out];
@@ -445,24 +490,39 @@ impl Tensor {
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record(OP, out, &operands, move |dy| {
-            let dz = match epilogue {
-                Some(e) => e.backward(&y, dy)?,
-                None => dy.clone(),
+            // dz = dy ⊙ act'(y). A GPU gates dy inside each product that reads it; the CPU
+            // computes dz once.
+            let (dz, gate) = match epilogue {
+                Some(e) if dy.device().is_gpu() => (
+                    dy.clone(),
+                    Some(Gate {
+                        output: &y,
+                        epilogue: e,
+                    }),
+                ),
+                Some(e) => (e.backward(&y, dy)?, None),
+                None => (dy.clone(), None),
             };
             let dx = needs[0]
-                .then(|| forward(&dz, &w, false, false))
-                .transpose()?;
+                .then(|| forward_with(&dz, &w, false, false, Finish::Plain { gate }))
+                .transpose()?
+                .map(|(dx, _)| dx);
             let (dw, db) = match needs {
                 [_, true, true] => {
-                    let (dw, db) = forward_with(&dz, &x, true, false, Finish::RowSums)?;
+                    let (dw, db) = forward_with(&dz, &x, true, false, Finish::RowSums { gate })?;
                     (Some(dw), db)
                 }
-                _ => (
-                    needs[1]
-                        .then(|| forward(&dz, &x, true, false))
-                        .transpose()?,
-                    needs[2].then(|| dz.sum_axis(0, false)).transpose()?,
-                ),
+                [_, true, false] => {
+                    let (dw, _) = forward_with(&dz, &x, true, false, Finish::Plain { gate })?;
+                    (Some(dw), None)
+                }
+                _ => {
+                    let dz = match gate {
+                        Some(g) => g.epilogue.backward(g.output, &dz)?,
+                        None => dz,
+                    };
+                    (None, needs[2].then(|| dz.sum_axis(0, false)).transpose()?)
+                }
             };
             Ok(vec![dx, dw, db])
         }))
