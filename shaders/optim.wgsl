@@ -1,9 +1,12 @@
-// Optimizer updates: one fused kernel per rule updates a parameter tensor and its state
-// in place, elementwise. The codes and hyperparameters match src/optim/rule.rs; its CPU
-// twin is the same arithmetic.
+// Optimizer updates: one dispatch updates up to eight parameter tensors and their state in
+// place, elementwise (PyTorch's multi-tensor "foreach" step). `update` is each rule's
+// arithmetic, chosen by RULE; the codes and hyperparameters match src/optim/rule.rs, whose
+// CPU twin is the same arithmetic. The bindings and `update_slot` (which reads and writes
+// tensor t's buffers) are generated per number of tensors and state buffers
+// (src/optim/kernel.rs) where the tensor_slots marker stands.
 
 struct Params {
-    n: u32,
+    n: u32,  // workgroups that carry tensors
     lr: f32,
     h1: f32, // sgd: momentum; adam: beta1; rmsprop, adadelta: rho
     h2: f32, // sgd: weight decay; adam: beta2; rmsprop, adagrad, adadelta: eps
@@ -11,100 +14,95 @@ struct Params {
     h4: f32, // adam: weight decay
     c1: f32, // adam: 1 / (1 - beta1^t)
     c2: f32, // adam: 1 / (1 - beta2^t)
+    lens_lo: vec4<u32>, // elements of tensors 0..3
+    lens_hi: vec4<u32>, // elements of tensors 4..7
 }
 //@params
 
+// 0 sgd, 1 sgd with momentum, 2 adam, 3 rmsprop, 4 adagrad, 5 adadelta
+override RULE: u32 = 0u;
 // adam: 1 = decoupled weight decay (AdamW), 0 = L2 added to the gradient
 override DECOUPLED: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read> grad: array<f32>;
-@group(0) @binding(1) var<storage, read_write> param: array<f32>;
-@group(0) @binding(2) var<storage, read_write> s1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> s2: array<f32>;
-
-@compute @workgroup_size(256)
-fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
-        return;
-    }
-    let g = grad[i] + P.h2 * param[i];
-    param[i] = param[i] - P.lr * g;
+// A parameter element and its two state values after a step.
+struct Updated {
+    p: f32,
+    s1: f32,
+    s2: f32,
 }
 
-@compute @workgroup_size(256)
-fn sgd_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
-        return;
+fn update(p0: f32, g0: f32, s1: f32, s2: f32) -> Updated {
+    switch RULE {
+        case 0u: {
+            return Updated(p0 - P.lr * (g0 + P.h2 * p0), s1, s2);
+        }
+        case 1u: {
+            let g = g0 + P.h2 * p0;
+            let velocity = P.h1 * s1 + g;
+            let direction = select(velocity, g + P.h1 * velocity, P.h3 > 0.5);
+            return Updated(p0 - P.lr * direction, velocity, s2);
+        }
+        case 2u: {
+            var p = p0;
+            var g = g0;
+            if (DECOUPLED == 1u) {
+                p = p * (1.0 - P.lr * P.h4);
+            } else {
+                g = g + P.h4 * p;
+            }
+            let m = P.h1 * s1 + (1.0 - P.h1) * g;
+            let v = P.h2 * s2 + (1.0 - P.h2) * g * g;
+            return Updated(p - P.lr * (m * P.c1) / (sqrt(v * P.c2) + P.h3), m, v);
+        }
+        case 3u: {
+            let v = P.h1 * s1 + (1.0 - P.h1) * g0 * g0;
+            return Updated(p0 - P.lr * g0 / (sqrt(v) + P.h2), v, s2);
+        }
+        case 4u: {
+            let s = s1 + g0 * g0;
+            return Updated(p0 - P.lr * g0 / (sqrt(s) + P.h2), s, s2);
+        }
+        default: {
+            let eg = P.h1 * s1 + (1.0 - P.h1) * g0 * g0;
+            let delta = sqrt(s2 + P.h2) / sqrt(eg + P.h2) * g0;
+            let ed = P.h1 * s2 + (1.0 - P.h1) * delta * delta;
+            return Updated(p0 - P.lr * delta, eg, ed);
+        }
     }
-    let g = grad[i] + P.h2 * param[i];
-    let velocity = P.h1 * s1[i] + g;
-    s1[i] = velocity;
-    let direction = select(velocity, g + P.h1 * velocity, P.h3 > 0.5);
-    param[i] = param[i] - P.lr * direction;
 }
 
+fn length_of(t: u32) -> u32 {
+    if (t < 4u) {
+        return P.lens_lo[t];
+    }
+    return P.lens_hi[t - 4u];
+}
+
+//@tensor_slots
+
+// Tensors take whole workgroups, in order, so that each workgroup updates one tensor.
 @compute @workgroup_size(256)
-fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
+    let w = wid.y * nwg.x + wid.x;
+    if (w >= P.n) {
         return;
     }
-    var p = param[i];
-    var g = grad[i];
-    if (DECOUPLED == 1u) {
-        p = p * (1.0 - P.lr * P.h4);
-    } else {
-        g = g + P.h4 * p;
+    var first = 0u;
+    var t = 0u;
+    loop {
+        if (t + 1u >= TENSORS) {
+            break;
+        }
+        let blocks = (length_of(t) + WG - 1u) / WG;
+        if (w < first + blocks) {
+            break;
+        }
+        first = first + blocks;
+        t = t + 1u;
     }
-    let m = P.h1 * s1[i] + (1.0 - P.h1) * g;
-    let v = P.h2 * s2[i] + (1.0 - P.h2) * g * g;
-    s1[i] = m;
-    s2[i] = v;
-    param[i] = p - P.lr * (m * P.c1) / (sqrt(v * P.c2) + P.h3);
-}
-
-@compute @workgroup_size(256)
-fn rmsprop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
-        return;
+    let j = (w - first) * WG + lid.x;
+    if (j < length_of(t)) {
+        update_slot(t, j);
     }
-    let g = grad[i];
-    let v = P.h1 * s1[i] + (1.0 - P.h1) * g * g;
-    s1[i] = v;
-    param[i] = param[i] - P.lr * g / (sqrt(v) + P.h2);
-}
-
-@compute @workgroup_size(256)
-fn adagrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
-        return;
-    }
-    let g = grad[i];
-    let s = s1[i] + g * g;
-    s1[i] = s;
-    param[i] = param[i] - P.lr * g / (sqrt(s) + P.h2);
-}
-
-@compute @workgroup_size(256)
-fn adadelta(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = flat_id(wid, nwg, lid);
-    if (i >= P.n) {
-        return;
-    }
-    let g = grad[i];
-    let eg = P.h1 * s1[i] + (1.0 - P.h1) * g * g;
-    let delta = sqrt(s2[i] + P.h2) / sqrt(eg + P.h2) * g;
-    s1[i] = eg;
-    s2[i] = P.h1 * s2[i] + (1.0 - P.h1) * delta * delta;
-    param[i] = param[i] - P.lr * delta;
 }

@@ -133,8 +133,10 @@ fn a_read_later_arrives_without_a_wait_and_agrees_with_a_plain_read() {
 #[test]
 fn later_epochs_find_every_bind_group_cached() {
     let Some(device) = gpu() else { return };
-    // Two epochs meet every combination of buffers a step binds (the short last batch
-    // included); from then on every bind group is found in the cache.
+    // The first epochs meet every combination of buffers a step binds (the short last
+    // batch included); from then on every bind group is found in the cache. The
+    // optimizer's one dispatch binds all four gradients, whose pooled buffers come back in
+    // a few different orders before the pool settles into a cycle: 5 epochs here.
     // A private context, so that tests running in parallel do not touch its caches.
     let device = Device::gpu_with(&GpuOptions::default()).unwrap_or(device);
     let ctx = device.gpu_context().unwrap().clone();
@@ -148,7 +150,7 @@ fn later_epochs_find_every_bind_group_cached() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let options = FitOptions {
-        epochs: 5,
+        epochs: 9,
         batch_size: 32, // 6 full batches and a short one
         verbose: false,
         on_epoch_end: Some(std::sync::Arc::new(move |_| {
@@ -163,7 +165,7 @@ fn later_epochs_find_every_bind_group_cached() {
     fit(&model, &mut adam, Loss::BinaryCrossEntropy, &data, &options).unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(
-        seen[2..].iter().all(|s| *s == seen[2]),
+        seen[5..].iter().all(|s| *s == seen[5]),
         "(bind groups, buffers) after each epoch: {seen:?}"
     );
 }

@@ -18,15 +18,17 @@ use wgnn::{Device, Tensor};
 /// from its weight-gradient kernel; 25 with the activity penalty as one op
 /// (`Tensor::l1_l2_penalty`); 23 with backward's seed shared and not multiplied by; 22
 /// with a batch's samples and targets gathered in one dispatch; 20 with the ReLU
-/// derivative read inside the gradient products (`_gated` GEMMs). Issue 17's goal: 12.
-const MLP_DISPATCH_BUDGET: u64 = 20;
+/// derivative read inside the gradient products (`_gated` GEMMs); 15 with one optimizer
+/// dispatch for all six parameters. Issue 17's goal: 12.
+const MLP_DISPATCH_BUDGET: u64 = 15;
 /// Dispatches per training step of the course CNN (both dropouts, Adadelta).
 /// Counted before issue 17's fusions: 53; 48 with Conv2d/Linear + ReLU fused; 41 with the
 /// loss, its gradient and the running sums in one kernel; 39 with each Linear's bias
 /// gradient from its weight-gradient kernel; 37 with backward's seed shared and not
 /// multiplied by; 36 with a batch gathered in one dispatch; 35 with the dense layer's
-/// ReLU derivative inside its gradient products. Issue 17's goal: 18.
-const CNN_DISPATCH_BUDGET: u64 = 35;
+/// ReLU derivative inside its gradient products; 28 with one optimizer dispatch for all
+/// eight parameters. Issue 17's goal: 18.
+const CNN_DISPATCH_BUDGET: u64 = 28;
 /// Host waits in a 469-step epoch, with the progress bar off or on: the epoch's end
 /// only; the divergence check and the bar read the running sums without waiting
 /// (`Tensor::read_later`). Counted before issue 17: 7 with the bar off, 15 with it on.

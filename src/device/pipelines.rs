@@ -32,7 +32,6 @@ const SHADERS: &[(&str, &str)] = &[
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
-    ("optim", include_str!("../../shaders/optim.wgsl")),
     ("random", include_str!("../../shaders/random.wgsl")),
 ];
 
@@ -282,10 +281,13 @@ impl PipelineCache {
         self.modules
             .entry(shader)
             .or_insert_with(|| {
+                // The optimizers' step families are generated from their names.
+                let generated = crate::optim::step_kernel_source(shader);
                 let source = SHADERS
                     .iter()
                     .find(|(name, _)| *name == shader)
                     .map(|(_, src)| *src)
+                    .or(generated.as_deref())
                     .unwrap_or_else(|| panic!("wgnn bug: no shader named {shader}"));
                 let declaration = match mode {
                     ParamsMode::Immediates => "var<immediate> P: Params;",

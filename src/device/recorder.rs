@@ -12,8 +12,9 @@ use std::sync::Arc;
 pub(crate) const DEFAULT_MAX_PENDING: usize = 4096;
 /// Bind groups kept before the cache is cleared.
 const MAX_CACHED_BIND_GROUPS: usize = 16384;
-/// Largest number of storage buffers one kernel binds.
-const MAX_BINDINGS: usize = 8;
+/// Largest number of storage buffers one kernel binds: the optimizers' step, eight
+/// tensors with a gradient, a parameter and two state buffers each.
+const MAX_BINDINGS: usize = 32;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct BindKey {

@@ -1,11 +1,16 @@
 //! Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop, Adagrad,
-//! Adadelta; learning-rate schedules; gradient clipping. Each step runs one fused kernel
-//! per parameter tensor, its state kept on the parameter's device.
+//! Adadelta; learning-rate schedules; gradient clipping. On a GPU each step is one fused
+//! kernel for up to eight parameter tensors at once (a model of eight or fewer is one
+//! dispatch), the state kept on the parameters' device.
 
+mod kernel;
 mod rule;
 mod schedule;
 
+pub(crate) use kernel::source as step_kernel_source;
+
 pub use rule::Rule;
+use rule::Update;
 pub use schedule::Schedule;
 
 use crate::autograd::NoGradGuard;
@@ -197,12 +202,25 @@ impl Optimizer {
             None => grads,
         };
         self.steps += 1;
-        for ((param, grad), state) in self.params.iter().zip(grads).zip(self.state.iter_mut()) {
-            let Some(grad) = grad else { continue };
-            let state = started(self.rule, param, state)?;
-            self.rule.apply(param, &grad, state, self.lr, self.steps)?;
+        for ((param, grad), state) in self.params.iter().zip(&grads).zip(self.state.iter_mut()) {
+            if grad.is_some() {
+                started(self.rule, param, state)?;
+            }
         }
-        Ok(())
+        let updates: Vec<Update> = self
+            .params
+            .iter()
+            .zip(&grads)
+            .zip(&self.state)
+            .filter_map(|((param, grad), state)| {
+                Some(Update {
+                    param,
+                    grad: grad.as_ref()?,
+                    state: state.as_deref().unwrap_or_default(),
+                })
+            })
+            .collect();
+        self.rule.apply(&updates, self.lr, self.steps)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The update rules: hyperparameters, the fused GPU kernel of each (shaders/optim.wgsl)
 //! and its CPU twin.
 
-use crate::device::{Device, Kernel, Params};
+use crate::device::{Device, GpuBuffer, GpuContext, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -191,31 +191,25 @@ impl Rule {
         }
     }
 
-    /// (entry point, hyperparameter words h1..h4, c1, c2) for step `t` (from 1).
-    fn kernel_args(&self, t: u64) -> (&'static str, [f32; 6]) {
+    /// (RULE code of shaders/optim.wgsl, hyperparameter words h1..h4, c1, c2) for step
+    /// `t` (from 1).
+    fn kernel_args(&self, t: u64) -> (u32, [f32; 6]) {
         match *self {
             Rule::Sgd {
                 momentum,
                 nesterov,
                 weight_decay,
-            } => {
-                let entry = if momentum == 0.0 {
-                    "sgd"
-                } else {
-                    "sgd_momentum"
-                };
-                (
-                    entry,
-                    [
-                        momentum,
-                        weight_decay,
-                        nesterov as u32 as f32,
-                        0.0,
-                        0.0,
-                        0.0,
-                    ],
-                )
-            }
+            } => (
+                u32::from(momentum != 0.0),
+                [
+                    momentum,
+                    weight_decay,
+                    nesterov as u32 as f32,
+                    0.0,
+                    0.0,
+                    0.0,
+                ],
+            ),
             Rule::Adam {
                 beta1,
                 beta2,
@@ -225,83 +219,119 @@ impl Rule {
             } => {
                 let c1 = 1.0 / (1.0 - (beta1 as f64).powf(t as f64)) as f32;
                 let c2 = 1.0 / (1.0 - (beta2 as f64).powf(t as f64)) as f32;
-                ("adam", [beta1, beta2, eps, weight_decay, c1, c2])
+                (2, [beta1, beta2, eps, weight_decay, c1, c2])
             }
-            Rule::RmsProp { rho, eps } => ("rmsprop", [rho, eps, 0.0, 0.0, 0.0, 0.0]),
-            Rule::Adagrad { eps, .. } => ("adagrad", [0.0, eps, 0.0, 0.0, 0.0, 0.0]),
-            Rule::Adadelta { rho, eps } => ("adadelta", [rho, eps, 0.0, 0.0, 0.0, 0.0]),
+            Rule::RmsProp { rho, eps } => (3, [rho, eps, 0.0, 0.0, 0.0, 0.0]),
+            Rule::Adagrad { eps, .. } => (4, [0.0, eps, 0.0, 0.0, 0.0, 0.0]),
+            Rule::Adadelta { rho, eps } => (5, [rho, eps, 0.0, 0.0, 0.0, 0.0]),
         }
     }
 
-    /// Updates `param` (and `state`) in place from `grad`, at step `t` (from 1).
-    pub(crate) fn apply(
-        &self,
-        param: &Tensor,
-        grad: &Tensor,
-        state: &[Tensor],
-        lr: f32,
-        t: u64,
-    ) -> Result<()> {
-        let n = param.numel();
-        let (entry, h) = self.kernel_args(t);
-        match param.device() {
-            Device::Cpu => {
-                let mut p = param.0.storage.cpu_write();
-                let g = grad.cpu_data();
-                let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
-                // Chunks of the parameter, its gradient and its (up to two) state tensors,
-                // updated in parallel.
-                let grain = crate::ops::cpu::GRAIN;
-                let chunks = n.div_ceil(grain);
-                let mut states = s.iter_mut().map(|v| v.chunks_mut(grain).map(Some));
-                let split = |c: Option<_>| -> Vec<Option<&mut [f32]>> {
-                    c.map_or_else(|| (0..chunks).map(|_| None).collect(), Iterator::collect)
-                };
-                let (s1, s2) = (split(states.next()), split(states.next()));
-                p.par_chunks_mut(grain)
-                    .zip(g.par_chunks(grain))
-                    .zip(s1.into_par_iter().zip(s2))
-                    .for_each(|((p, g), (mut s1, mut s2))| {
-                        for i in 0..p.len() {
-                            let v1 = s1.as_ref().map_or(0.0, |a| a[i]);
-                            let v2 = s2.as_ref().map_or(0.0, |b| b[i]);
-                            let (np, n1, n2) = self.update(p[i], g[i], v1, v2, lr, &h);
-                            p[i] = np;
-                            if let Some(a) = s1.as_mut() {
-                                a[i] = n1;
-                            }
-                            if let Some(b) = s2.as_mut() {
-                                b[i] = n2;
-                            }
-                        }
-                    });
-                Ok(())
-            }
-            Device::Gpu(ctx) => {
-                let decoupled = matches!(
-                    self,
-                    Rule::Adam {
-                        decoupled: true,
-                        ..
-                    }
-                );
-                let mut writes = vec![param.gpu_buffer()];
-                writes.extend(state.iter().map(|t| t.gpu_buffer()));
-                let mut params = Params::new().u(n).f(lr);
-                for v in h {
-                    params = params.f(v);
-                }
-                ctx.dispatch(
-                    &Kernel::new("optim", entry, 1, writes.len() as u8)
-                        .with("DECOUPLED", decoupled as u32),
-                    &[grad.gpu_buffer()],
-                    &writes,
-                    params,
-                    ctx.groups_1d(n, crate::ops::WORKGROUP),
-                );
-                Ok(())
-            }
+    /// Updates every parameter of `updates` (and its state) in place, at step `t` (from
+    /// 1). On a GPU, one dispatch serves up to eight tensors of one device.
+    pub(crate) fn apply(&self, updates: &[Update], lr: f32, t: u64) -> Result<()> {
+        let (code, h) = self.kernel_args(t);
+        let mut rest = updates;
+        while let Some(first) = rest.first() {
+            let Device::Gpu(ctx) = first.param.device() else {
+                self.apply_cpu(first, lr, &h);
+                rest = &rest[1..];
+                continue;
+            };
+            let states = self.state_names().len();
+            // One grad and one parameter buffer per tensor, and its state buffers.
+            let fit = ctx.limits().max_storage_buffers_per_shader_stage as usize / (2 + states);
+            let group = gpu_group(rest, fit.clamp(1, super::kernel::MAX_TENSORS));
+            self.dispatch_step(ctx, &rest[..group], code, lr, &h);
+            rest = &rest[group..];
         }
+        Ok(())
+    }
+
+    /// Records one step kernel for `updates` (all on `ctx`, no buffer twice).
+    fn dispatch_step(
+        &self,
+        ctx: &GpuContext,
+        updates: &[Update],
+        code: u32,
+        lr: f32,
+        h: &[f32; 6],
+    ) {
+        let decoupled = matches!(
+            self,
+            Rule::Adam {
+                decoupled: true,
+                ..
+            }
+        );
+        let states = self.state_names().len();
+        let grads: Vec<&GpuBuffer> = updates.iter().map(|u| u.grad.gpu_buffer()).collect();
+        let mut writes = Vec::with_capacity(updates.len() * (1 + states));
+        for u in updates {
+            writes.push(u.param.gpu_buffer());
+            writes.extend(u.state.iter().map(Tensor::gpu_buffer));
+        }
+        let blocks: usize = updates
+            .iter()
+            .map(|u| u.param.numel().div_ceil(crate::ops::WORKGROUP))
+            .sum();
+        let mut params = Params::new().u(blocks).f(lr);
+        for v in h {
+            params = params.f(*v);
+        }
+        for slot in 0..super::kernel::MAX_TENSORS {
+            params = params.u(updates.get(slot).map_or(0, |u| u.param.numel()));
+        }
+        let kernel = Kernel::new(
+            super::kernel::family(updates.len(), states),
+            "step",
+            grads.len() as u8,
+            writes.len() as u8,
+        );
+        ctx.dispatch(
+            &kernel
+                .with("RULE", code)
+                .with("DECOUPLED", decoupled as u32),
+            &grads,
+            &writes,
+            params,
+            ctx.groups_1d(blocks, 1),
+        );
+    }
+
+    /// The CPU update of one parameter and its state.
+    fn apply_cpu(&self, update: &Update, lr: f32, h: &[f32; 6]) {
+        let Update { param, grad, state } = *update;
+        let n = param.numel();
+        let mut p = param.0.storage.cpu_write();
+        let g = grad.cpu_data();
+        let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
+        // Chunks of the parameter, its gradient and its (up to two) state tensors,
+        // updated in parallel.
+        let grain = crate::ops::cpu::GRAIN;
+        let chunks = n.div_ceil(grain);
+        let mut states = s.iter_mut().map(|v| v.chunks_mut(grain).map(Some));
+        let split = |c: Option<_>| -> Vec<Option<&mut [f32]>> {
+            c.map_or_else(|| (0..chunks).map(|_| None).collect(), Iterator::collect)
+        };
+        let (s1, s2) = (split(states.next()), split(states.next()));
+        p.par_chunks_mut(grain)
+            .zip(g.par_chunks(grain))
+            .zip(s1.into_par_iter().zip(s2))
+            .for_each(|((p, g), (mut s1, mut s2))| {
+                for i in 0..p.len() {
+                    let v1 = s1.as_ref().map_or(0.0, |a| a[i]);
+                    let v2 = s2.as_ref().map_or(0.0, |b| b[i]);
+                    let (np, n1, n2) = self.update(p[i], g[i], v1, v2, lr, h);
+                    p[i] = np;
+                    if let Some(a) = s1.as_mut() {
+                        a[i] = n1;
+                    }
+                    if let Some(b) = s2.as_mut() {
+                        b[i] = n2;
+                    }
+                }
+            });
     }
 
     /// The CPU twin of one element's update: (param, state1, state2) after the step.
@@ -351,4 +381,33 @@ impl Rule {
             }
         }
     }
+}
+
+/// One parameter to update: its gradient and its state tensors.
+#[derive(Clone, Copy)]
+pub(crate) struct Update<'a> {
+    pub(crate) param: &'a Tensor,
+    pub(crate) grad: &'a Tensor,
+    pub(crate) state: &'a [Tensor],
+}
+
+/// How many of the leading `updates` (the first on a GPU) one step dispatch takes: at most
+/// `max`, all on the first one's device, and no buffer bound twice.
+fn gpu_group(updates: &[Update], max: usize) -> usize {
+    let device = updates[0].param.device();
+    let mut seen = std::collections::HashSet::new();
+    let mut count = 0;
+    for u in updates.iter().take(max) {
+        if !u.param.device().same_as(device) {
+            break;
+        }
+        let mut ids = vec![u.grad.gpu_buffer().id(), u.param.gpu_buffer().id()];
+        ids.extend(u.state.iter().map(|s| s.gpu_buffer().id()));
+        if ids.iter().any(|id| seen.contains(id)) {
+            break;
+        }
+        seen.extend(ids);
+        count += 1;
+    }
+    count.max(1)
 }
