@@ -64,6 +64,30 @@ fn dropout_drops_about_p_scales_the_rest_and_is_the_identity_in_eval() {
 }
 
 #[test]
+fn dropout_applies_and_differentiates_through_the_mask_of_its_seed() {
+    for d in devices() {
+        let x = Tensor::uniform(&[37, 29], -1.0, 1.0, 3, &d)
+            .unwrap()
+            .requires_grad_();
+        let mask = Tensor::dropout_mask(x.dims(), 0.4, 77, &d).unwrap();
+        let y = x.dropout(0.4, 77).unwrap();
+        assert_eq!(
+            y.to_vec().unwrap(),
+            x.mul(&mask).unwrap().to_vec().unwrap(),
+            "{d}"
+        );
+        let w = Tensor::uniform(x.dims(), -1.0, 1.0, 4, &d).unwrap();
+        y.mul(&w).unwrap().sum().unwrap().backward().unwrap();
+        assert_eq!(
+            x.grad().unwrap().to_vec().unwrap(),
+            w.mul(&mask).unwrap().to_vec().unwrap(),
+            "{d}: the gradient passes where the mask kept"
+        );
+        assert!(x.dropout(1.0, 1).is_err());
+    }
+}
+
+#[test]
 fn penalties_follow_their_formulas() {
     let d = Device::Cpu;
     let layer = Linear::new(2, 2, &d)

@@ -31,8 +31,7 @@ impl Module for Dropout {
         if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
             return Ok(x.clone());
         }
-        let mask = Tensor::dropout_mask(x.dims(), self.p, self.seeds.next(), x.device())?;
-        x.mul(&mask)
+        x.dropout(self.p, self.seeds.next())
     }
 
     fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {

@@ -1,5 +1,6 @@
 //! Random tensors made on the device from a counter-based hash (shaders/random.wgsl):
-//! the dropout mask. The CPU twin computes the same bits.
+//! the dropout mask, and dropout applied with its mask made on the fly. The CPU twin
+//! computes the same bits.
 
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
@@ -19,16 +20,70 @@ pub(crate) fn uniform01(i: u32, seed: u64) -> f32 {
     (bits >> 8) as f32 / 16_777_216.0
 }
 
+/// Checks a drop probability.
+fn check_p(p: f32) -> Result<()> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "dropout",
+            format!("the drop probability must be in [0, 1), got {p}"),
+        ))
+    }
+}
+
+/// `x · mask` for the dropout mask of (`p`, `seed`), the mask made on the fly.
+fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
+    let n = x.numel();
+    let scale = 1.0 / (1.0 - p);
+    match x.device() {
+        Device::Cpu => {
+            let xs = x.cpu_data();
+            let data = super::cpu::par_map(n, |i| {
+                if uniform01(i as u32, seed) < p {
+                    0.0
+                } else {
+                    xs[i] * scale
+                }
+            });
+            Ok(Tensor::from_cpu(x.shape().clone(), data))
+        }
+        device @ Device::Gpu(ctx) => {
+            let out = ctx.alloc(n, "dropout")?;
+            ctx.dispatch(
+                &Kernel::new("random", "dropout", 1, 1),
+                &[x.gpu_buffer()],
+                &[&out],
+                Params::new()
+                    .u(n)
+                    .u(seed as u32 as usize)
+                    .u((seed >> 32) as usize)
+                    .f(p)
+                    .f(scale),
+                ctx.groups_1d(n, super::WORKGROUP),
+            );
+            Ok(Tensor::from_gpu(x.shape().clone(), out, device))
+        }
+    }
+}
+
 impl Tensor {
+    /// Inverted dropout: each element zeroed with probability `p`, the rest scaled by
+    /// 1/(1−p), with the mask of `seed` ([`Tensor::dropout_mask`]'s, the same on every
+    /// device). One pass forward and one back: the mask is made as it is applied and
+    /// regenerated for the gradient, never stored.
+    pub fn dropout(&self, p: f32, seed: u64) -> Result<Tensor> {
+        check_p(p)?;
+        let out = apply_dropout(self, p, seed)?;
+        Ok(crate::autograd::record("dropout", out, &[self], move |g| {
+            Ok(vec![Some(apply_dropout(g, p, seed)?)])
+        }))
+    }
+
     /// An inverted-dropout mask: each element 0 with probability `p`, else 1/(1−p), drawn
     /// from `seed` (the same on every device). Not differentiable.
     pub fn dropout_mask(dims: &[usize], p: f32, seed: u64, device: &Device) -> Result<Tensor> {
-        if !(0.0..1.0).contains(&p) {
-            return Err(Error::invalid(
-                "dropout",
-                format!("the drop probability must be in [0, 1), got {p}"),
-            ));
-        }
+        check_p(p)?;
         let shape = Shape::new(dims)?;
         let n = shape.numel();
         let scale = 1.0 / (1.0 - p);

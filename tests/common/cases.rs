@@ -576,6 +576,15 @@ pub fn all() -> Vec<Case> {
         differentiable: false,
     });
     cases.push(Case {
+        name: "dropout",
+        domains: vec![ANY],
+        shapes: vec![vec![vec![1]], vec![vec![127, 65]], vec![vec![3, 5, 17]]],
+        grad_shapes: vec![vec![5, 7]],
+        f: |x| x[0].dropout(0.3, 12345),
+        tol: 1e-5,
+        differentiable: true,
+    });
+    cases.push(Case {
         name: "dropout_mask",
         domains: vec![ANY],
         shapes: vec![vec![vec![1]], vec![vec![127, 65]]],
