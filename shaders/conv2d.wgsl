@@ -6,19 +6,23 @@
 //   2 weight gradient: dW[o, k]    = Σ_(n,p) dy[n, o, p] · col_n[k, p]          (M=O, N=K)
 // where col_n[k, p] is the input pixel that kernel tap k sees at output position p (0 in
 // the padding), and p(q) the output position that sees input pixel q through a tap.
+// In modes 1 and 2, dy is read times act'(y) of the forward's activation ACT (y is the
+// `extra` binding), so the pre-activation gradient is never a pass of its own; the
+// `conv2d_row_sums` family's mode 2 also writes Σ_(n,p) of that gradient, the bias
+// gradient, from its first column of workgroups (the conv_row_sums marker).
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
     o: u32, kh: u32, kw: u32, oh: u32,
     ow: u32, sh: u32, sw: u32, ph: u32,
     pw: u32, dh: u32, dw: u32,
-    alpha: f32, // the activation's parameter (mode 0)
+    alpha: f32, // the activation's parameter
 }
 //@params
 
 override MODE: u32 = 0u;
 // The activation mode 0 applies after the bias (ACT_IDENTITY: none), so Conv2d +
-// activation is one dispatch.
+// activation is one dispatch; modes 1 and 2 gate dy with its derivative.
 override ACT: u32 = 255u;
 
 //@activation
@@ -27,8 +31,17 @@ override ACT: u32 = 255u;
 
 @group(0) @binding(0) var<storage, read> src_a: array<f32>; // W (modes 0, 1) or dy (mode 2)
 @group(0) @binding(1) var<storage, read> src_b: array<f32>; // x (modes 0, 2) or dy (mode 1)
-@group(0) @binding(2) var<storage, read> bias: array<f32>;  // mode 0 only
+@group(0) @binding(2) var<storage, read> extra: array<f32>; // bias (mode 0) or y (1, 2)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+//@conv_row_sums
+
+// dy[i] times act'(y[i]) where an activation gates it.
+fn gated_dy(v: f32, i: u32) -> f32 {
+    if (ACT == ACT_IDENTITY) {
+        return v;
+    }
+    return v * act_derivative_from_output(ACT, extra[i], P.alpha);
+}
 
 // (M, N, K) of the product.
 fn dims() -> vec3<u32> {
@@ -65,7 +78,8 @@ fn dy_through_tap(n: u32, o: u32, tap: u32, q: u32) -> f32 {
     if (oy >= P.oh || ox >= P.ow) {
         return 0.0;
     }
-    return src_b[((n * P.o + o) * P.oh + oy) * P.ow + ox];
+    let i = ((n * P.o + o) * P.oh + oy) * P.ow + ox;
+    return gated_dy(src_b[i], i);
 }
 
 fn load_a(row: u32, k: u32) -> f32 {
@@ -79,7 +93,8 @@ fn load_a(row: u32, k: u32) -> f32 {
         default: {
             // row = o, k = (n, p)
             let positions = P.oh * P.ow;
-            return src_a[((k / positions) * P.o + row) * positions + k % positions];
+            let i = ((k / positions) * P.o + row) * positions + k % positions;
+            return gated_dy(src_a[i], i);
         }
     }
 }
@@ -107,9 +122,12 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let col0 = wid.x * BN;
     let n = wid.z;
     var acc: array<f32, 16>;
+    var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
     }
+    // The first thread of each row group in the first column of workgroups sees every k.
+    let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
     for (var k0 = 0u; k0 < mnk.z; k0 = k0 + BK) {
         for (var r = 0u; r < 4u; r = r + 1u) {
             let e = tid + r * 256u;
@@ -130,6 +148,9 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         workgroupBarrier();
         multiply_tiles(lid, &acc);
+        if (keeps_sums) {
+            sum_tile_rows(lid, &sums);
+        }
         workgroupBarrier();
     }
     let out_off = n * mnk.x * mnk.y; // n is 0 in mode 2
@@ -140,10 +161,13 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if (row < mnk.x && col < mnk.y) {
                 var v = acc[i * 4u + j];
                 if (MODE == 0u) {
-                    v = act_forward(ACT, v + bias[row], P.alpha, 0.0);
+                    v = act_forward(ACT, v + extra[row], P.alpha, 0.0);
                 }
                 out[out_off + row * mnk.y + col] = v;
             }
+        }
+        if (keeps_sums && row < mnk.x) {
+            store_row_sum(row, sums[i]);
         }
     }
 }

@@ -6,6 +6,22 @@ use std::collections::HashMap;
 
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
+const CONV2D: &str = include_str!("../../shaders/conv2d.wgsl");
+
+/// The marker conv2d.wgsl puts where its row-sum output goes.
+const CONV_ROW_SUMS_MARKER: &str = "//@conv_row_sums";
+
+/// The row-sum output of conv2d family `shader`: the bias gradient at binding 4 for
+/// `conv2d_row_sums`, nothing for `conv2d`.
+fn conv_row_sums(shader: &str) -> &'static str {
+    if shader == "conv2d_row_sums" {
+        "const ROW_SUMS: bool = true;\n\
+         @group(0) @binding(4) var<storage, read_write> row_sums: array<f32>;\n\
+         fn store_row_sum(i: u32, v: f32) { row_sums[i] = v; }"
+    } else {
+        "const ROW_SUMS: bool = false;\nfn store_row_sum(i: u32, v: f32) {}"
+    }
+}
 
 /// The WGSL sources, one file per kernel family, compiled into the library. A GEMM family
 /// is a GEMM shader with the output stage its `//@gemm_output` marker receives: the
@@ -18,7 +34,8 @@ const SHADERS: &[(&str, &str)] = &[
     ("layout", include_str!("../../shaders/layout.wgsl")),
     ("unary", include_str!("../../shaders/unary.wgsl")),
     ("binary", include_str!("../../shaders/binary.wgsl")),
-    ("conv2d", include_str!("../../shaders/conv2d.wgsl")),
+    ("conv2d", CONV2D),
+    ("conv2d_row_sums", CONV2D),
     ("pool", include_str!("../../shaders/pool.wgsl")),
     ("augment", include_str!("../../shaders/augment.wgsl")),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
@@ -298,7 +315,8 @@ impl PipelineCache {
                     .replace(GEMM_TILES_MARKER, GEMM_TILES)
                     .replace(ACTIVATION_MARKER, ACTIVATION)
                     .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader))
-                    .replace(GEMM_INPUT_MARKER, &gemm_input(shader));
+                    .replace(GEMM_INPUT_MARKER, &gemm_input(shader))
+                    .replace(CONV_ROW_SUMS_MARKER, conv_row_sums(shader));
                 let code = format!("{COMMON}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),

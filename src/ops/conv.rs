@@ -172,7 +172,10 @@ impl Geometry {
 
 /// One implicit-GEMM dispatch of conv2d.wgsl in `mode` (0 forward, 1 input gradient,
 /// 2 weight gradient); see the shader for what `a`, `b` and `extra` are in each. The
-/// forward applies `epilogue` after the bias.
+/// forward applies `epilogue` after the bias; the gradients read dy times its
+/// derivative (`extra` then holds the forward's output). Mode 2 with `bias_grad` also
+/// gives the bias gradient, from the same dispatch.
+#[allow(clippy::too_many_arguments)] // the shader's operands, one by one
 fn gpu_conv(
     g: &Geometry,
     mode: u32,
@@ -181,7 +184,8 @@ fn gpu_conv(
     extra: &Tensor,
     out_shape: Shape,
     epilogue: Option<Epilogue>,
-) -> Result<Tensor> {
+    bias_grad: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let device = a.device().clone();
     let ctx = device.gpu_context().expect("called for GPU tensors");
     let (rows, cols, batches) = match mode {
@@ -197,12 +201,22 @@ fn gpu_conv(
         ));
     }
     let out = ctx.alloc(out_shape.numel(), "conv2d result")?;
+    let sums = (bias_grad && mode == 2)
+        .then(|| ctx.alloc(g.o, "conv2d bias gradient"))
+        .transpose()?;
+    let mut outputs = vec![&out];
+    outputs.extend(sums.as_ref());
+    let family = if sums.is_some() {
+        "conv2d_row_sums"
+    } else {
+        "conv2d"
+    };
     ctx.dispatch(
-        &Kernel::new("conv2d", "conv2d", 3, 1)
+        &Kernel::new(family, "conv2d", 3, outputs.len() as u8)
             .with("MODE", mode)
             .with("ACT", Epilogue::code(epilogue)),
         &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
-        &[&out],
+        &outputs,
         g.params().f(epilogue.map_or(0.0, |e| e.alpha())),
         [
             cols.div_ceil(64) as u32,
@@ -210,7 +224,10 @@ fn gpu_conv(
             batches as u32,
         ],
     );
-    Ok(Tensor::from_gpu(out_shape, out, &device))
+    let sums = sums
+        .map(|s| Ok(Tensor::from_gpu(Shape::new(&[g.o])?, s, &device)))
+        .transpose()?;
+    Ok((Tensor::from_gpu(out_shape, out, &device), sums))
 }
 
 fn forward(
@@ -231,37 +248,67 @@ fn forward(
             );
             Ok(Tensor::from_cpu(shape, y))
         }
-        Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape, epilogue),
+        Device::Gpu(_) => Ok(gpu_conv(g, 0, weight, x, bias, shape, epilogue, false)?.0),
     }
 }
 
-/// The input and weight gradients from dy, each where `wanted`.
-fn input_and_weight_grads(
+/// The input, weight and bias gradients from dy, each where `wanted`, for a convolution
+/// whose output `y` went through `epilogue`: dz = dy ⊙ act'(y) is computed once on the
+/// CPU, and read inside each product on a GPU (which also takes the bias gradient from
+/// the weight-gradient dispatch).
+fn conv_grads(
     dy: &Tensor,
+    y: &Tensor,
+    epilogue: Option<Epilogue>,
     x: &Tensor,
     weight: &Tensor,
     g: &Geometry,
-    wanted: [bool; 2],
-) -> Result<[Option<Tensor>; 2]> {
+    wanted: [bool; 3],
+) -> Result<[Option<Tensor>; 3]> {
     let x_shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
     let w_shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
+    let bias_grad = |dz: &Tensor| {
+        dz.reshape(&[g.n, g.o, g.positions()])?
+            .sum_axis(2, false)?
+            .sum_axis(0, false)
+    };
     match dy.device() {
         Device::Cpu => {
-            let (dx, dw) =
-                g.cpu_backward(&x.cpu_data(), &weight.cpu_data(), &dy.cpu_data(), wanted);
+            let dz = match epilogue {
+                Some(e) => e.backward(y, dy)?,
+                None => dy.clone(),
+            };
+            let (dx, dw) = g.cpu_backward(
+                &x.cpu_data(),
+                &weight.cpu_data(),
+                &dz.cpu_data(),
+                [wanted[0], wanted[1]],
+            );
             Ok([
                 dx.map(|dx| Tensor::from_cpu(x_shape, dx)),
                 dw.map(|dw| Tensor::from_cpu(w_shape, dw)),
+                wanted[2].then(|| bias_grad(&dz)).transpose()?,
             ])
         }
-        Device::Gpu(_) => Ok([
-            wanted[0]
-                .then(|| gpu_conv(g, 1, weight, dy, dy, x_shape, None))
-                .transpose()?,
-            wanted[1]
-                .then(|| gpu_conv(g, 2, dy, x, dy, w_shape, None))
-                .transpose()?,
-        ]),
+        Device::Gpu(_) => {
+            // Without an activation the gate binding holds dy itself (never read).
+            let gate = if epilogue.is_some() { y } else { dy };
+            let dx = wanted[0]
+                .then(|| gpu_conv(g, 1, weight, dy, gate, x_shape, epilogue, false))
+                .transpose()?
+                .map(|(dx, _)| dx);
+            let (dw, db) = if wanted[1] {
+                let (dw, db) = gpu_conv(g, 2, dy, x, gate, w_shape, epilogue, wanted[2])?;
+                (Some(dw), db)
+            } else {
+                let dz = match epilogue {
+                    Some(e) if wanted[2] => e.backward(y, dy)?,
+                    _ => dy.clone(),
+                };
+                (None, wanted[2].then(|| bias_grad(&dz)).transpose()?)
+            };
+            Ok([dx, dw, db])
+        }
     }
 }
 
@@ -307,25 +354,7 @@ impl Tensor {
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record("conv2d", out, &operands, move |dy| {
-            let dz;
-            let dy = match epilogue {
-                Some(e) => {
-                    dz = e.backward(&y, dy)?;
-                    &dz
-                }
-                None => dy,
-            };
-            let [dx, dw] = input_and_weight_grads(dy, &x, &w, &g, [needs[0], needs[1]])?;
-            let db = if needs[2] {
-                Some(
-                    dy.reshape(&[g.n, g.o, g.positions()])?
-                        .sum_axis(2, false)?
-                        .sum_axis(0, false)?,
-                )
-            } else {
-                None
-            };
-            Ok(vec![dx, dw, db])
+            Ok(conv_grads(dy, &y, epilogue, &x, &w, &g, needs)?.into())
         }))
     }
 }

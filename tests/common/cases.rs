@@ -611,5 +611,18 @@ pub fn all() -> Vec<Case> {
         tol: 0.0,
         differentiable: false,
     });
+    // More output channels than one 64-row tile: the bias gradient comes from two rows
+    // of workgroups. (Last, so that the cases before keep their sampling seeds.)
+    cases.push(conv(
+        "conv2d_relu_70_channels",
+        [3, 2, 6, 5],
+        [70, 2, 3, 3],
+        [1, 1, 4, 4],
+        [2, 1, 3, 3],
+        |x| {
+            let relu = epilogue(UnaryOp::Relu, 0.0)?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), relu)
+        },
+    ));
     cases
 }
