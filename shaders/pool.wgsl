@@ -4,12 +4,17 @@
 // that overlap need no atomics and the result is deterministic.
 // Average pooling divides by the number of taps inside the image (padding not counted, as
 // Keras does); max pooling ignores the padding and records the winning tap's index in the
-// plane (exact in f32 for planes under 2^24 pixels, which the host checks).
+// plane (exact in f32 for planes under 2^24 pixels, which the host checks). A dropout that
+// follows the pooling runs in the same kernels (`dropped`), forward and back.
 
 struct Params {
     planes: u32, h: u32, w: u32, oh: u32,
     ow: u32, kh: u32, kw: u32, sh: u32,
     sw: u32, ph: u32, pw: u32,
+    drop_p: f32,     // dropout after the pooling: drop probability (0: none)
+    drop_scale: f32, // 1 / (1 - drop_p)
+    seed_lo: u32,    // the dropout mask's seed
+    seed_hi: u32,
 }
 //@params
 
@@ -37,6 +42,15 @@ fn taps(b: vec4<u32>) -> f32 {
 // Number of taps of window (oy, ox) inside the image.
 fn taps_inside(oy: u32, ox: u32) -> f32 {
     return taps(window(oy, ox));
+}
+
+// Output element i after the dropout that follows the pooling (its mask made on the fly,
+// the same bits as Tensor::dropout); backward applies it to dy likewise.
+fn dropped(v: f32, i: u32) -> f32 {
+    if (P.drop_p == 0.0) {
+        return v;
+    }
+    return select(0.0, v * P.drop_scale, seeded_uniform(i, P.seed_lo, P.seed_hi) >= P.drop_p);
 }
 
 // (plane, output row) of output element i.
@@ -68,7 +82,7 @@ fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             }
         }
     }
-    out[i] = best;
+    out[i] = dropped(best, i);
     out_index[i] = f32(best_index);
 }
 
@@ -88,7 +102,7 @@ fn avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             total += src[base + y * P.w + x];
         }
     }
-    out[i] = total / taps(b);
+    out[i] = dropped(total / taps(b), i);
 }
 
 // Output position along one axis whose window holds input coordinate `q` at tap `k`, or -1.
@@ -121,10 +135,10 @@ fn pool_backward(i: u32, is_max: bool) {
             let j = (plane * P.oh + u32(oy)) * P.ow + u32(ox);
             if (is_max) {
                 if (u32(argmax[j]) == q) {
-                    total += src[j];
+                    total += dropped(src[j], j);
                 }
             } else {
-                total += src[j] / taps_inside(u32(oy), u32(ox));
+                total += dropped(src[j], j) / taps_inside(u32(oy), u32(ox));
             }
         }
     }

@@ -7,7 +7,8 @@ use crate::tensor::Tensor;
 /// Layers applied in order. Parameter names are prefixed by the layer's index
 /// (`0.weight`, `0.bias`, `2.weight`, ...), as in PyTorch. A layer followed by an
 /// activation it can apply in its own kernel (Linear or Conv2d, then ReLU, sigmoid, ...)
-/// runs as one fused op: one GPU dispatch instead of three (product, bias, activation).
+/// runs as one fused op: one GPU dispatch instead of three (product, bias, activation);
+/// so does a pooling layer followed by Dropout (one dispatch each way instead of two).
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
@@ -53,10 +54,10 @@ impl Module for Sequential {
         let mut y = x.clone();
         let mut rest = self.layers.as_slice();
         while let [layer, after @ ..] = rest {
-            let fused = after
-                .first()
-                .and_then(|next| next.as_epilogue())
-                .and_then(|epilogue| layer.forward_then(&y, epilogue));
+            let fused = after.first().and_then(|next| match next.as_epilogue() {
+                Some(epilogue) => layer.forward_then(&y, epilogue),
+                None => layer.forward_then_dropout(&y, next.as_dropout()?),
+            });
             match fused {
                 Some(out) => {
                     y = out?;

@@ -1,6 +1,6 @@
 //! Convolution and pooling layers over (N, C, H, W) batches: Conv2d, MaxPool2d, AvgPool2d.
 
-use super::{weights::Weights, Init, Module, Regularizer};
+use super::{weights::Weights, Dropout, Init, Module, Regularizer};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::{Conv2dOptions, Epilogue, Pool2dOptions};
@@ -138,6 +138,13 @@ impl Module for MaxPool2d {
         x.max_pool2d(self.0)
     }
 
+    fn forward_then_dropout(&self, x: &Tensor, dropout: &Dropout) -> Option<Result<Tensor>> {
+        Some(match dropout.draw() {
+            Some((p, seed)) => x.max_pool2d_dropout(self.0, p, seed),
+            None => x.max_pool2d(self.0),
+        })
+    }
+
     fn describe(&self) -> String {
         describe_pool("MaxPool2d", &self.0)
     }
@@ -156,6 +163,13 @@ impl AvgPool2d {
 impl Module for AvgPool2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.avg_pool2d(self.0)
+    }
+
+    fn forward_then_dropout(&self, x: &Tensor, dropout: &Dropout) -> Option<Result<Tensor>> {
+        Some(match dropout.draw() {
+            Some((p, seed)) => x.avg_pool2d_dropout(self.0, p, seed),
+            None => x.avg_pool2d(self.0),
+        })
     }
 
     fn describe(&self) -> String {

@@ -26,12 +26,25 @@ impl Dropout {
     }
 }
 
+impl Dropout {
+    /// The (drop probability, seed) of this layer's next application, drawing the seed
+    /// from its stream; None where it is the identity (evaluation, or p = 0). A layer that
+    /// applies this dropout in its own kernel calls it once per forward, as `forward` does.
+    pub fn draw(&self) -> Option<(f32, u64)> {
+        (self.training.load(Ordering::Relaxed) && self.p > 0.0).then(|| (self.p, self.seeds.next()))
+    }
+}
+
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
-            return Ok(x.clone());
+        match self.draw() {
+            Some((p, seed)) => x.dropout(p, seed),
+            None => Ok(x.clone()),
         }
-        x.dropout(self.p, self.seeds.next())
+    }
+
+    fn as_dropout(&self) -> Option<&Dropout> {
+        Some(self)
     }
 
     fn named_seed_streams(&self) -> Vec<(String, &SeedStream)> {

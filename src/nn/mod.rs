@@ -81,6 +81,19 @@ pub trait Module: Send + Sync {
         None
     }
 
+    /// This layer as a dropout that a producing layer can apply in its own kernel (the
+    /// pooling layers do). Containers use it to fuse the two.
+    fn as_dropout(&self) -> Option<&Dropout> {
+        None
+    }
+
+    /// This layer's forward followed by `dropout` in the same kernels, when the layer can
+    /// do that (MaxPool2d, AvgPool2d); `None` when it cannot, and the container then runs
+    /// the two layers one after the other.
+    fn forward_then_dropout(&self, _x: &Tensor, _dropout: &Dropout) -> Option<Result<Tensor>> {
+        None
+    }
+
     /// A one-line description, such as `Linear(784 -> 64)`.
     fn describe(&self) -> String;
 }

@@ -310,14 +310,37 @@ fn cpu_backward(dy: &[f32], index: &[f32], g: &Geometry, reduction: Reduction) -
     dx
 }
 
-fn forward(x: &Tensor, g: &Geometry, reduction: Reduction) -> Result<(Tensor, Option<Tensor>)> {
+/// A dropout applied to a pooling's output in the same kernel: (drop probability, seed).
+type Dropout = Option<(f32, u64)>;
+
+/// The pool kernels' parameters: the geometry, then the dropout (probability 0: none).
+fn gpu_params(g: &Geometry, dropout: Dropout) -> Params {
+    let (p, seed) = dropout.unwrap_or((0.0, 0));
+    g.params()
+        .f(p)
+        .f(1.0 / (1.0 - p))
+        .u(seed as u32 as usize)
+        .u((seed >> 32) as usize)
+}
+
+fn forward(
+    x: &Tensor,
+    g: &Geometry,
+    reduction: Reduction,
+    dropout: Dropout,
+) -> Result<(Tensor, Option<Tensor>)> {
     let shape = g.output_shape()?;
     match x.device() {
         Device::Cpu => {
             let (out, index) = cpu_forward(&x.cpu_data(), g, reduction);
             let index =
                 (reduction == Reduction::Max).then(|| Tensor::from_cpu(shape.clone(), index));
-            Ok((Tensor::from_cpu(shape, out), index))
+            let out = Tensor::from_cpu(shape, out);
+            let out = match dropout {
+                Some((p, seed)) => super::random::apply_dropout(&out, p, seed)?,
+                None => out,
+            };
+            Ok((out, index))
         }
         device @ Device::Gpu(ctx) => {
             let count = shape.numel();
@@ -328,12 +351,13 @@ fn forward(x: &Tensor, g: &Geometry, reduction: Reduction) -> Result<(Tensor, Op
                 Reduction::Max => {
                     let index = ctx.alloc(count, "max_pool2d arg-max")?;
                     let kernel = Kernel::new("pool", "max_pool", 2, 2);
-                    ctx.dispatch(&kernel, &reads, &[&out, &index], g.params(), groups);
+                    let params = gpu_params(g, dropout);
+                    ctx.dispatch(&kernel, &reads, &[&out, &index], params, groups);
                     Some(Tensor::from_gpu(shape.clone(), index, device))
                 }
                 Reduction::Average => {
                     let kernel = Kernel::new("pool", "avg_pool", 2, 1);
-                    ctx.dispatch(&kernel, &reads, &[&out], g.params(), groups);
+                    ctx.dispatch(&kernel, &reads, &[&out], gpu_params(g, dropout), groups);
                     None
                 }
             };
@@ -347,11 +371,20 @@ fn backward(
     index: Option<&Tensor>,
     g: &Geometry,
     reduction: Reduction,
+    dropout: Dropout,
 ) -> Result<Tensor> {
     let shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
     let index = index.unwrap_or(dy);
     match dy.device() {
         Device::Cpu => {
+            let dropped;
+            let dy = match dropout {
+                Some((p, seed)) => {
+                    dropped = super::random::apply_dropout(dy, p, seed)?;
+                    &dropped
+                }
+                None => dy,
+            };
             let dx = cpu_backward(&dy.cpu_data(), &index.cpu_data(), g, reduction);
             Ok(Tensor::from_cpu(shape, dx))
         }
@@ -365,7 +398,7 @@ fn backward(
                 &Kernel::new("pool", entry, 2, 1),
                 &[dy.gpu_buffer(), index.gpu_buffer()],
                 &[&dx],
-                g.params(),
+                gpu_params(g, dropout),
                 ctx.groups_1d(shape.numel(), super::WORKGROUP),
             );
             Ok(Tensor::from_gpu(shape, dx, device))
@@ -374,24 +407,49 @@ fn backward(
 }
 
 impl Tensor {
-    fn pool2d(&self, opts: Pool2dOptions, reduction: Reduction) -> Result<Tensor> {
+    fn pool2d(
+        &self,
+        opts: Pool2dOptions,
+        reduction: Reduction,
+        dropout: Dropout,
+    ) -> Result<Tensor> {
         let g = Geometry::new(reduction.name(), self, opts)?;
-        let (out, index) = forward(self, &g, reduction)?;
+        if let Some((p, _)) = dropout {
+            super::random::check_p(p)?;
+        }
+        let (out, index) = forward(self, &g, reduction, dropout)?;
         Ok(record(reduction.name(), out, &[self], move |dy| {
-            Ok(vec![Some(backward(dy, index.as_ref(), &g, reduction)?)])
+            Ok(vec![Some(backward(
+                dy,
+                index.as_ref(),
+                &g,
+                reduction,
+                dropout,
+            )?)])
         }))
     }
 
     /// 2-D max pooling of this (N, C, H, W) tensor; the gradient goes to each window's
     /// arg-max (the first one on ties).
     pub fn max_pool2d(&self, options: Pool2dOptions) -> Result<Tensor> {
-        self.pool2d(options, Reduction::Max)
+        self.pool2d(options, Reduction::Max, None)
     }
 
     /// 2-D average pooling of this (N, C, H, W) tensor; windows that overlap the padding
     /// average only their taps inside the image (Keras' behaviour).
     pub fn avg_pool2d(&self, options: Pool2dOptions) -> Result<Tensor> {
-        self.pool2d(options, Reduction::Average)
+        self.pool2d(options, Reduction::Average, None)
+    }
+
+    /// `max_pool2d(options)` then `dropout(p, seed)`, in the same kernel each way: one
+    /// GPU dispatch forward and one back, the same values as the two ops.
+    pub fn max_pool2d_dropout(&self, options: Pool2dOptions, p: f32, seed: u64) -> Result<Tensor> {
+        self.pool2d(options, Reduction::Max, Some((p, seed)))
+    }
+
+    /// `avg_pool2d(options)` then `dropout(p, seed)`, in the same kernel each way.
+    pub fn avg_pool2d_dropout(&self, options: Pool2dOptions, p: f32, seed: u64) -> Result<Tensor> {
+        self.pool2d(options, Reduction::Average, Some((p, seed)))
     }
 }
 

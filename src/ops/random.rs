@@ -21,7 +21,7 @@ pub(crate) fn uniform01(i: u32, seed: u64) -> f32 {
 }
 
 /// Checks a drop probability.
-fn check_p(p: f32) -> Result<()> {
+pub(super) fn check_p(p: f32) -> Result<()> {
     if (0.0..1.0).contains(&p) {
         Ok(())
     } else {
@@ -33,7 +33,7 @@ fn check_p(p: f32) -> Result<()> {
 }
 
 /// `x · mask` for the dropout mask of (`p`, `seed`), the mask made on the fly.
-fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
+pub(super) fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     let n = x.numel();
     let scale = 1.0 / (1.0 - p);
     match x.device() {

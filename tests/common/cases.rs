@@ -624,5 +624,23 @@ pub fn all() -> Vec<Case> {
             x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), relu)
         },
     ));
+    // Pooling with the dropout that follows it in the same kernels (last, as above).
+    cases.push(pool(
+        "max_pool2d_dropout",
+        [3, 17, 7, 5],
+        [2, 2, 4, 5],
+        |x| x[0].max_pool2d_dropout(Pool2dOptions::new([2, 2]), 0.4, 99),
+    ));
+    cases.push(pool(
+        "avg_pool2d_dropout_3x3_stride2_pad1",
+        [3, 5, 65, 7],
+        [2, 2, 4, 5],
+        |x| {
+            let opts = Pool2dOptions::new([3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1]);
+            x[0].avg_pool2d_dropout(opts, 0.25, 5)
+        },
+    ));
     cases
 }
