@@ -18,10 +18,9 @@ override OP: u32 = 0u;
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
-fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row = wid.y * nwg.x + wid.x;
+// This workgroup's row of `reduce_rows`: the reduction of its elements (times scale for a
+// sum); every thread gets it.
+fn row_reduction(row: u32, lid: vec3<u32>) -> f32 {
     let start = row * P.len;
     let end = min(start + P.len, P.total);
     var acc = select(0.0, -3.4028235e38, OP == 1u);
@@ -37,14 +36,32 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
             }
         }
     }
-    var r: f32;
     if (OP == 1u) {
-        r = workgroup_max(acc, lid.x);
-    } else {
-        r = workgroup_sum(acc, lid.x) * P.scale;
+        return workgroup_max(acc, lid.x);
     }
+    return workgroup_sum(acc, lid.x) * P.scale;
+}
+
+@compute @workgroup_size(256)
+fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wid.y * nwg.x + wid.x;
+    let r = row_reduction(row, lid);
     if (row < P.rows && lid.x == 0u) {
         out[row] = r;
+    }
+}
+
+@group(0) @binding(1) var<storage, read> plus_base: array<f32>;
+@group(0) @binding(2) var<storage, read_write> plus_out: array<f32>;
+
+// One row (a whole tensor, or the partial sums of its chunks) reduced and added to the
+// one value of `plus_base`: a loss plus a penalty in one dispatch.
+@compute @workgroup_size(256)
+fn reduce_plus(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let r = row_reduction(0u, lid);
+    if (lid.x == 0u) {
+        plus_out[0] = plus_base[0] + r;
     }
 }
 

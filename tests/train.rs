@@ -433,3 +433,86 @@ fn a_diverging_run_stops_naming_the_epoch_step_and_tensor_unless_told_to_go_on()
         assert!(!history.epochs[2].loss.is_finite());
     }
 }
+
+#[test]
+fn fit_adds_weight_and_activity_penalties_to_what_it_minimises() {
+    use wgnn::nn::{ActivityRegularization, Regularizer};
+    for d in common::devices() {
+        // One SGD step of fit against the same step written out by hand.
+        let build = || {
+            wgnn::nn::manual_seed(3);
+            Sequential::new()
+                .add(
+                    Linear::new(2, 3, &d)
+                        .unwrap()
+                        .with_weight_regularizer(Regularizer::l2(0.3))
+                        .unwrap(),
+                )
+                .add(ActivityRegularization::new(Regularizer { l1: 0.2, l2: 0.4 }).unwrap())
+                .add(Linear::new(3, 2, &d).unwrap())
+        };
+        let x = Tensor::from_vec(vec![0.5, -1.0, 2.0, 0.25], &[2, 2], &d).unwrap();
+        let y = Tensor::from_vec(vec![1.0, 0.0], &[2], &d).unwrap();
+        let fitted = build();
+        let mut sgd = Optimizer::sgd(fitted.parameters(), 0.1).unwrap();
+        let data = wgnn::data::Dataset::from_tensors(x.clone(), y.clone()).unwrap();
+        let options = FitOptions {
+            epochs: 1,
+            batch_size: 2,
+            verbose: false,
+            ..FitOptions::default()
+        };
+        fit(&fitted, &mut sgd, Loss::CrossEntropy, &data, &options).unwrap();
+
+        let by_hand = build();
+        let layers = by_hand.layers();
+        let h = layers[0].forward(&x).unwrap();
+        let out = layers[2].forward(&h).unwrap();
+        let weight = by_hand.parameters()[0].clone();
+        let objective = out
+            .cross_entropy(&y)
+            .unwrap()
+            .add(
+                &weight
+                    .mul(&weight)
+                    .unwrap()
+                    .sum()
+                    .unwrap()
+                    .mul_scalar(0.3)
+                    .unwrap(),
+            )
+            .unwrap()
+            .add(
+                &h.abs()
+                    .unwrap()
+                    .sum()
+                    .unwrap()
+                    .mul_scalar(0.2 / 2.0)
+                    .unwrap(),
+            )
+            .unwrap()
+            .add(
+                &h.mul(&h)
+                    .unwrap()
+                    .sum()
+                    .unwrap()
+                    .mul_scalar(0.4 / 2.0)
+                    .unwrap(),
+            )
+            .unwrap();
+        objective.backward().unwrap();
+        for (p, q) in fitted.parameters().iter().zip(by_hand.parameters()) {
+            let want: Vec<f32> = q
+                .to_vec()
+                .unwrap()
+                .iter()
+                .zip(q.grad().unwrap().to_vec().unwrap())
+                .map(|(v, g)| v - 0.1 * g)
+                .collect();
+            let got = p.to_vec().unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "{d}: fit {got:?}, by hand {want:?}");
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Containers and shape layers: Sequential, Residual, Flatten.
 
-use super::{add_penalties, Module, SeedStream};
+use super::{Module, PenaltyTerm, SeedStream};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -88,12 +88,12 @@ impl Module for Sequential {
         self.layers.iter().for_each(|l| l.set_training(training));
     }
 
-    fn penalty(&self) -> Result<Option<Tensor>> {
-        let mut total = None;
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        let mut terms = Vec::new();
         for layer in &self.layers {
-            total = add_penalties(total, layer.penalty()?)?;
+            terms.extend(layer.penalty_terms()?);
         }
-        Ok(total)
+        Ok(terms)
     }
 
     fn describe(&self) -> String {
@@ -134,8 +134,8 @@ impl<M: Module> Module for Residual<M> {
         self.0.set_training(training);
     }
 
-    fn penalty(&self) -> Result<Option<Tensor>> {
-        self.0.penalty()
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        self.0.penalty_terms()
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,6 @@
 //! Convolution and pooling layers over (N, C, H, W) batches: Conv2d, MaxPool2d, AvgPool2d.
 
-use super::{weights::Weights, Dropout, Init, Module, Regularizer};
+use super::{weights::Weights, Dropout, Init, Module, PenaltyTerm, Regularizer};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::{Conv2dOptions, Epilogue, Pool2dOptions};
@@ -108,8 +108,8 @@ impl Module for Conv2d {
         self.weights.named_parameters()
     }
 
-    fn penalty(&self) -> Result<Option<Tensor>> {
-        self.weights.penalty()
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        Ok(self.weights.penalty_term().into_iter().collect())
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,6 @@
 //! The fully connected layer y = x·W + b, its initialisers and regularisers.
 
-use super::{weights::Weights, Module};
+use super::{weights::Weights, Module, PenaltyTerm};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::Epilogue;
@@ -84,9 +84,18 @@ impl Regularizer {
         self.scaled_penalty(t, 1.0)
     }
 
+    /// `scale` times the penalty of `t`, as a term to add to a loss.
+    pub fn term(&self, t: &Tensor, scale: f32) -> PenaltyTerm {
+        PenaltyTerm {
+            tensor: t.clone(),
+            l1: self.l1 * scale,
+            l2: self.l2 * scale,
+        }
+    }
+
     /// `scale` times the penalty of `t`, as one op ([`Tensor::l1_l2_penalty`]).
     pub fn scaled_penalty(&self, t: &Tensor, scale: f32) -> Result<Tensor> {
-        t.l1_l2_penalty(self.l1 * scale, self.l2 * scale)
+        self.term(t, scale).value()
     }
 }
 
@@ -188,8 +197,8 @@ impl Module for Linear {
         self.weights.named_parameters()
     }
 
-    fn penalty(&self) -> Result<Option<Tensor>> {
-        self.weights.penalty()
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        Ok(self.weights.penalty_term().into_iter().collect())
     }
 
     fn describe(&self) -> String {

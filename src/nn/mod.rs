@@ -62,10 +62,22 @@ pub trait Module: Send + Sync {
     /// Switches between training (dropout active, penalties recorded) and evaluation.
     fn set_training(&self, _training: bool) {}
 
-    /// The regularization penalty of the last forward pass (weight and activity
-    /// penalties), to add to the loss; None when the module has none.
+    /// The regularization penalties of the last forward pass (weight and activity
+    /// penalties), as terms to add to the loss; empty when the module has none. An
+    /// activity penalty is handed out once per forward pass.
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        Ok(Vec::new())
+    }
+
+    /// The sum of [`Module::penalty_terms`], to add to the loss; None when the module has
+    /// none. (`fit` adds each term to its loss in the term's own dispatch instead.) A
+    /// module with penalties implements `penalty_terms`, which `fit` reads, not this.
     fn penalty(&self) -> Result<Option<Tensor>> {
-        Ok(None)
+        let mut total = None;
+        for term in self.penalty_terms()? {
+            total = add_penalties(total, Some(term.value()?))?;
+        }
+        Ok(total)
     }
 
     /// The activation this layer applies, when it is one that a producing layer can apply
@@ -96,6 +108,30 @@ pub trait Module: Send + Sync {
 
     /// A one-line description, such as `Linear(784 -> 64)`.
     fn describe(&self) -> String;
+}
+
+/// One L1/L2 penalty a layer puts on a tensor, `l1·Σ|x| + l2·Σx²`, its weights already
+/// scaled as the layer wants (an activity penalty by 1/batch).
+#[derive(Clone)]
+pub struct PenaltyTerm {
+    /// The penalized tensor (a weight, or a layer's output).
+    pub tensor: Tensor,
+    /// Weight of Σ|x|.
+    pub l1: f32,
+    /// Weight of Σx².
+    pub l2: f32,
+}
+
+impl PenaltyTerm {
+    /// The penalty's value (rank 0, on the tensor's device, on the tape).
+    pub fn value(&self) -> Result<Tensor> {
+        self.tensor.l1_l2_penalty(self.l1, self.l2)
+    }
+
+    /// `loss + ` this penalty, in one op.
+    pub fn added_to(&self, loss: &Tensor) -> Result<Tensor> {
+        loss.plus_l1_l2_penalty(&self.tensor, self.l1, self.l2)
+    }
 }
 
 /// Adds two optional penalties.

@@ -2,7 +2,7 @@
 //! penalty on it (Keras' `ActivityRegularization`, or `activity_regularizer=` when placed
 //! after a layer's activation).
 
-use super::{Module, Regularizer};
+use super::{Module, PenaltyTerm, Regularizer};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ use std::sync::Mutex;
 pub struct ActivityRegularization {
     regularizer: Regularizer,
     per_sample: bool,
-    last: Mutex<Option<Tensor>>,
+    last: Mutex<Option<PenaltyTerm>>,
     training: AtomicBool,
 }
 
@@ -44,17 +44,15 @@ impl ActivityRegularization {
 impl Module for ActivityRegularization {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let record = self.training.load(Ordering::Relaxed) && crate::autograd::is_grad_enabled();
-        let penalty = if record {
+        let penalty = record.then(|| {
             let batch = x.dims().first().copied().unwrap_or(1).max(1);
             let scale = if self.per_sample {
                 1.0 / batch as f32
             } else {
                 1.0
             };
-            Some(self.regularizer.scaled_penalty(x, scale)?)
-        } else {
-            None
-        };
+            self.regularizer.term(x, scale)
+        });
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = penalty;
         Ok(x.clone())
     }
@@ -63,8 +61,14 @@ impl Module for ActivityRegularization {
         self.training.store(training, Ordering::Relaxed);
     }
 
-    fn penalty(&self) -> Result<Option<Tensor>> {
-        Ok(self.last.lock().unwrap_or_else(|e| e.into_inner()).take())
+    fn penalty_terms(&self) -> Result<Vec<PenaltyTerm>> {
+        Ok(self
+            .last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .into_iter()
+            .collect())
     }
 
     fn describe(&self) -> String {

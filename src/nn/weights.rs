@@ -1,7 +1,7 @@
 //! The trainable state shared by Linear and Conv2d: an initialised weight, an optional
 //! zero bias (one per output), and an optional L1/L2 penalty on the weight.
 
-use super::{seed::next_seed, Init, Regularizer};
+use super::{seed::next_seed, Init, PenaltyTerm, Regularizer};
 use crate::device::Device;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -55,9 +55,7 @@ impl Weights {
     }
 
     /// The regulariser's penalty on the weight, if there is one.
-    pub(crate) fn penalty(&self) -> Result<Option<Tensor>> {
-        self.regularizer
-            .map(|r| r.penalty(&self.weight))
-            .transpose()
+    pub(crate) fn penalty_term(&self) -> Option<PenaltyTerm> {
+        self.regularizer.map(|r| r.term(&self.weight, 1.0))
     }
 }

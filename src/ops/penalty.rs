@@ -57,6 +57,39 @@ fn penalty_backward(x: &Tensor, g: &Tensor, l1: f32, l2: f32) -> Result<Tensor> 
     }
 }
 
+/// `base` (one value, or none: 0) plus the penalty of `x`, without the tape.
+fn penalty_value(x: &Tensor, l1: f32, l2: f32, base: Option<&Tensor>) -> Result<Tensor> {
+    if !l1.is_finite() || !l2.is_finite() {
+        return Err(Error::invalid(
+            "l1_l2_penalty",
+            format!("finite weights were expected, got l1 {l1} and l2 {l2}"),
+        ));
+    }
+    if let Some(b) = base {
+        Tensor::common_device("l1_l2_penalty", &[b, x])?;
+        if b.numel() != 1 {
+            return Err(Error::shape(
+                "plus_l1_l2_penalty",
+                "a one-value tensor to add the penalty to",
+                format!("{}", b.shape()),
+            ));
+        }
+    }
+    let shape = base.map_or_else(Shape::default, |b| b.shape().clone());
+    Ok(match x.device() {
+        Device::Cpu => {
+            let start = base.map_or(0.0, |b| b.cpu_data()[0]);
+            Tensor::from_cpu(shape, vec![start + penalty_cpu(&x.cpu_data(), l1, l2)])
+        }
+        device @ Device::Gpu(ctx) => {
+            let summand = Summand::Penalty { l1, l2 };
+            let base = base.map(Tensor::gpu_buffer);
+            let sum = gpu_sum_all(ctx, x.gpu_buffer(), x.numel(), summand, 1.0, base)?;
+            Tensor::from_gpu(shape, sum, device)
+        }
+    })
+}
+
 impl Tensor {
     /// The L1/L2 penalty `l1·Σ|x| + l2·Σx²` of this tensor (rank 0), in one reduction;
     /// its gradient `l1·sign(x) + 2·l2·x` is one kernel too. Regularizers use it for
@@ -72,26 +105,23 @@ impl Tensor {
     /// # Ok::<(), wgnn::Error>(())
     /// ```
     pub fn l1_l2_penalty(&self, l1: f32, l2: f32) -> Result<Tensor> {
-        if !l1.is_finite() || !l2.is_finite() {
-            return Err(Error::invalid(
-                "l1_l2_penalty",
-                format!("finite weights were expected, got l1 {l1} and l2 {l2}"),
-            ));
-        }
-        let out = match self.device() {
-            Device::Cpu => Tensor::from_cpu(
-                Shape::default(),
-                vec![penalty_cpu(&self.cpu_data(), l1, l2)],
-            ),
-            device @ Device::Gpu(ctx) => {
-                let summand = Summand::Penalty { l1, l2 };
-                let sum = gpu_sum_all(ctx, self.gpu_buffer(), self.numel(), summand, 1.0)?;
-                Tensor::from_gpu(Shape::default(), sum, device)
-            }
-        };
+        let out = penalty_value(self, l1, l2, None)?;
         let x = self.clone();
         Ok(record("l1_l2_penalty", out, &[self], move |g| {
             Ok(vec![Some(penalty_backward(&x, g, l1, l2)?)])
+        }))
+    }
+
+    /// This one-value tensor (a loss) plus the L1/L2 penalty of `x`, in the penalty's
+    /// one dispatch (no separate add): how `fit` adds regularization to its objective.
+    pub fn plus_l1_l2_penalty(&self, x: &Tensor, l1: f32, l2: f32) -> Result<Tensor> {
+        let out = penalty_value(x, l1, l2, Some(self))?;
+        let x_saved = x.clone();
+        Ok(record("plus_l1_l2_penalty", out, &[self, x], move |g| {
+            Ok(vec![
+                Some(g.clone()),
+                Some(penalty_backward(&x_saved, g, l1, l2)?),
+            ])
         }))
     }
 }

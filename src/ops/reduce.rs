@@ -20,6 +20,16 @@ pub(super) enum Summand {
     Penalty { l1: f32, l2: f32 },
 }
 
+impl Summand {
+    /// (`OP` of reduce.wgsl, l1, l2).
+    fn code(self) -> (u32, f32, f32) {
+        match self {
+            Summand::Value => (0, 0.0, 0.0),
+            Summand::Penalty { l1, l2 } => (2, l1, l2),
+        }
+    }
+}
+
 /// GPU: sums rows of `len` contiguous elements of `x` (the last possibly shorter, up to
 /// `total`), each element taken as `summand`, times `scale`, into a new buffer of `rows`
 /// values.
@@ -30,10 +40,7 @@ fn gpu_sum_rows(
     summand: Summand,
     scale: f32,
 ) -> Result<GpuBuffer> {
-    let (op, l1, l2) = match summand {
-        Summand::Value => (0, 0.0, 0.0),
-        Summand::Penalty { l1, l2 } => (2, l1, l2),
-    };
+    let (op, l1, l2) = summand.code();
     let out = ctx.alloc(rows, "reduction")?;
     ctx.dispatch(
         &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", op),
@@ -46,20 +53,37 @@ fn gpu_sum_rows(
 }
 
 /// GPU: the sum of all `n` elements of `x`, each taken as `summand`, times `scale`, as a
-/// one-value buffer: one dispatch up to `CHUNK` elements, two beyond.
+/// one-value buffer, plus the one value of `base` when given: one dispatch up to `CHUNK`
+/// elements, two beyond.
 pub(super) fn gpu_sum_all(
     ctx: &GpuContext,
     x: &GpuBuffer,
     n: usize,
     summand: Summand,
     scale: f32,
+    base: Option<&GpuBuffer>,
 ) -> Result<GpuBuffer> {
-    if n <= CHUNK {
-        return gpu_sum_rows(ctx, x, [1, n, n], summand, scale);
-    }
-    let rows = n.div_ceil(CHUNK);
-    let partial = gpu_sum_rows(ctx, x, [rows, CHUNK, n], summand, 1.0)?;
-    gpu_sum_rows(ctx, &partial, [1, rows, rows], Summand::Value, scale)
+    let partial;
+    let (source, len, summand) = if n <= CHUNK {
+        (x, n, summand)
+    } else {
+        let rows = n.div_ceil(CHUNK);
+        partial = gpu_sum_rows(ctx, x, [rows, CHUNK, n], summand, 1.0)?;
+        (&partial, rows, Summand::Value)
+    };
+    let Some(base) = base else {
+        return gpu_sum_rows(ctx, source, [1, len, len], summand, scale);
+    };
+    let (op, l1, l2) = summand.code();
+    let out = ctx.alloc(1, "reduction")?;
+    ctx.dispatch(
+        &Kernel::new("reduce", "reduce_plus", 2, 1).with("OP", op),
+        &[source, base],
+        &[&out],
+        Params::new().u(1).u(len).u(len).f(scale).f(l1).f(l2),
+        [1, 1, 1],
+    );
+    Ok(out)
 }
 
 /// Sum over (outer, len, inner) → (outer, inner), times `scale`.
@@ -81,7 +105,7 @@ fn sum_around(
         }
         device @ Device::Gpu(ctx) => {
             let buffer = if inner == 1 && outer == 1 {
-                gpu_sum_all(ctx, x.gpu_buffer(), len, Summand::Value, scale)?
+                gpu_sum_all(ctx, x.gpu_buffer(), len, Summand::Value, scale, None)?
             } else if inner == 1 {
                 let rows_len_total = [outer, len, outer * len];
                 gpu_sum_rows(ctx, x.gpu_buffer(), rows_len_total, Summand::Value, scale)?

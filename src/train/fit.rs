@@ -452,10 +452,11 @@ fn train_epoch(
         }
         let out = model.forward(&x)?;
         let batch_loss = totals.add(loss, &out, &y)?;
-        let objective = match model.penalty()? {
-            Some(p) => batch_loss.add(&p)?,
-            None => batch_loss.clone(),
-        };
+        // Each penalty term joins the loss in its own one dispatch.
+        let mut objective = batch_loss.clone();
+        for term in model.penalty_terms()? {
+            objective = term.added_to(&objective)?;
+        }
         optimizer.zero_grad();
         objective.backward()?;
         optimizer.step()?;

@@ -642,5 +642,15 @@ pub fn all() -> Vec<Case> {
             x[0].avg_pool2d_dropout(opts, 0.25, 5)
         },
     ));
+    // A loss plus a penalty in one dispatch, one and two reduction stages.
+    cases.push(Case {
+        name: "plus_l1_l2_penalty",
+        domains: vec![ANY, NONZERO],
+        shapes: vec![vec![vec![], vec![3, 17]], vec![vec![1], vec![129, 131]]],
+        grad_shapes: vec![vec![], vec![3, 4]],
+        f: |x| x[0].plus_l1_l2_penalty(&x[1], 0.2, 0.6),
+        tol: 1e-4,
+        differentiable: true,
+    });
     cases
 }
