@@ -16,7 +16,9 @@ struct Params {
     batch_a: u32, // elements between consecutive batches of A (0 = shared)
     batch_b: u32,
     batch_c: u32,
-    alpha: f32, // the epilogue activation's parameter (dense kernels only)
+    alpha: f32, // the activation's parameter (dense and gated kernels)
+    pen_l1: f32, // gated kernels: the L1/L2 penalty on the gate whose gradient joins A
+    pen_l2: f32,
 }
 //@params
 

@@ -130,14 +130,32 @@ fn max_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(0) var<storage, read> pen_x: array<f32>;
 @group(0) @binding(1) var<storage, read> pen_g: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pen_dx: array<f32>;
+@group(0) @binding(2) var<storage, read> pen_plus: array<f32>;
+@group(0) @binding(3) var<storage, read_write> pen_dx_plus: array<f32>;
 
-// The gradient of the penalty l1·Σ|x| + l2·Σx² scaled by the one-value output gradient.
+// The gradient of the penalty l1·Σ|x| + l2·Σx² at element i, scaled by the one-value
+// output gradient.
+fn penalty_grad(i: u32) -> f32 {
+    let v = pen_x[i];
+    return pen_g[0] * (P.l1 * sign(v) + 2.0 * P.l2 * v);
+}
+
 @compute @workgroup_size(256)
 fn penalty_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
     if (i < P.rows) {
-        let v = pen_x[i];
-        pen_dx[i] = pen_g[0] * (P.l1 * sign(v) + 2.0 * P.l2 * v);
+        pen_dx[i] = penalty_grad(i);
+    }
+}
+
+// The same added to x's other gradient, in the same pass.
+@compute @workgroup_size(256)
+fn penalty_backward_plus(@builtin(workgroup_id) wid: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    if (i < P.rows) {
+        pen_dx_plus[i] = pen_plus[i] + penalty_grad(i);
     }
 }

@@ -375,3 +375,51 @@ fn an_epilogue_is_an_activation_whose_derivative_follows_from_its_output() {
         assert!(e.contains(&format!("{op:?}")), "{e}");
     }
 }
+
+#[test]
+fn an_activity_penalty_gradient_is_the_same_absorbed_by_its_layer_or_computed_apart() {
+    // Linear + ReLU + activity L1/L2, as the course MLP's first layer. With backward's
+    // seed the dense layer computes the penalty's gradient inside its own gradient
+    // products; with a seed of 2 it is computed in a pass of its own. Both must agree,
+    // with each other (a factor 2) and with the CPU.
+    let grads = |d: &Device, seed: f32| {
+        manual_seed(8);
+        let model = Sequential::new()
+            .add(Linear::new(5, 7, d).unwrap())
+            .add(Activation::relu())
+            .add(ActivityRegularization::new(Regularizer { l1: 0.05, l2: 0.3 }).unwrap())
+            .add(Linear::new(7, 3, d).unwrap());
+        let x = Tensor::uniform(&[6, 5], -1.0, 1.0, 2, d).unwrap();
+        let labels = Tensor::from_vec(vec![0.0, 1.0, 2.0, 1.0, 0.0, 2.0], &[6], d).unwrap();
+        let mut objective = model.forward(&x).unwrap().cross_entropy(&labels).unwrap();
+        for term in model.penalty_terms().unwrap() {
+            objective = term.added_to(&objective).unwrap();
+        }
+        if seed == 1.0 {
+            objective.backward().unwrap();
+        } else {
+            let seed = Tensor::full(&[], seed, d).unwrap();
+            objective.backward_with(&seed).unwrap();
+        }
+        model
+            .parameters()
+            .iter()
+            .flat_map(|p| p.grad().unwrap().to_vec().unwrap())
+            .collect::<Vec<f32>>()
+    };
+    let want = grads(&Device::Cpu, 1.0);
+    for d in devices() {
+        let once = grads(&d, 1.0);
+        let twice = grads(&d, 2.0);
+        for ((a, b), w) in once.iter().zip(&twice).zip(&want) {
+            assert!(
+                (a - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                "{d}: {a} vs CPU {w}"
+            );
+            assert!(
+                (2.0 * a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
+                "{d}: {a}, doubled {b}"
+            );
+        }
+    }
+}

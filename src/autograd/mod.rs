@@ -5,8 +5,10 @@
 //! rule runs once and is then freed with its saved values, so the next step records
 //! afresh.
 
+mod deferred;
 mod grad_mode;
 
+pub(crate) use deferred::DeferredPenalty;
 pub use grad_mode::{is_grad_enabled, no_grad, NoGradGuard};
 
 use crate::error::{Error, Result};
@@ -18,6 +20,17 @@ use std::sync::{Arc, Mutex};
 /// A backward rule: from the gradient of the output, the gradients of the inputs (None
 /// where an input gets none).
 pub(crate) type BackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+/// A backward rule that can take a penalty's gradient on its output as well (see
+/// [`DeferredPenalty`]): it computes that gradient inside its own kernels.
+pub(crate) type AbsorbingFn =
+    Box<dyn FnOnce(&Tensor, Option<&DeferredPenalty>) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+/// A node's backward rule.
+enum Rule {
+    Plain(BackwardFn),
+    Absorbing(AbsorbingFn),
+}
 
 /// How a tensor takes part in autograd.
 pub(crate) enum GradLink {
@@ -32,7 +45,10 @@ pub(crate) struct Node {
     seq: u64,
     op: &'static str,
     inputs: Mutex<Vec<Tensor>>,
-    backward: Mutex<Option<BackwardFn>>,
+    backward: Mutex<Option<Rule>>,
+    /// The input whose gradient is an L1/L2 penalty's, left to the tape to defer:
+    /// (input index, l1, l2).
+    defers: Option<(usize, f32, f32)>,
 }
 
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
@@ -50,6 +66,43 @@ pub(crate) fn record(
     inputs: &[&Tensor],
     backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
+    attach(op, out, inputs, Rule::Plain(Box::new(backward)), None)
+}
+
+/// [`record`] for an op whose rule can also take a penalty's gradient on its output.
+pub(crate) fn record_absorbing(
+    op: &'static str,
+    out: Tensor,
+    inputs: &[&Tensor],
+    backward: impl FnOnce(&Tensor, Option<&DeferredPenalty>) -> Result<Vec<Option<Tensor>>>
+        + Send
+        + Sync
+        + 'static,
+) -> Tensor {
+    attach(op, out, inputs, Rule::Absorbing(Box::new(backward)), None)
+}
+
+/// [`record`] for an op that adds the L1/L2 penalty (`l1`, `l2`) of input `penalized`:
+/// `backward` gives the other inputs' gradients (None for that one), and the tape
+/// defers the penalty's gradient to where it meets the penalized tensor's others.
+pub(crate) fn record_penalty(
+    op: &'static str,
+    out: Tensor,
+    inputs: &[&Tensor],
+    (penalized, l1, l2): (usize, f32, f32),
+    backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
+    let rule = Rule::Plain(Box::new(backward));
+    attach(op, out, inputs, rule, Some((penalized, l1, l2)))
+}
+
+fn attach(
+    op: &'static str,
+    out: Tensor,
+    inputs: &[&Tensor],
+    rule: Rule,
+    defers: Option<(usize, f32, f32)>,
+) -> Tensor {
     crate::profile::op_finished(op, out.device().label());
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return out;
@@ -58,7 +111,8 @@ pub(crate) fn record(
         seq: NEXT_SEQ.fetch_add(1, Ordering::Relaxed),
         op,
         inputs: Mutex::new(inputs.iter().map(|t| (*t).clone()).collect()),
-        backward: Mutex::new(Some(Box::new(backward))),
+        backward: Mutex::new(Some(rule)),
+        defers,
     };
     out.with_grad_link(Some(GradLink::Node(Arc::new(node))))
 }
@@ -189,53 +243,122 @@ fn accumulate(slot: &mut Option<Tensor>, grad: Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Gradients waiting for their tensor's turn: the sum of those computed, and penalty
+/// gradients not yet computed.
+#[derive(Default)]
+struct Incoming {
+    grad: Option<Tensor>,
+    penalties: Vec<DeferredPenalty>,
+}
+
+/// A gradient handed to an input.
+enum Delivery {
+    Grad(Tensor),
+    Penalty(DeferredPenalty),
+}
+
+type IncomingMap = HashMap<*const TensorInner, Incoming>;
+
+/// Adds `what` to `input`'s incoming gradients, queueing the input on its first one.
+fn deliver(
+    incoming: &mut IncomingMap,
+    queue: &mut BinaryHeap<Pending>,
+    input: Tensor,
+    what: Delivery,
+) -> Result<()> {
+    let entry = incoming.entry(key(&input)).or_default();
+    let first = entry.grad.is_none() && entry.penalties.is_empty();
+    match what {
+        Delivery::Grad(g) => {
+            entry.grad = Some(match entry.grad.take() {
+                Some(existing) => existing.add(&g)?,
+                None => g,
+            });
+        }
+        Delivery::Penalty(p) => entry.penalties.push(p),
+    }
+    if first {
+        queue.push(Pending {
+            seq: seq_of(&input),
+            tensor: input,
+        });
+    }
+    Ok(())
+}
+
 fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
-    let mut grads: HashMap<*const TensorInner, Tensor> = HashMap::new();
+    let mut incoming = IncomingMap::new();
     let mut queue = BinaryHeap::new();
-    grads.insert(key(root), seed);
-    queue.push(Pending {
-        seq: seq_of(root),
-        tensor: root.clone(),
-    });
+    deliver(
+        &mut incoming,
+        &mut queue,
+        root.clone(),
+        Delivery::Grad(seed),
+    )?;
     while let Some(Pending { tensor, .. }) = queue.pop() {
-        let Some(grad) = grads.remove(&key(&tensor)) else {
+        let Some(Incoming { grad, penalties }) = incoming.remove(&key(&tensor)) else {
             continue; // already processed through another path
         };
         match &tensor.0.grad {
-            Some(GradLink::Leaf(slot)) => accumulate(&mut lock(slot), grad)?,
-            Some(GradLink::Node(node)) => {
-                let rule = lock(&node.backward).take().ok_or_else(|| {
-                    Error::Autograd(format!(
-                        "backward through the {} op a second time: its saved values were \
-                         freed by the first backward",
-                        node.op
-                    ))
-                })?;
-                let inputs = std::mem::take(&mut *lock(&node.inputs));
-                let device = grad.device().label();
-                let input_grads =
-                    crate::profile::timed([node.op, " backward"], device, || rule(&grad))?;
-                for (input, input_grad) in inputs.into_iter().zip(input_grads) {
-                    let Some(input_grad) = input_grad else {
-                        continue;
-                    };
-                    if !input.requires_grad() {
-                        continue;
-                    }
-                    let k = key(&input);
-                    match grads.get_mut(&k) {
-                        Some(existing) => *existing = existing.add(&input_grad)?,
-                        None => {
-                            grads.insert(k, input_grad);
-                            queue.push(Pending {
-                                seq: seq_of(&input),
-                                tensor: input,
-                            });
-                        }
-                    }
+            Some(GradLink::Leaf(slot)) => {
+                if let Some(grad) = deferred::fold(&tensor, grad, &penalties)? {
+                    accumulate(&mut lock(slot), grad)?;
                 }
             }
+            Some(GradLink::Node(node)) => {
+                let arrived = Incoming { grad, penalties };
+                backward_node(node, &tensor, arrived, &mut incoming, &mut queue)?;
+            }
             None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs `node`'s rule for the gradients that arrived at its output `out`, and delivers
+/// its inputs' gradients. A rule that absorbs a penalty gets the first one; the others
+/// are folded into the gradient first, one dispatch each.
+fn backward_node(
+    node: &Node,
+    out: &Tensor,
+    arrived: Incoming,
+    incoming: &mut IncomingMap,
+    queue: &mut BinaryHeap<Pending>,
+) -> Result<()> {
+    let rule = lock(&node.backward).take().ok_or_else(|| {
+        Error::Autograd(format!(
+            "backward through the {} op a second time: its saved values were freed by \
+             the first backward",
+            node.op
+        ))
+    })?;
+    let inputs = std::mem::take(&mut *lock(&node.inputs));
+    let (absorbed, folded) = match (&rule, arrived.penalties.split_first()) {
+        (Rule::Absorbing(_), Some((first, rest))) if arrived.grad.is_some() => (Some(first), rest),
+        _ => (None, arrived.penalties.as_slice()),
+    };
+    let Some(grad) = deferred::fold(out, arrived.grad, folded)? else {
+        return Ok(());
+    };
+    let device = out.device().label();
+    let input_grads = crate::profile::timed([node.op, " backward"], device, || match rule {
+        Rule::Plain(f) => f(&grad),
+        Rule::Absorbing(f) => f(&grad, absorbed),
+    })?;
+    for (i, (input, input_grad)) in inputs.into_iter().zip(input_grads).enumerate() {
+        if !input.requires_grad() {
+            continue;
+        }
+        if let Some((_, l1, l2)) = node.defers.filter(|&(at, ..)| at == i) {
+            let penalty = DeferredPenalty {
+                l1,
+                l2,
+                upstream: grad.clone(),
+            };
+            deliver(incoming, queue, input.clone(), Delivery::Penalty(penalty))?;
+        }
+        if let Some(g) = input_grad {
+            deliver(incoming, queue, input, Delivery::Grad(g))?;
         }
     }
     Ok(())

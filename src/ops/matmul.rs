@@ -2,7 +2,7 @@
 //! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU).
 
 use super::unary::Epilogue;
-use crate::autograd::record;
+use crate::autograd::{record, record_absorbing};
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -52,12 +52,31 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
 }
 
 /// An activation's derivative applied to A as it is read: the product uses
-/// a ⊙ act'(output) (a layer's pre-activation gradient dz from its output gradient dy),
-/// where `output` is the activation's output, shaped like A.
+/// (a + penalty'(output)) ⊙ act'(output) (a layer's pre-activation gradient dz from its
+/// output gradient dy), where `output` is the activation's output, shaped like A, and
+/// penalty the L1/L2 penalty (`penalty` = [l1, l2], zeros for none) on it.
 #[derive(Clone, Copy)]
 struct Gate<'a> {
     output: &'a Tensor,
-    epilogue: Epilogue,
+    epilogue: Option<Epilogue>,
+    penalty: [f32; 2],
+}
+
+impl Gate<'_> {
+    /// (a + penalty'(output)) ⊙ act'(output), computed in passes of its own (the CPU's
+    /// way).
+    fn apply(&self, a: &Tensor) -> Result<Tensor> {
+        let a = if self.penalty == [0.0, 0.0] {
+            a.clone()
+        } else {
+            let unit = Tensor::ones(&[], a.device())?;
+            super::penalty_gradient(self.output, &unit, self.penalty, Some(a))?
+        };
+        match self.epilogue {
+            Some(e) => e.backward(self.output, &a),
+            None => Ok(a),
+        }
+    }
 }
 
 /// What a product does besides computing C (the last two for 2-D products only).
@@ -144,7 +163,7 @@ fn forward_with(
     match &device {
         Device::Cpu => {
             // The CPU gates A in one pass before the product.
-            let gated = gate.map(|g| g.epilogue.backward(g.output, a)).transpose()?;
+            let gated = gate.map(|g| g.apply(a)).transpose()?;
             let a = gated.as_ref().unwrap_or(a);
             let (av, bv) = (a.cpu_data(), b.cpu_data());
             let mut out = host_pool::uninit(count * m * n); // beta = 0 overwrites it
@@ -202,8 +221,9 @@ fn forward_with(
                 // work wherever it is chosen.
                 (shader, entry, tile) = ("matmul", "matmul_vec4", TILE);
             }
-            let gate_code = Epilogue::code(gate.map(|g| g.epilogue));
-            let gate_alpha = gate.map_or(0.0, |g| g.epilogue.alpha());
+            let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
+            let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
+            let [pen_l1, pen_l2] = gate.map_or([0.0; 2], |g| g.penalty);
             let (kernel, alpha) = match finish {
                 Finish::Plain { gate: None } => (Kernel::new(shader, entry, 2, 1), 0.0),
                 Finish::Plain { gate: Some(_) } => (
@@ -255,7 +275,9 @@ fn forward_with(
                     .u(stride_a)
                     .u(stride_b)
                     .u(m * n)
-                    .f(alpha),
+                    .f(alpha)
+                    .f(pen_l1)
+                    .f(pen_l2),
                 [
                     n.div_ceil(tile) as u32,
                     m.div_ceil(tile) as u32,
@@ -489,19 +511,27 @@ impl Tensor {
             weight.requires_grad(),
             bias.is_some_and(Tensor::requires_grad),
         ];
-        Ok(record(OP, out, &operands, move |dy| {
-            // dz = dy ⊙ act'(y). A GPU gates dy inside each product that reads it; the CPU
-            // computes dz once.
-            let (dz, gate) = match epilogue {
-                Some(e) if dy.device().is_gpu() => (
-                    dy.clone(),
-                    Some(Gate {
-                        output: &y,
-                        epilogue: e,
-                    }),
-                ),
-                Some(e) => (e.backward(&y, dy)?, None),
-                None => (dy.clone(), None),
+        Ok(record_absorbing(OP, out, &operands, move |dy, penalty| {
+            // dz = (dy + penalty'(y)) ⊙ act'(y). A GPU gates dy inside each product that
+            // reads it (the penalty's gradient too, when its upstream gradient is
+            // backward's seed of one); the CPU computes dz once.
+            let gpu = dy.device().is_gpu();
+            let absorbed = penalty.filter(|p| gpu && p.upstream.is_unit_seed());
+            let dy = match penalty {
+                Some(p) if absorbed.is_none() => p.gradient(&y, Some(dy))?,
+                _ => dy.clone(),
+            };
+            let gate = Gate {
+                output: &y,
+                epilogue,
+                penalty: absorbed.map_or([0.0; 2], |p| [p.l1, p.l2]),
+            };
+            let (dz, gate) = if !gpu {
+                (gate.apply(&dy)?, None)
+            } else if epilogue.is_some() || absorbed.is_some() {
+                (dy, Some(gate))
+            } else {
+                (dy, None)
             };
             let dx = needs[0]
                 .then(|| forward_with(&dz, &w, false, false, Finish::Plain { gate }))
@@ -518,7 +548,7 @@ impl Tensor {
                 }
                 _ => {
                     let dz = match gate {
-                        Some(g) => g.epilogue.backward(g.output, &dz)?,
+                        Some(g) => g.apply(&dz)?,
                         None => dz,
                     };
                     (None, needs[2].then(|| dz.sum_axis(0, false)).transpose()?)

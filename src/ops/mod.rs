@@ -21,6 +21,7 @@ mod winograd_cpu;
 
 pub use conv::Conv2dOptions;
 pub(crate) use loss::advance_sums;
+pub(crate) use penalty::penalty_gradient;
 pub use pool::Pool2dOptions;
 pub use unary::{Epilogue, UnaryOp};
 

@@ -4,7 +4,7 @@
 //! and scalar ops the same penalty took seven dispatches forward and as many back.
 
 use super::reduce::{gpu_sum_all, Summand};
-use crate::autograd::record;
+use crate::autograd::record_penalty;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -21,15 +21,23 @@ fn penalty_cpu(x: &[f32], l1: f32, l2: f32) -> f32 {
         .sum::<f64>() as f32
 }
 
-/// The gradient of the penalty of `x` for the one-value output gradient `g`.
-fn penalty_backward(x: &Tensor, g: &Tensor, l1: f32, l2: f32) -> Result<Tensor> {
+/// `plus` (when given) plus the gradient of the penalty (`l1`, `l2`) of `x` for its
+/// one-value output gradient `g`: plus + g·(l1·sign x + 2·l2·x), in one pass.
+pub(crate) fn penalty_gradient(
+    x: &Tensor,
+    g: &Tensor,
+    [l1, l2]: [f32; 2],
+    plus: Option<&Tensor>,
+) -> Result<Tensor> {
     match x.device() {
         Device::Cpu => {
             let scale = g.cpu_data()[0];
+            let plus = plus.map(|p| p.cpu_data());
             let data = x
                 .cpu_data()
                 .iter()
-                .map(|&v| {
+                .enumerate()
+                .map(|(i, &v)| {
                     let sign = if v > 0.0 {
                         1.0
                     } else if v < 0.0 {
@@ -37,7 +45,8 @@ fn penalty_backward(x: &Tensor, g: &Tensor, l1: f32, l2: f32) -> Result<Tensor> 
                     } else {
                         0.0
                     };
-                    scale * (l1 * sign + 2.0 * l2 * v)
+                    let base = plus.as_ref().map_or(0.0, |p| p[i]);
+                    base + scale * (l1 * sign + 2.0 * l2 * v)
                 })
                 .collect();
             Ok(Tensor::from_cpu(x.shape().clone(), data))
@@ -45,9 +54,16 @@ fn penalty_backward(x: &Tensor, g: &Tensor, l1: f32, l2: f32) -> Result<Tensor> 
         device @ Device::Gpu(ctx) => {
             let n = x.numel();
             let out = ctx.alloc(n, "penalty gradient")?;
+            let mut reads = vec![x.gpu_buffer(), g.gpu_buffer()];
+            reads.extend(plus.map(Tensor::gpu_buffer));
+            let entry = if plus.is_some() {
+                "penalty_backward_plus"
+            } else {
+                "penalty_backward"
+            };
             ctx.dispatch(
-                &Kernel::new("reduce", "penalty_backward", 2, 1),
-                &[x.gpu_buffer(), g.gpu_buffer()],
+                &Kernel::new("reduce", entry, reads.len() as u8, 1),
+                &reads,
                 &[&out],
                 Params::new().u(n).u(0).u(0).f(1.0).f(l1).f(l2),
                 ctx.groups_1d(n, super::WORKGROUP),
@@ -106,22 +122,29 @@ impl Tensor {
     /// ```
     pub fn l1_l2_penalty(&self, l1: f32, l2: f32) -> Result<Tensor> {
         let out = penalty_value(self, l1, l2, None)?;
-        let x = self.clone();
-        Ok(record("l1_l2_penalty", out, &[self], move |g| {
-            Ok(vec![Some(penalty_backward(&x, g, l1, l2)?)])
-        }))
+        // The tape computes the gradient on x where x's other gradients meet it.
+        Ok(record_penalty(
+            "l1_l2_penalty",
+            out,
+            &[self],
+            (0, l1, l2),
+            |_| Ok(vec![None]),
+        ))
     }
 
     /// This one-value tensor (a loss) plus the L1/L2 penalty of `x`, in the penalty's
     /// one dispatch (no separate add): how `fit` adds regularization to its objective.
+    /// Backward, the penalty's gradient costs no pass of its own when the layer that
+    /// made `x` computes it inside its gradient products (a dense layer does).
     pub fn plus_l1_l2_penalty(&self, x: &Tensor, l1: f32, l2: f32) -> Result<Tensor> {
         let out = penalty_value(x, l1, l2, Some(self))?;
-        let x_saved = x.clone();
-        Ok(record("plus_l1_l2_penalty", out, &[self, x], move |g| {
-            Ok(vec![
-                Some(g.clone()),
-                Some(penalty_backward(&x_saved, g, l1, l2)?),
-            ])
-        }))
+        let penalty = (1, l1, l2);
+        Ok(record_penalty(
+            "plus_l1_l2_penalty",
+            out,
+            &[self, x],
+            penalty,
+            |g| Ok(vec![Some(g.clone()), None]),
+        ))
     }
 }
