@@ -101,8 +101,5 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         first = first + blocks;
         t = t + 1u;
     }
-    let j = (w - first) * WG + lid.x;
-    if (j < length_of(t)) {
-        update_slot(t, j);
-    }
+    update_slot(t, (w - first) * WG + lid.x, length_of(t));
 }

@@ -61,7 +61,10 @@ pub(crate) fn source(family: &str) -> Option<String> {
             );
         }
     }
-    slots.push_str("\nfn update_slot(t: u32, j: u32) {\n    switch t {\n");
+    // One branch per tensor on `t`, which is uniform across the workgroup and tested
+    // outside any divergent branch: an adapter runs only the branch taken (a software
+    // rasterizer that masks lanes skips a branch no lane takes, as it does not a switch).
+    slots.push_str("\nfn update_slot(t: u32, j: u32, len: u32) {\n    if (j >= len) {\n        return;\n    }\n");
     for t in 0..tensors {
         let state = |s: usize| {
             if s <= states {
@@ -72,15 +75,15 @@ pub(crate) fn source(family: &str) -> Option<String> {
         };
         let _ = writeln!(
             slots,
-            "        case {t}u: {{\n            let u = update(param_{t}[j], grad_{t}[j], {}, {});\n            param_{t}[j] = u.p;",
+            "    if (t == {t}u) {{\n        let u = update(param_{t}[j], grad_{t}[j], {}, {});\n        param_{t}[j] = u.p;",
             state(1),
             state(2)
         );
         for s in 1..=states {
-            let _ = writeln!(slots, "            state{s}_{t}[j] = u.s{s};");
+            let _ = writeln!(slots, "        state{s}_{t}[j] = u.s{s};");
         }
-        slots.push_str("        }\n");
+        slots.push_str("    }\n");
     }
-    slots.push_str("        default: {}\n    }\n}\n");
+    slots.push_str("}\n");
     Some(include_str!("../../shaders/optim.wgsl").replace(SLOTS_MARKER, &slots))
 }
