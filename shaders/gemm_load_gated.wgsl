@@ -10,18 +10,29 @@ override ACT_A: u32 = 255u;
 @group(0) @binding(2) var<storage, read> gate: array<f32>;
 @group(0) @binding(2) var<storage, read> gate4: array<vec4<f32>>;
 
-// dy and the activation's output y at one element: (dy + penalty'(y)) · act'(y).
-fn gated(dy: f32, y: f32) -> f32 {
+// dy and the layer's output y at element i: (dy + penalty'(y)) · act'(y). Where a dropout
+// followed the activation (in the dense kernel), y is its output: the mask of element i is
+// made again, a dropped element gets 0 and a kept one scale · act'(y / scale).
+fn gated(i: u32, dy: f32, y: f32) -> f32 {
     let penalized = dy + P.pen_l1 * sign(y) + 2.0 * P.pen_l2 * y;
-    return penalized * act_derivative_from_output(ACT_A, y, P.alpha);
+    if (P.drop_p == 0.0) {
+        return penalized * act_derivative_from_output(ACT_A, y, P.alpha);
+    }
+    if (seeded_uniform(i, P.seed_lo, P.seed_hi) < P.drop_p) {
+        return 0.0;
+    }
+    let activated = y / P.drop_scale;
+    return penalized * P.drop_scale * act_derivative_from_output(ACT_A, activated, P.alpha);
 }
 
 fn load_a(i: u32) -> f32 {
-    return gated(a[i], gate[i]);
+    return gated(i, a[i], gate[i]);
 }
 
 fn load_a4(i4: u32) -> vec4<f32> {
     let dy = a4[i4];
     let y = gate4[i4];
-    return vec4<f32>(gated(dy.x, y.x), gated(dy.y, y.y), gated(dy.z, y.z), gated(dy.w, y.w));
+    let i = i4 * 4u;
+    return vec4<f32>(gated(i, dy.x, y.x), gated(i + 1u, dy.y, y.y), gated(i + 2u, dy.z, y.z),
+                     gated(i + 3u, dy.w, y.w));
 }

@@ -19,6 +19,10 @@ struct Params {
     alpha: f32, // the activation's parameter (dense and gated kernels)
     pen_l1: f32, // gated kernels: the L1/L2 penalty on the gate whose gradient joins A
     pen_l2: f32,
+    drop_p: f32, // dense and gated kernels: the dropout after the activation (0: none)
+    drop_scale: f32, // 1 / (1 - drop_p)
+    seed_lo: u32, // the dropout mask's seed
+    seed_hi: u32,
 }
 //@params
 

@@ -13,6 +13,12 @@ struct Params {
     batch_b: u32,
     batch_c: u32,
     alpha: f32, // the epilogue activation's parameter (dense kernels only)
+    pen_l1: f32, // (matmul.wgsl's gated kernels only; the same words as its Params)
+    pen_l2: f32,
+    drop_p: f32, // dense kernels: the dropout after the activation (0: none)
+    drop_scale: f32,
+    seed_lo: u32,
+    seed_hi: u32,
 }
 //@params
 

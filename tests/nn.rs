@@ -321,6 +321,7 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
             .add(Flatten)
             .add(Linear::new(3 * 2 * 2, 9, &d).unwrap())
             .add(Activation(ActivationKind::Elu(0.5)))
+            .add(Dropout::new(0.2).unwrap())
             .add(Linear::new(9, 6, &d).unwrap())
             .add(Activation::tanh())
             .add(Linear::new(6, 5, &d).unwrap())
@@ -346,11 +347,12 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
             // Three fused pairs, each saving its activation's dispatch (a Linear adds its
             // bias in its own kernel either way); backward, each fused layer reads its
             // activation's derivative inside its gradient products, saving one more. The
-            // pooling applies the dropout in its own kernels, saving one dispatch each way.
+            // pooling and the first Linear apply the dropout after them in their own
+            // kernels, saving one dispatch each way each.
             let (fused, separate) = (between - before, after - between);
             assert_eq!(
                 separate - fused,
-                8,
+                10,
                 "{d}: {fused} fused, {separate} separate"
             );
         }
@@ -378,15 +380,16 @@ fn an_epilogue_is_an_activation_whose_derivative_follows_from_its_output() {
 
 #[test]
 fn an_activity_penalty_gradient_is_the_same_absorbed_by_its_layer_or_computed_apart() {
-    // Linear + ReLU + activity L1/L2, as the course MLP's first layer. With backward's
-    // seed the dense layer computes the penalty's gradient inside its own gradient
-    // products; with a seed of 2 it is computed in a pass of its own. Both must agree,
-    // with each other (a factor 2) and with the CPU.
+    // Linear + ReLU (+ dropout) + activity L1/L2, as the course MLP's first layer. With
+    // backward's seed the dense layer computes the penalty's gradient inside its own
+    // gradient products; with a seed of 2 it is computed in a pass of its own. Both must
+    // agree, with each other (a factor 2) and with the CPU.
     let grads = |d: &Device, seed: f32| {
         manual_seed(8);
         let model = Sequential::new()
             .add(Linear::new(5, 7, d).unwrap())
             .add(Activation::relu())
+            .add(Dropout::new(0.2).unwrap())
             .add(ActivityRegularization::new(Regularizer { l1: 0.05, l2: 0.3 }).unwrap())
             .add(Linear::new(7, 3, d).unwrap());
         let x = Tensor::uniform(&[6, 5], -1.0, 1.0, 2, d).unwrap();

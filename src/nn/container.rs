@@ -8,7 +8,8 @@ use crate::tensor::Tensor;
 /// (`0.weight`, `0.bias`, `2.weight`, ...), as in PyTorch. A layer followed by an
 /// activation it can apply in its own kernel (Linear or Conv2d, then ReLU, sigmoid, ...)
 /// runs as one fused op: one GPU dispatch instead of three (product, bias, activation);
-/// so does a pooling layer followed by Dropout (one dispatch each way instead of two).
+/// a Dropout after that activation joins a Linear's kernel too, and a pooling layer
+/// followed by Dropout is one dispatch each way instead of two.
 #[derive(Default)]
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
@@ -49,19 +50,37 @@ impl Sequential {
     }
 }
 
+/// `layer`'s forward fused with the layers after it that it applies in its own kernels:
+/// an activation, then a dropout, or a dropout alone. The output and how many of `after`
+/// it took; None when it fuses none.
+fn fused_forward(
+    layer: &dyn Module,
+    x: &Tensor,
+    after: &[Box<dyn Module>],
+) -> Option<(Result<Tensor>, usize)> {
+    let next = after.first()?;
+    if let Some(epilogue) = next.as_epilogue() {
+        let dropout = after.get(1).and_then(|d| d.as_dropout());
+        if let Some(out) =
+            dropout.and_then(|d| layer.forward_then_activation_dropout(x, epilogue, d))
+        {
+            return Some((out, 2));
+        }
+        return layer.forward_then(x, epilogue).map(|out| (out, 1));
+    }
+    let out = layer.forward_then_dropout(x, next.as_dropout()?)?;
+    Some((out, 1))
+}
+
 impl Module for Sequential {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut y = x.clone();
         let mut rest = self.layers.as_slice();
         while let [layer, after @ ..] = rest {
-            let fused = after.first().and_then(|next| match next.as_epilogue() {
-                Some(epilogue) => layer.forward_then(&y, epilogue),
-                None => layer.forward_then_dropout(&y, next.as_dropout()?),
-            });
-            match fused {
-                Some(out) => {
+            match fused_forward(layer.as_ref(), &y, after) {
+                Some((out, taken)) => {
                     y = out?;
-                    rest = &after[1..];
+                    rest = &after[taken..];
                 }
                 None => {
                     y = layer.forward(&y)?;

@@ -1,6 +1,6 @@
 //! The fully connected layer y = x·W + b, its initialisers and regularisers.
 
-use super::{weights::Weights, Module, PenaltyTerm};
+use super::{weights::Weights, Dropout, Module, PenaltyTerm};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::ops::Epilogue;
@@ -191,6 +191,20 @@ impl Module for Linear {
 
     fn forward_then(&self, x: &Tensor, epilogue: Epilogue) -> Option<Result<Tensor>> {
         Some(self.dense(x, Some(epilogue)))
+    }
+
+    fn forward_then_activation_dropout(
+        &self,
+        x: &Tensor,
+        epilogue: Epilogue,
+        dropout: &Dropout,
+    ) -> Option<Result<Tensor>> {
+        Some(match dropout.draw() {
+            Some((p, seed)) => {
+                x.linear_dropout(self.weight(), self.bias(), Some(epilogue), p, seed)
+            }
+            None => self.dense(x, Some(epilogue)),
+        })
     }
 
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

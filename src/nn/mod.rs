@@ -93,8 +93,19 @@ pub trait Module: Send + Sync {
         None
     }
 
+    /// This layer's forward followed by `epilogue` and then `dropout`, all in the same
+    /// kernels, when the layer can do that (Linear); `None` when it cannot.
+    fn forward_then_activation_dropout(
+        &self,
+        _x: &Tensor,
+        _epilogue: Epilogue,
+        _dropout: &Dropout,
+    ) -> Option<Result<Tensor>> {
+        None
+    }
+
     /// This layer as a dropout that a producing layer can apply in its own kernel (the
-    /// pooling layers do). Containers use it to fuse the two.
+    /// pooling layers and Linear after its activation do). Containers use it to fuse them.
     fn as_dropout(&self) -> Option<&Dropout> {
         None
     }

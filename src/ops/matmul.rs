@@ -55,11 +55,14 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
 /// (a + penalty'(output)) ⊙ act'(output) (a layer's pre-activation gradient dz from its
 /// output gradient dy), where `output` is the activation's output, shaped like A, and
 /// penalty the L1/L2 penalty (`penalty` = [l1, l2], zeros for none) on it.
+/// With `dropout` (drop probability, seed), `output` is the dropout's output: the mask
+/// is made again, and act' is taken at output / keep-scale where the mask kept.
 #[derive(Clone, Copy)]
 struct Gate<'a> {
     output: &'a Tensor,
     epilogue: Option<Epilogue>,
     penalty: [f32; 2],
+    dropout: Option<(f32, u64)>,
 }
 
 impl Gate<'_> {
@@ -72,8 +75,15 @@ impl Gate<'_> {
             let unit = Tensor::ones(&[], a.device())?;
             super::penalty_gradient(self.output, &unit, self.penalty, Some(a))?
         };
+        let (a, activated) = match self.dropout {
+            Some((p, seed)) => (
+                super::random::apply_dropout(&a, p, seed)?,
+                self.output.mul_scalar(1.0 - p)?,
+            ),
+            None => (a, self.output.clone()),
+        };
         match self.epilogue {
-            Some(e) => e.backward(self.output, &a),
+            Some(e) => e.backward(&activated, &a),
             None => Ok(a),
         }
     }
@@ -83,11 +93,12 @@ impl Gate<'_> {
 enum Finish<'a> {
     /// Nothing: C as computed from A, gated or not.
     Plain { gate: Option<Gate<'a>> },
-    /// A dense layer's output: add a bias (one value per column) and apply an activation
-    /// before storing C.
+    /// A dense layer's output: add a bias (one value per column), apply an activation and
+    /// a dropout (drop probability, seed) before storing C.
     Dense {
         bias: Option<&'a Tensor>,
         epilogue: Option<Epilogue>,
+        dropout: Option<(f32, u64)>,
     },
     /// Also the row sums of op(A) (gated or not): a dense layer's bias gradient Σ_N dz
     /// next to its weight gradient dzᵀ·x, from the same GPU dispatch.
@@ -184,14 +195,21 @@ fn forward_with(
             let mut row_sums = None;
             match finish {
                 Finish::Plain { .. } => {}
-                Finish::Dense { bias, epilogue } => {
+                Finish::Dense {
+                    bias,
+                    epilogue,
+                    dropout,
+                } => {
                     let bias = bias.map(|b| b.cpu_data());
-                    super::cpu::par_chunks(&mut out, n, |_, row| {
+                    super::cpu::par_chunks(&mut out, n, |r, row| {
                         if let Some(bias) = &bias {
                             row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
                         }
                         if let Some(e) = epilogue {
                             e.apply_in_place(row);
+                        }
+                        if let Some((p, seed)) = dropout {
+                            super::random::drop_in_place(row, r * n, p, seed);
                         }
                     });
                 }
@@ -224,13 +242,18 @@ fn forward_with(
             let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
             let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
             let [pen_l1, pen_l2] = gate.map_or([0.0; 2], |g| g.penalty);
+            let dropout = match finish {
+                Finish::Dense { dropout, .. } => dropout,
+                _ => gate.and_then(|g| g.dropout),
+            };
+            let (drop_p, drop_seed) = dropout.unwrap_or((0.0, 0));
             let (kernel, alpha) = match finish {
                 Finish::Plain { gate: None } => (Kernel::new(shader, entry, 2, 1), 0.0),
                 Finish::Plain { gate: Some(_) } => (
                     Kernel::new("matmul_gated", entry, 3, 1).with("ACT_A", gate_code),
                     gate_alpha,
                 ),
-                Finish::Dense { bias, epilogue } => {
+                Finish::Dense { bias, epilogue, .. } => {
                     let family = if shader == "matmul_large" {
                         "dense_large"
                     } else {
@@ -277,7 +300,11 @@ fn forward_with(
                     .u(m * n)
                     .f(alpha)
                     .f(pen_l1)
-                    .f(pen_l2),
+                    .f(pen_l2)
+                    .f(drop_p)
+                    .f(1.0 / (1.0 - drop_p))
+                    .u(drop_seed as u32 as usize)
+                    .u((drop_seed >> 32) as usize),
                 [
                     n.div_ceil(tile) as u32,
                     m.div_ceil(tile) as u32,
@@ -474,6 +501,31 @@ impl Tensor {
         bias: Option<&Tensor>,
         epilogue: Option<Epilogue>,
     ) -> Result<Tensor> {
+        self.dense(weight, bias, epilogue, None)
+    }
+
+    /// [`Tensor::linear`] followed by `dropout(p, seed)` ([`Tensor::dropout`]'s mask), in
+    /// the same kernel: one GPU dispatch forward; backward, the mask is made again inside
+    /// the gradient products.
+    pub fn linear_dropout(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        epilogue: Option<Epilogue>,
+        p: f32,
+        seed: u64,
+    ) -> Result<Tensor> {
+        super::random::check_p(p)?;
+        self.dense(weight, bias, epilogue, (p > 0.0).then_some((p, seed)))
+    }
+
+    fn dense(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        epilogue: Option<Epilogue>,
+        dropout: Option<(f32, u64)>,
+    ) -> Result<Tensor> {
         const OP: &str = "linear";
         let mut operands = vec![self, weight];
         operands.extend(bias);
@@ -502,7 +554,11 @@ impl Tensor {
                 format!("{}", b.shape()),
             ));
         }
-        let dense = Finish::Dense { bias, epilogue };
+        let dense = Finish::Dense {
+            bias,
+            epilogue,
+            dropout,
+        };
         let (out, _) = forward_with(self, weight, false, true, dense)?;
         debug_assert_eq!(out.dims(), [n, outputs]);
         let (x, w, y) = (self.detach(), weight.detach(), out.clone());
@@ -525,10 +581,11 @@ impl Tensor {
                 output: &y,
                 epilogue,
                 penalty: absorbed.map_or([0.0; 2], |p| [p.l1, p.l2]),
+                dropout,
             };
             let (dz, gate) = if !gpu {
                 (gate.apply(&dy)?, None)
-            } else if epilogue.is_some() || absorbed.is_some() {
+            } else if epilogue.is_some() || absorbed.is_some() || dropout.is_some() {
                 (dy, Some(gate))
             } else {
                 (dy, None)

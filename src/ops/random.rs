@@ -32,19 +32,28 @@ pub(super) fn check_p(p: f32) -> Result<()> {
     }
 }
 
+/// Applies the dropout mask of (`p`, `seed`) to `values`, element `k` of which is element
+/// `first + k` of its tensor: 0 where the mask drops, `v / (1 − p)` where it keeps.
+pub(crate) fn drop_in_place(values: &mut [f32], first: usize, p: f32, seed: u64) {
+    let scale = 1.0 / (1.0 - p);
+    for (k, v) in values.iter_mut().enumerate() {
+        *v = if uniform01((first + k) as u32, seed) < p {
+            0.0
+        } else {
+            *v * scale
+        };
+    }
+}
+
 /// `x · mask` for the dropout mask of (`p`, `seed`), the mask made on the fly.
 pub(super) fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     let n = x.numel();
     let scale = 1.0 / (1.0 - p);
     match x.device() {
         Device::Cpu => {
-            let xs = x.cpu_data();
-            let data = super::cpu::par_map(n, |i| {
-                if uniform01(i as u32, seed) < p {
-                    0.0
-                } else {
-                    xs[i] * scale
-                }
+            let mut data = x.cpu_data().clone();
+            super::cpu::par_chunks(&mut data, super::cpu::GRAIN, |c, chunk| {
+                drop_in_place(chunk, c * super::cpu::GRAIN, p, seed);
             });
             Ok(Tensor::from_cpu(x.shape().clone(), data))
         }

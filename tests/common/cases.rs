@@ -652,5 +652,12 @@ pub fn all() -> Vec<Case> {
         tol: 1e-4,
         differentiable: true,
     });
+    // A dense layer with its activation and a dropout in one kernel (last, as above).
+    cases.push(linear("linear_relu_dropout", |x| {
+        x[0].linear_dropout(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?, 0.3, 17)
+    }));
+    cases.push(linear("linear_no_bias_sigmoid_dropout", |x| {
+        x[0].linear_dropout(&x[1], None, epilogue(UnaryOp::Sigmoid, 0.0)?, 0.5, 3)
+    }));
     cases
 }
