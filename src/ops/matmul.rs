@@ -1,8 +1,9 @@
 //! Matrix products, 2-D and batched, either operand read transposed without a copy
-//! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU).
+//! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU), and the GEMM plumbing the
+//! dense layer (src/ops/dense.rs) finishes or gates them with.
 
 use super::unary::Epilogue;
-use crate::autograd::{record, record_absorbing};
+use crate::autograd::record;
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -58,17 +59,17 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
 /// With `dropout` (drop probability, seed), `output` is the dropout's output: the mask
 /// is made again, and act' is taken at output / keep-scale where the mask kept.
 #[derive(Clone, Copy)]
-struct Gate<'a> {
-    output: &'a Tensor,
-    epilogue: Option<Epilogue>,
-    penalty: [f32; 2],
-    dropout: Option<(f32, u64)>,
+pub(super) struct Gate<'a> {
+    pub(super) output: &'a Tensor,
+    pub(super) epilogue: Option<Epilogue>,
+    pub(super) penalty: [f32; 2],
+    pub(super) dropout: Option<(f32, u64)>,
 }
 
 impl Gate<'_> {
     /// (a + penalty'(output)) ⊙ act'(output), computed in passes of its own (the CPU's
     /// way).
-    fn apply(&self, a: &Tensor) -> Result<Tensor> {
+    pub(super) fn apply(&self, a: &Tensor) -> Result<Tensor> {
         let a = if self.penalty == [0.0, 0.0] {
             a.clone()
         } else {
@@ -90,7 +91,7 @@ impl Gate<'_> {
 }
 
 /// What a product does besides computing C (the last two for 2-D products only).
-enum Finish<'a> {
+pub(super) enum Finish<'a> {
     /// Nothing: C as computed from A, gated or not.
     Plain { gate: Option<Gate<'a>> },
     /// A dense layer's output: add a bias (one value per column), apply an activation and
@@ -119,7 +120,7 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 }
 
 /// op(a)·op(b), finished as `finish` says, with the row sums of op(a) when it asks.
-fn forward_with(
+pub(super) fn forward_with(
     a: &Tensor,
     b: &Tensor,
     ta: bool,
@@ -487,131 +488,6 @@ impl Tensor {
                 ga.map(|t| unbatch(t, a.rank())).transpose()?,
                 gb.map(|t| unbatch(t, b.rank())).transpose()?,
             ])
-        }))
-    }
-
-    /// A dense layer in one kernel: `epilogue(self · weightᵀ + bias)` for an (N, in)
-    /// input, an (out, in) weight and an optional (out) bias, giving (N, out). The bias
-    /// and the activation are applied as the product is stored (one GPU dispatch, one
-    /// pass on the CPU); backward turns dy into the pre-activation gradient from the
-    /// output alone, then takes the three products' gradients.
-    pub fn linear(
-        &self,
-        weight: &Tensor,
-        bias: Option<&Tensor>,
-        epilogue: Option<Epilogue>,
-    ) -> Result<Tensor> {
-        self.dense(weight, bias, epilogue, None)
-    }
-
-    /// [`Tensor::linear`] followed by `dropout(p, seed)` ([`Tensor::dropout`]'s mask), in
-    /// the same kernel: one GPU dispatch forward; backward, the mask is made again inside
-    /// the gradient products.
-    pub fn linear_dropout(
-        &self,
-        weight: &Tensor,
-        bias: Option<&Tensor>,
-        epilogue: Option<Epilogue>,
-        p: f32,
-        seed: u64,
-    ) -> Result<Tensor> {
-        super::random::check_p(p)?;
-        self.dense(weight, bias, epilogue, (p > 0.0).then_some((p, seed)))
-    }
-
-    fn dense(
-        &self,
-        weight: &Tensor,
-        bias: Option<&Tensor>,
-        epilogue: Option<Epilogue>,
-        dropout: Option<(f32, u64)>,
-    ) -> Result<Tensor> {
-        const OP: &str = "linear";
-        let mut operands = vec![self, weight];
-        operands.extend(bias);
-        Tensor::common_device(OP, &operands)?;
-        let (&[n, inputs], &[outputs, weight_inputs]) = (self.dims(), weight.dims()) else {
-            return Err(Error::shape(
-                OP,
-                "a 2-D input (N, in) and a 2-D weight (out, in)",
-                format!("input {}, weight {}", self.shape(), weight.shape()),
-            ));
-        };
-        if inputs != weight_inputs {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "a weight with {inputs} columns, as the input {}",
-                    self.shape()
-                ),
-                format!("{}", weight.shape()),
-            ));
-        }
-        if let Some(b) = bias.filter(|b| b.dims() != [outputs]) {
-            return Err(Error::shape(
-                OP,
-                format!("a bias of shape [{outputs}]"),
-                format!("{}", b.shape()),
-            ));
-        }
-        let dense = Finish::Dense {
-            bias,
-            epilogue,
-            dropout,
-        };
-        let (out, _) = forward_with(self, weight, false, true, dense)?;
-        debug_assert_eq!(out.dims(), [n, outputs]);
-        let (x, w, y) = (self.detach(), weight.detach(), out.clone());
-        let needs = [
-            self.requires_grad(),
-            weight.requires_grad(),
-            bias.is_some_and(Tensor::requires_grad),
-        ];
-        Ok(record_absorbing(OP, out, &operands, move |dy, penalty| {
-            // dz = (dy + penalty'(y)) ⊙ act'(y). A GPU gates dy inside each product that
-            // reads it (the penalty's gradient too, when its upstream gradient is
-            // backward's seed of one); the CPU computes dz once.
-            let gpu = dy.device().is_gpu();
-            let absorbed = penalty.filter(|p| gpu && p.upstream.is_unit_seed());
-            let dy = match penalty {
-                Some(p) if absorbed.is_none() => p.gradient(&y, Some(dy))?,
-                _ => dy.clone(),
-            };
-            let gate = Gate {
-                output: &y,
-                epilogue,
-                penalty: absorbed.map_or([0.0; 2], |p| [p.l1, p.l2]),
-                dropout,
-            };
-            let (dz, gate) = if !gpu {
-                (gate.apply(&dy)?, None)
-            } else if epilogue.is_some() || absorbed.is_some() || dropout.is_some() {
-                (dy, Some(gate))
-            } else {
-                (dy, None)
-            };
-            let dx = needs[0]
-                .then(|| forward_with(&dz, &w, false, false, Finish::Plain { gate }))
-                .transpose()?
-                .map(|(dx, _)| dx);
-            let (dw, db) = match needs {
-                [_, true, true] => {
-                    let (dw, db) = forward_with(&dz, &x, true, false, Finish::RowSums { gate })?;
-                    (Some(dw), db)
-                }
-                [_, true, false] => {
-                    let (dw, _) = forward_with(&dz, &x, true, false, Finish::Plain { gate })?;
-                    (Some(dw), None)
-                }
-                _ => {
-                    let dz = match gate {
-                        Some(g) => g.apply(&dz)?,
-                        None => dz,
-                    };
-                    (None, needs[2].then(|| dz.sum_axis(0, false)).transpose()?)
-                }
-            };
-            Ok(vec![dx, dw, db])
         }))
     }
 }

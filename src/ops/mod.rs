@@ -6,6 +6,7 @@ mod binary;
 mod conv;
 mod conv_cpu;
 pub(crate) mod cpu;
+mod dense;
 pub(crate) mod gather;
 mod layout;
 mod loss;
