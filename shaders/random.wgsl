@@ -4,10 +4,10 @@
 
 struct Params {
     n: u32,
-    seed_lo: u32,
-    seed_hi: u32,
     p: f32,      // drop probability
     scale: f32,  // 1 / (1 - p)
+    seed_lo: u32,
+    seed_hi: u32,
 }
 //@params
 

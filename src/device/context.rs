@@ -403,6 +403,13 @@ impl GpuContext {
         Ok(self.unit.get_or_init(|| unit).clone())
     }
 
+    /// Whether `buffer` is [`GpuContext::unit`]'s, without creating it.
+    pub(crate) fn is_unit(&self, buffer: &Arc<GpuBuffer>) -> bool {
+        self.unit
+            .get()
+            .is_some_and(|unit| Arc::ptr_eq(buffer, unit))
+    }
+
     /// A storage buffer of `floats` zeros, cleared in the command stream.
     pub fn zeros(&self, floats: usize) -> Result<GpuBuffer> {
         let buffer = self.alloc(floats, "zero tensor")?;

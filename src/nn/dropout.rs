@@ -24,9 +24,7 @@ impl Dropout {
             training: AtomicBool::new(true),
         })
     }
-}
 
-impl Dropout {
     /// The (drop probability, seed) of this layer's next application, drawing the seed
     /// from its stream; None where it is the identity (evaluation, or p = 0). A layer that
     /// applies this dropout in its own kernel calls it once per forward, as `forward` does.

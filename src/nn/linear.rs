@@ -81,7 +81,7 @@ impl Regularizer {
 
     /// The penalty of `t` (a rank-0 tensor on its device).
     pub fn penalty(&self, t: &Tensor) -> Result<Tensor> {
-        self.scaled_penalty(t, 1.0)
+        self.term(t, 1.0).value()
     }
 
     /// `scale` times the penalty of `t`, as a term to add to a loss.
@@ -91,11 +91,6 @@ impl Regularizer {
             l1: self.l1 * scale,
             l2: self.l2 * scale,
         }
-    }
-
-    /// `scale` times the penalty of `t`, as one op ([`Tensor::l1_l2_penalty`]).
-    pub fn scaled_penalty(&self, t: &Tensor, scale: f32) -> Result<Tensor> {
-        self.term(t, scale).value()
     }
 }
 

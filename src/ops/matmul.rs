@@ -247,7 +247,6 @@ pub(super) fn forward_with(
                 Finish::Dense { dropout, .. } => dropout,
                 _ => gate.and_then(|g| g.dropout),
             };
-            let (drop_p, drop_seed) = dropout.unwrap_or((0.0, 0));
             let (kernel, alpha) = match finish {
                 Finish::Plain { gate: None } => (Kernel::new(shader, entry, 2, 1), 0.0),
                 Finish::Plain { gate: Some(_) } => (
@@ -292,20 +291,19 @@ pub(super) fn forward_with(
                 &kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
                 &inputs,
                 &outputs,
-                Params::new()
-                    .u(m)
-                    .u(n)
-                    .u(k)
-                    .u(stride_a)
-                    .u(stride_b)
-                    .u(m * n)
-                    .f(alpha)
-                    .f(pen_l1)
-                    .f(pen_l2)
-                    .f(drop_p)
-                    .f(1.0 / (1.0 - drop_p))
-                    .u(drop_seed as u32 as usize)
-                    .u((drop_seed >> 32) as usize),
+                super::random::dropout_words(
+                    Params::new()
+                        .u(m)
+                        .u(n)
+                        .u(k)
+                        .u(stride_a)
+                        .u(stride_b)
+                        .u(m * n)
+                        .f(alpha)
+                        .f(pen_l1)
+                        .f(pen_l2),
+                    dropout,
+                ),
                 [
                     n.div_ceil(tile) as u32,
                     m.div_ceil(tile) as u32,

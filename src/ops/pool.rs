@@ -315,12 +315,7 @@ type Dropout = Option<(f32, u64)>;
 
 /// The pool kernels' parameters: the geometry, then the dropout (probability 0: none).
 fn gpu_params(g: &Geometry, dropout: Dropout) -> Params {
-    let (p, seed) = dropout.unwrap_or((0.0, 0));
-    g.params()
-        .f(p)
-        .f(1.0 / (1.0 - p))
-        .u(seed as u32 as usize)
-        .u((seed >> 32) as usize)
+    super::random::dropout_words(g.params(), dropout)
 }
 
 fn forward(

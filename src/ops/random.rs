@@ -32,6 +32,17 @@ pub(super) fn check_p(p: f32) -> Result<()> {
     }
 }
 
+/// Appends the four words the dropout kernels read for (`p`, `seed`), none meaning no
+/// dropout: the probability, the keep scale 1/(1 − p), and the seed's low and high halves.
+pub(super) fn dropout_words(params: Params, dropout: Option<(f32, u64)>) -> Params {
+    let (p, seed) = dropout.unwrap_or((0.0, 0));
+    params
+        .f(p)
+        .f(1.0 / (1.0 - p))
+        .u(seed as u32 as usize)
+        .u((seed >> 32) as usize)
+}
+
 /// Applies the dropout mask of (`p`, `seed`) to `values`, element `k` of which is element
 /// `first + k` of its tensor: 0 where the mask drops, `v / (1 − p)` where it keeps.
 pub(crate) fn drop_in_place(values: &mut [f32], first: usize, p: f32, seed: u64) {
@@ -48,7 +59,6 @@ pub(crate) fn drop_in_place(values: &mut [f32], first: usize, p: f32, seed: u64)
 /// `x · mask` for the dropout mask of (`p`, `seed`), the mask made on the fly.
 pub(super) fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     let n = x.numel();
-    let scale = 1.0 / (1.0 - p);
     match x.device() {
         Device::Cpu => {
             let mut data = x.cpu_data().clone();
@@ -63,12 +73,7 @@ pub(super) fn apply_dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
                 &Kernel::new("random", "dropout", 1, 1),
                 &[x.gpu_buffer()],
                 &[&out],
-                Params::new()
-                    .u(n)
-                    .u(seed as u32 as usize)
-                    .u((seed >> 32) as usize)
-                    .f(p)
-                    .f(scale),
+                dropout_words(Params::new().u(n), Some((p, seed))),
                 ctx.groups_1d(n, super::WORKGROUP),
             );
             Ok(Tensor::from_gpu(x.shape().clone(), out, device))
@@ -95,17 +100,10 @@ impl Tensor {
         check_p(p)?;
         let shape = Shape::new(dims)?;
         let n = shape.numel();
-        let scale = 1.0 / (1.0 - p);
         match device {
             Device::Cpu => {
-                let data = super::cpu::par_map(n, |i| {
-                    if uniform01(i as u32, seed) < p {
-                        0.0
-                    } else {
-                        scale
-                    }
-                });
-                Ok(Tensor::from_cpu(shape, data))
+                let ones = Tensor::from_cpu(shape, vec![1.0; n]);
+                apply_dropout(&ones, p, seed)
             }
             Device::Gpu(ctx) => {
                 let out = ctx.alloc(n, "dropout mask")?;
@@ -113,12 +111,7 @@ impl Tensor {
                     &Kernel::new("random", "dropout_mask", 0, 1),
                     &[],
                     &[&out],
-                    Params::new()
-                        .u(n)
-                        .u(seed as u32 as usize)
-                        .u((seed >> 32) as usize)
-                        .f(p)
-                        .f(scale),
+                    dropout_words(Params::new().u(n), Some((p, seed))),
                     ctx.groups_1d(n, super::WORKGROUP),
                 );
                 Ok(Tensor::from_gpu(shape, out, device))

@@ -1,7 +1,8 @@
 //! The GPU step of every rule: one dispatch updates up to [`MAX_TENSORS`] parameter
 //! tensors with their state (shaders/optim.wgsl). WGSL cannot index a list of buffers, so
 //! each (tensor count, state count) pair is its own shader family whose bindings and
-//! `update_slot` switch are generated here; the rule's arithmetic stays in the WGSL file.
+//! `update_slot` branches are generated here; the rule's arithmetic stays in the WGSL
+//! file.
 
 use std::fmt::Write as _;
 
@@ -61,9 +62,9 @@ pub(crate) fn source(family: &str) -> Option<String> {
             );
         }
     }
-    // One branch per tensor on `t`, which is uniform across the workgroup and tested
-    // outside any divergent branch: an adapter runs only the branch taken (a software
-    // rasterizer that masks lanes skips a branch no lane takes, as it does not a switch).
+    // One branch per tensor on `t`, which is uniform across the workgroup: a GPU runs
+    // only the branch taken. (Lavapipe runs every branch, masked, whether written as
+    // branches or as a switch: docs/performance.md, session 10.)
     slots.push_str("\nfn update_slot(t: u32, j: u32, len: u32) {\n    if (j >= len) {\n        return;\n    }\n");
     for t in 0..tensors {
         let state = |s: usize| {

@@ -5,7 +5,6 @@ use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use std::sync::Arc;
 
 impl Tensor {
     /// A tensor holding `data` with the given dimensions.
@@ -52,9 +51,7 @@ impl Tensor {
         }
         match (&self.0.storage, self.device()) {
             (Storage::Cpu(_), _) => self.cpu_data()[0] == 1.0,
-            (Storage::Gpu(buffer), Device::Gpu(ctx)) => {
-                ctx.unit().is_ok_and(|unit| Arc::ptr_eq(buffer, &unit))
-            }
+            (Storage::Gpu(buffer), Device::Gpu(ctx)) => ctx.is_unit(buffer),
             (Storage::Gpu(_), Device::Cpu) => false,
         }
     }
