@@ -3,7 +3,9 @@
 // arithmetic, chosen by RULE; the codes and hyperparameters match src/optim/rule.rs, whose
 // CPU twin is the same arithmetic. The bindings and `update_slot` (which reads and writes
 // tensor t's buffers) are generated per number of tensors and state buffers
-// (src/optim/kernel.rs) where the tensor_slots marker stands.
+// (src/optim/kernel.rs) where the tensor_slots marker stands. Gradients may be clipped on
+// the way in (CLIP): by value, or by the global norm whose partial sums of squares the
+// `_norm` families' first pass wrote (shaders/optim_norm.wgsl, appended to those families).
 
 struct Params {
     n: u32,  // workgroups that carry tensors
@@ -16,6 +18,9 @@ struct Params {
     c2: f32, // adam: 1 / (1 - beta2^t)
     lens_lo: vec4<u32>, // elements of tensors 0..3
     lens_hi: vec4<u32>, // elements of tensors 4..7
+    clip: f32,          // CLIP 1: the bound; CLIP 2: 1 / the largest norm allowed
+    partial_count: u32, // CLIP 2: partial sums of squares written by the first pass
+    partial_first: u32, // the first pass: where this dispatch's partial sums go
 }
 //@params
 
@@ -23,6 +28,24 @@ struct Params {
 override RULE: u32 = 0u;
 // adam: 1 = decoupled weight decay (AdamW), 0 = L2 added to the gradient
 override DECOUPLED: u32 = 0u;
+// 0 no clipping, 1 clamp each gradient element to [-clip, clip], 2 scale every gradient by
+// 1 / max(norm * clip, 1), norm the L2 norm of all the step's gradients together
+override CLIP: u32 = 0u;
+
+// A gradient element as the rule sees it: clipped, given the workgroup's norm scale.
+fn clipped(g: f32, scale: f32) -> f32 {
+    switch CLIP {
+        case 1u: {
+            return clamp(g, -P.clip, P.clip);
+        }
+        case 2u: {
+            return g * scale;
+        }
+        default: {
+            return g;
+        }
+    }
+}
 
 // A parameter element and its two state values after a step.
 struct Updated {
@@ -85,6 +108,10 @@ fn length_of(t: u32) -> u32 {
 fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
     let w = wid.y * nwg.x + wid.x;
+    var scale = 1.0;
+    if (CLIP == 2u) {
+        scale = norm_clip_scale(lid.x);
+    }
     if (w >= P.n) {
         return;
     }
@@ -101,5 +128,5 @@ fn step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         first = first + blocks;
         t = t + 1u;
     }
-    update_slot(t, (w - first) * WG + lid.x, length_of(t));
+    update_slot(t, (w - first) * WG + lid.x, length_of(t), scale);
 }

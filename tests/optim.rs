@@ -242,6 +242,27 @@ fn clipping_by_norm_and_by_value() {
 }
 
 #[test]
+fn clipping_by_norm_across_devices_is_an_error() {
+    let Some(gpu) = common::gpu() else { return };
+    let on = |device: &Device| {
+        let p = Tensor::from_vec(vec![1.0, 2.0], &[2], device)
+            .unwrap()
+            .requires_grad_();
+        p.sum().unwrap().backward().unwrap();
+        p
+    };
+    let (a, b) = (on(&Device::cpu()), on(&gpu));
+    let mut opt = Optimizer::sgd(vec![a.clone(), b], 0.1)
+        .unwrap()
+        .with_clip(Clip::Norm(1.0))
+        .unwrap();
+    let err = opt.step().unwrap_err().to_string();
+    assert!(err.contains("one device"), "{err}");
+    // Nothing moved, and the failed step is not counted.
+    assert_eq!((a.to_vec().unwrap(), opt.steps()), (vec![1.0, 2.0], 0));
+}
+
+#[test]
 fn bad_hyperparameters_are_errors() {
     let p = || vec![Tensor::zeros(&[2], &Device::Cpu).unwrap().requires_grad_()];
     assert!(Optimizer::sgd(p(), f32::NAN).is_err());
@@ -278,8 +299,15 @@ fn bad_hyperparameters_are_errors() {
 }
 
 /// Parameters of awkward sizes after `steps` steps of `rule` on `device`: every third one
-/// gets no gradient, and one tensor is listed twice (each listing steps it).
-fn run_many(rule: Rule, lr: f32, steps: usize, device: &Device) -> (Vec<Vec<f32>>, u64) {
+/// gets no gradient, and one tensor is listed twice (each listing steps it). Returns the
+/// values and the dispatches of the last step.
+fn run_many(
+    rule: Rule,
+    lr: f32,
+    steps: usize,
+    device: &Device,
+    clip: Option<Clip>,
+) -> (Vec<Vec<f32>>, u64) {
     let sizes: [&[usize]; 11] = [
         &[1],
         &[3],
@@ -305,6 +333,9 @@ fn run_many(rule: Rule, lr: f32, steps: usize, device: &Device) -> (Vec<Vec<f32>
     let mut listed = params.clone();
     listed.push(params[4].clone());
     let mut opt = Optimizer::new(listed, rule, lr).unwrap();
+    if let Some(clip) = clip {
+        opt = opt.with_clip(clip).unwrap();
+    }
     let mut dispatches = 0;
     for t in 0..steps {
         opt.zero_grad();
@@ -334,23 +365,32 @@ fn one_step_kernel_updates_many_tensors_as_the_cpu_does() {
         .limits()
         .max_storage_buffers_per_shader_stage as usize;
     let mut failures = Vec::new();
+    // The gradients' global norm is about 45 and most elements exceed 0.5 in size: both
+    // bounds clip.
+    let clips = [None, Some(Clip::Value(0.5)), Some(Clip::Norm(5.0))];
     for (name, rule, lr) in rules() {
-        let (want, _) = run_many(rule, lr, 3, &Device::cpu());
-        let (got, dispatches) = run_many(rule, lr, 3, &gpu);
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            if let Err(e) = check_close(&format!("{name} tensor {i}"), g, w, 1e-5, 1e-5) {
-                failures.push(e);
+        for clip in clips {
+            let (want, _) = run_many(rule, lr, 3, &Device::cpu(), clip);
+            let (got, dispatches) = run_many(rule, lr, 3, &gpu, clip);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let what = format!("{name} {clip:?} tensor {i}");
+                if let Err(e) = check_close(&what, g, w, 1e-5, 1e-5) {
+                    failures.push(e);
+                }
             }
-        }
-        // 9 listed tensors have gradients, as many as fit the adapter's bindings per
-        // dispatch, up to 8 (the last listing repeats the fifth's buffers, so it never
-        // shares the fifth's dispatch).
-        let per_dispatch = (per_stage / (2 + rule.state_names().len())).min(8);
-        let expected = 9usize.div_ceil(per_dispatch) as u64;
-        if dispatches != expected {
-            failures.push(format!(
-                "{name}: {dispatches} dispatches per step, expected {expected}"
-            ));
+            // 9 listed tensors have gradients, as many as fit the adapter's bindings per
+            // dispatch (one fewer buffer when clipping by norm, for its partial sums), up
+            // to 8 (the last listing repeats the fifth's buffers, so it never shares the
+            // fifth's dispatch). Clipping by norm adds one first pass per dispatch.
+            let norm = matches!(clip, Some(Clip::Norm(_)));
+            let fit = (per_stage - usize::from(norm)) / (2 + rule.state_names().len());
+            let steps = 9usize.div_ceil(fit.min(8)) as u64;
+            let expected = if norm { 2 * steps } else { steps };
+            if dispatches != expected {
+                failures.push(format!(
+                    "{name} {clip:?}: {dispatches} dispatches per step, expected {expected}"
+                ));
+            }
         }
     }
     report(failures);

@@ -8,7 +8,7 @@ mod common;
 
 use wgnn::device::GpuOptions;
 use wgnn::nn::{Module, Sequential};
-use wgnn::optim::{Optimizer, Rule};
+use wgnn::optim::{Clip, Optimizer, Rule};
 use wgnn::train::{fit, FitOptions, Loss};
 use wgnn::{Device, Tensor};
 
@@ -49,17 +49,29 @@ struct Costs {
     host_waits: u64,
 }
 
-/// A course model on `device` with its optimizer and the shape of one sample.
-fn course_model(cnn: bool, device: &Device) -> (Sequential, Optimizer, Vec<usize>) {
+/// A course model on `device` with its optimizer (clipping gradients as `clip` says) and
+/// the shape of one sample.
+fn course_model(
+    cnn: bool,
+    device: &Device,
+    clip: Option<Clip>,
+) -> (Sequential, Optimizer, Vec<usize>) {
     wgnn::nn::manual_seed(7);
     if cnn {
         let model = wgnn::models::mnist_cnn(device, None).unwrap();
         let adadelta = Optimizer::new(model.parameters(), Rule::adadelta(), 1.0).unwrap();
-        (model, adadelta, vec![1, 28, 28])
+        (model, clipped(adadelta, clip), vec![1, 28, 28])
     } else {
         let model = wgnn::models::mnist_mlp(device).unwrap();
         let adam = Optimizer::adam(model.parameters(), 2e-3).unwrap();
-        (model, adam, vec![784])
+        (model, clipped(adam, clip), vec![784])
+    }
+}
+
+fn clipped(optimizer: Optimizer, clip: Option<Clip>) -> Optimizer {
+    match clip {
+        Some(clip) => optimizer.with_clip(clip).unwrap(),
+        None => optimizer,
     }
 }
 
@@ -99,11 +111,11 @@ fn epoch_costs(
 
 /// Dispatches one more training step records, from epochs of 1, 2 and 3 steps (after a
 /// warm-up epoch); asserts that every step records the same number.
-fn dispatches_per_step(cnn: bool, batch: usize) -> u64 {
+fn dispatches_per_step(cnn: bool, batch: usize, clip: Option<Clip>) -> u64 {
     // A private device, so that tests running in parallel do not add to its counters.
     let Some(_) = common::gpu() else { return 0 };
     let device = Device::gpu_with(&GpuOptions::default()).unwrap();
-    let mut setup = course_model(cnn, &device);
+    let mut setup = course_model(cnn, &device, clip);
     epoch_costs(&mut setup, 1, batch, false);
     let counts: Vec<u64> = (1..=3)
         .map(|steps| epoch_costs(&mut setup, steps, batch, false).dispatches)
@@ -118,7 +130,7 @@ fn dispatches_per_step(cnn: bool, batch: usize) -> u64 {
 
 #[test]
 fn the_course_mlp_step_stays_within_its_dispatch_budget() {
-    let per_step = dispatches_per_step(false, 128);
+    let per_step = dispatches_per_step(false, 128, None);
     if per_step == 0 {
         return;
     }
@@ -133,7 +145,7 @@ fn the_course_mlp_step_stays_within_its_dispatch_budget() {
 fn the_course_cnn_step_stays_within_its_dispatch_budget() {
     // Batch 4: what is recorded does not depend on the batch, and lavapipe runs a
     // batch of 128 through the convolutions for seconds.
-    let per_step = dispatches_per_step(true, 4);
+    let per_step = dispatches_per_step(true, 4, None);
     if per_step == 0 {
         return;
     }
@@ -145,10 +157,27 @@ fn the_course_cnn_step_stays_within_its_dispatch_budget() {
 }
 
 #[test]
+fn clipping_adds_at_most_the_norm_pass_to_a_step() {
+    // The MLP's six parameters share one step dispatch; clipping by value happens inside
+    // it, clipping by norm adds its first pass (the partial sums of squares) and nothing
+    // else: the norm is never read back nor computed by tensor ops.
+    let plain = dispatches_per_step(false, 16, None);
+    if plain == 0 {
+        return;
+    }
+    let by_value = dispatches_per_step(false, 16, Some(Clip::Value(1.0)));
+    let by_norm = dispatches_per_step(false, 16, Some(Clip::Norm(1.0)));
+    println!(
+        "course MLP step: {plain} dispatches, {by_value} clipping by value, {by_norm} by norm"
+    );
+    assert_eq!((by_value, by_norm), (plain, plain + 1));
+}
+
+#[test]
 fn a_full_epoch_waits_on_the_gpu_within_its_budget() {
     let Some(_) = common::gpu() else { return };
     let device = Device::gpu_with(&GpuOptions::default()).unwrap();
-    let mut setup = course_model(false, &device);
+    let mut setup = course_model(false, &device, None);
     epoch_costs(&mut setup, 1, 8, false);
     // MNIST's 469 steps at batch 128; batch 8 records the same and runs faster here.
     let quiet = epoch_costs(&mut setup, 469, 8, false);

@@ -1,8 +1,8 @@
-//! Per-dispatch parameters: sixteen 32-bit words, delivered as immediates where the
+//! Per-dispatch parameters: twenty 32-bit words, delivered as immediates where the
 //! adapter has them, else through a uniform arena with dynamic offsets.
 
 /// Number of 32-bit words every kernel's `Params` struct may use.
-pub const PARAM_WORDS: usize = 16;
+pub const PARAM_WORDS: usize = 20;
 /// Size in bytes of a dispatch's parameter block.
 pub const PARAM_BYTES: u32 = (PARAM_WORDS * 4) as u32;
 
@@ -35,7 +35,7 @@ impl Params {
         self
     }
 
-    /// The block as bytes (always the full sixteen words).
+    /// The block as bytes (always the full twenty words).
     pub fn bytes(&self) -> &[u8] {
         bytemuck::cast_slice(&self.words)
     }

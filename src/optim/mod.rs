@@ -1,7 +1,8 @@
 //! Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop, Adagrad,
 //! Adadelta; learning-rate schedules; gradient clipping. On a GPU each step is one fused
 //! kernel for up to eight parameter tensors at once (a model of eight or fewer is one
-//! dispatch), the state kept on the parameters' device.
+//! dispatch), the state kept on the parameters' device; clipping happens inside it (by
+//! norm, after one first pass per dispatch that sums the gradients' squares).
 
 mod kernel;
 mod rule;
@@ -197,11 +198,7 @@ impl Optimizer {
     fn step_now(&mut self) -> Result<()> {
         let _no_grad = NoGradGuard::new();
         let grads: Vec<Option<Tensor>> = self.params.iter().map(Tensor::grad).collect();
-        let grads = match self.clip {
-            Some(clip) => clip_grads(grads, clip)?,
-            None => grads,
-        };
-        self.steps += 1;
+        let t = self.steps + 1;
         for ((param, grad), state) in self.params.iter().zip(&grads).zip(self.state.iter_mut()) {
             if grad.is_some() {
                 started(self.rule, param, state)?;
@@ -220,7 +217,9 @@ impl Optimizer {
                 })
             })
             .collect();
-        self.rule.apply(&updates, self.lr, self.steps)
+        self.rule.apply(&updates, self.lr, t, self.clip)?;
+        self.steps = t;
+        Ok(())
     }
 }
 

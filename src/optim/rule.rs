@@ -1,6 +1,7 @@
 //! The update rules: hyperparameters, the fused GPU kernel of each (shaders/optim.wgsl)
 //! and its CPU twin.
 
+use super::Clip;
 use crate::device::{Device, GpuBuffer, GpuContext, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -228,24 +229,118 @@ impl Rule {
     }
 
     /// Updates every parameter of `updates` (and its state) in place, at step `t` (from
-    /// 1). On a GPU, one dispatch serves up to eight tensors of one device.
-    pub(crate) fn apply(&self, updates: &[Update], lr: f32, t: u64) -> Result<()> {
+    /// 1), their gradients clipped first when `clip` says so. On a GPU, one dispatch
+    /// serves up to eight tensors of one device; clipping by norm adds one first pass per
+    /// dispatch (the partial sums of squares), so the norm never leaves the device.
+    pub(crate) fn apply(
+        &self,
+        updates: &[Update],
+        lr: f32,
+        t: u64,
+        clip: Option<Clip>,
+    ) -> Result<()> {
         let (code, h) = self.kernel_args(t);
-        let mut rest = updates;
-        while let Some(first) = rest.first() {
-            let Device::Gpu(ctx) = first.param.device() else {
-                self.apply_cpu(first, lr, &h);
-                rest = &rest[1..];
-                continue;
-            };
-            let states = self.state_names().len();
-            // One grad and one parameter buffer per tensor, and its state buffers.
-            let fit = ctx.limits().max_storage_buffers_per_shader_stage as usize / (2 + states);
-            let group = gpu_group(rest, fit.clamp(1, super::kernel::MAX_TENSORS));
-            self.dispatch_step(ctx, &rest[..group], code, lr, &h);
-            rest = &rest[group..];
+        let norm = matches!(clip, Some(Clip::Norm(_)));
+        if norm {
+            one_device(updates)?;
+        }
+        let chunks = self.chunks(updates, norm);
+        let partials = match (clip, updates.first().map(|u| u.param.device())) {
+            (Some(Clip::Norm(_)), Some(Device::Gpu(ctx))) => {
+                Some(self.record_partial_squares(ctx, &chunks)?)
+            }
+            _ => None,
+        };
+        let clipping = match clip {
+            None => Clipping::None,
+            Some(Clip::Value(v)) => Clipping::Value(v),
+            Some(Clip::Norm(max)) => match &partials {
+                Some((buffer, count)) => Clipping::Partials {
+                    inverse_max: 1.0 / max,
+                    buffer,
+                    count: *count,
+                },
+                None => Clipping::Scale(cpu_norm_scale(updates, 1.0 / max)),
+            },
+        };
+        for chunk in chunks {
+            match chunk[0].param.device() {
+                Device::Gpu(ctx) => self.dispatch_step(ctx, chunk, code, lr, &h, clipping),
+                Device::Cpu => self.apply_cpu(&chunk[0], lr, &h, clipping),
+            }
         }
         Ok(())
+    }
+
+    /// `updates` cut into what one kernel updates: one tensor on the CPU, a dispatch's
+    /// group on a GPU (as many as its bindings allow, up to eight, no buffer twice).
+    fn chunks<'u, 'a>(&self, updates: &'u [Update<'a>], norm: bool) -> Vec<&'u [Update<'a>]> {
+        let mut chunks = Vec::new();
+        let mut rest = updates;
+        while let Some(first) = rest.first() {
+            let size = match first.param.device() {
+                Device::Cpu => 1,
+                Device::Gpu(ctx) => {
+                    // A grad and a parameter buffer per tensor, its state buffers, and
+                    // the partial sums when clipping by norm.
+                    let limit = ctx.limits().max_storage_buffers_per_shader_stage as usize;
+                    let fit = (limit - usize::from(norm)) / (2 + self.state_names().len());
+                    gpu_group(rest, fit.clamp(1, super::kernel::MAX_TENSORS))
+                }
+            };
+            chunks.push(&rest[..size]);
+            rest = &rest[size..];
+        }
+        chunks
+    }
+
+    /// Records the first pass of clipping by norm for every chunk (all on `ctx`): partial
+    /// sums of the gradients' squares, side by side in one buffer. Returns the buffer and
+    /// how many partial sums it holds.
+    fn record_partial_squares(
+        &self,
+        ctx: &GpuContext,
+        chunks: &[&[Update]],
+    ) -> Result<(GpuBuffer, usize)> {
+        let workgroups: Vec<usize> = chunks
+            .iter()
+            .map(|chunk| blocks_of(chunk).min(super::kernel::NORM_WORKGROUPS))
+            .collect();
+        let count = workgroups.iter().sum();
+        let partials = ctx.alloc(count, "gradient norm partial sums")?;
+        let mut first = 0;
+        for (chunk, groups) in chunks.iter().zip(workgroups) {
+            let (reads, writes) = self.step_buffers(chunk, Some(&partials));
+            let kernel = Kernel::new(
+                super::kernel::family(chunk.len(), self.state_names().len(), true),
+                "partial_squares",
+                reads.len() as u8,
+                writes.len() as u8,
+            );
+            let params = lens_and_clip(Params::new().u(0).f(0.0), &[0.0; 6], chunk, 0.0)
+                .u(0)
+                .u(first);
+            ctx.dispatch(&kernel, &reads, &writes, params, [groups as u32, 1, 1]);
+            first += groups;
+        }
+        Ok((partials, count))
+    }
+
+    /// The buffers of a step dispatch over `updates`: the gradients (read), then each
+    /// parameter and its state, then the norm's partial sums if any (read-write).
+    fn step_buffers<'b>(
+        &self,
+        updates: &'b [Update],
+        partials: Option<&'b GpuBuffer>,
+    ) -> (Vec<&'b GpuBuffer>, Vec<&'b GpuBuffer>) {
+        let grads = updates.iter().map(|u| u.grad.gpu_buffer()).collect();
+        let mut writes = Vec::with_capacity(updates.len() * (1 + self.state_names().len()) + 1);
+        for u in updates {
+            writes.push(u.param.gpu_buffer());
+            writes.extend(u.state.iter().map(Tensor::gpu_buffer));
+        }
+        writes.extend(partials);
+        (grads, writes)
     }
 
     /// Records one step kernel for `updates` (all on `ctx`, no buffer twice).
@@ -256,6 +351,7 @@ impl Rule {
         code: u32,
         lr: f32,
         h: &[f32; 6],
+        clipping: Clipping,
     ) {
         let decoupled = matches!(
             self,
@@ -264,35 +360,32 @@ impl Rule {
                 ..
             }
         );
-        let states = self.state_names().len();
-        let grads: Vec<&GpuBuffer> = updates.iter().map(|u| u.grad.gpu_buffer()).collect();
-        let mut writes = Vec::with_capacity(updates.len() * (1 + states));
-        for u in updates {
-            writes.push(u.param.gpu_buffer());
-            writes.extend(u.state.iter().map(Tensor::gpu_buffer));
-        }
-        let blocks: usize = updates
-            .iter()
-            .map(|u| u.param.numel().div_ceil(crate::ops::WORKGROUP))
-            .sum();
-        let mut params = Params::new().u(blocks).f(lr);
-        for v in h {
-            params = params.f(*v);
-        }
-        for slot in 0..super::kernel::MAX_TENSORS {
-            params = params.u(updates.get(slot).map_or(0, |u| u.param.numel()));
-        }
+        let (mode, bound, partials, count) = match clipping {
+            Clipping::None | Clipping::Scale(_) => (0, 0.0, None, 0),
+            Clipping::Value(v) => (1, v, None, 0),
+            Clipping::Partials {
+                inverse_max,
+                buffer,
+                count,
+            } => (2, inverse_max, Some(buffer), count),
+        };
+        let (reads, writes) = self.step_buffers(updates, partials);
+        let blocks = blocks_of(updates);
+        let params = lens_and_clip(Params::new().u(blocks).f(lr), h, updates, bound)
+            .u(count)
+            .u(0);
         let kernel = Kernel::new(
-            super::kernel::family(updates.len(), states),
+            super::kernel::family(updates.len(), self.state_names().len(), partials.is_some()),
             "step",
-            grads.len() as u8,
+            reads.len() as u8,
             writes.len() as u8,
         );
         ctx.dispatch(
             &kernel
                 .with("RULE", code)
-                .with("DECOUPLED", decoupled as u32),
-            &grads,
+                .with("DECOUPLED", decoupled as u32)
+                .with("CLIP", mode),
+            &reads,
             &writes,
             params,
             ctx.groups_1d(blocks, 1),
@@ -300,7 +393,7 @@ impl Rule {
     }
 
     /// The CPU update of one parameter and its state.
-    fn apply_cpu(&self, update: &Update, lr: f32, h: &[f32; 6]) {
+    fn apply_cpu(&self, update: &Update, lr: f32, h: &[f32; 6], clipping: Clipping) {
         let Update { param, grad, state } = *update;
         let n = param.numel();
         let mut p = param.0.storage.cpu_write();
@@ -322,7 +415,8 @@ impl Rule {
                 for i in 0..p.len() {
                     let v1 = s1.as_ref().map_or(0.0, |a| a[i]);
                     let v2 = s2.as_ref().map_or(0.0, |b| b[i]);
-                    let (np, n1, n2) = self.update(p[i], g[i], v1, v2, lr, h);
+                    let g = clipping.cpu(g[i]);
+                    let (np, n1, n2) = self.update(p[i], g, v1, v2, lr, h);
                     p[i] = np;
                     if let Some(a) = s1.as_mut() {
                         a[i] = n1;
@@ -389,6 +483,88 @@ pub(crate) struct Update<'a> {
     pub(crate) param: &'a Tensor,
     pub(crate) grad: &'a Tensor,
     pub(crate) state: &'a [Tensor],
+}
+
+/// How a step clips the gradients it reads.
+#[derive(Clone, Copy)]
+enum Clipping<'a> {
+    /// As they are.
+    None,
+    /// Each element clamped to [−v, v].
+    Value(f32),
+    /// Multiplied by this factor (the CPU's clipping by norm).
+    Scale(f32),
+    /// Scaled by 1 / max(norm · `inverse_max`, 1), the norm from `count` partial sums of
+    /// squares in `buffer` (the GPU's clipping by norm).
+    Partials {
+        inverse_max: f32,
+        buffer: &'a GpuBuffer,
+        count: usize,
+    },
+}
+
+impl Clipping<'_> {
+    /// The CPU twin of shaders/optim.wgsl's `clipped`.
+    fn cpu(self, g: f32) -> f32 {
+        match self {
+            Clipping::Value(v) => g.clamp(-v, v),
+            Clipping::Scale(factor) => g * factor,
+            Clipping::None | Clipping::Partials { .. } => g,
+        }
+    }
+}
+
+/// The factor clipping by norm scales CPU gradients by: 1 / max(‖g‖ · `inverse_max`, 1),
+/// ‖g‖ the L2 norm of all of them together.
+fn cpu_norm_scale(updates: &[Update], inverse_max: f32) -> f32 {
+    let squares: f64 = updates
+        .iter()
+        .map(|u| {
+            let g = u.grad.cpu_data();
+            g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()
+        })
+        .sum();
+    1.0 / ((squares.sqrt() as f32) * inverse_max).max(1.0)
+}
+
+/// Errors unless every parameter of `updates` is on the first one's device (clipping by
+/// norm needs all the gradients in one place).
+fn one_device(updates: &[Update]) -> Result<()> {
+    let Some(first) = updates.first() else {
+        return Ok(());
+    };
+    let device = first.param.device();
+    match updates.iter().find(|u| !u.param.device().same_as(device)) {
+        None => Ok(()),
+        Some(other) => Err(Error::invalid(
+            "optimizer",
+            format!(
+                "clipping by global norm needs every parameter on one device, got {} and {}",
+                device.label(),
+                other.param.device().label()
+            ),
+        )),
+    }
+}
+
+/// Workgroups of 256 the step over `updates` takes: each tensor's rounded up.
+fn blocks_of(updates: &[Update]) -> usize {
+    updates
+        .iter()
+        .map(|u| u.param.numel().div_ceil(crate::ops::WORKGROUP))
+        .sum()
+}
+
+/// `params` (the `n` and `lr` words) followed by the rule's words `h`, the tensors'
+/// lengths and the clipping bound: the kernel's Params up to `partial_count`.
+fn lens_and_clip(mut params: Params, h: &[f32; 6], updates: &[Update], clip: f32) -> Params {
+    for v in h {
+        params = params.f(*v);
+    }
+    for slot in 0..super::kernel::MAX_TENSORS {
+        params = params.u(updates.get(slot).map_or(0, |u| u.param.numel()));
+    }
+    params.f(clip)
 }
 
 /// How many of the leading `updates` (the first on a GPU) one step dispatch takes: at most
