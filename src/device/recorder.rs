@@ -12,9 +12,9 @@ use std::sync::Arc;
 pub(crate) const DEFAULT_MAX_PENDING: usize = 4096;
 /// Bind groups kept before the cache is cleared.
 const MAX_CACHED_BIND_GROUPS: usize = 16384;
-/// Largest number of storage buffers one kernel binds: the optimizers' step, eight
-/// tensors with a gradient, a parameter and two state buffers each.
-const MAX_BINDINGS: usize = 32;
+/// Largest number of storage buffers one kernel binds: the optimizers' step with the most
+/// tensors, states and the partial sums of clipping by norm.
+const MAX_BINDINGS: usize = crate::optim::MAX_STEP_BINDINGS;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct BindKey {
@@ -156,7 +156,7 @@ impl Recorder {
             None
         };
         let arena = cache.uniform_layout.as_ref().map(|layout| {
-            let slot_bytes = uniform_alignment.max(PARAM_BYTES);
+            let slot_bytes = PARAM_BYTES.next_multiple_of(uniform_alignment.max(1));
             let slots = 4096;
             let buffer = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("wgnn params arena"),

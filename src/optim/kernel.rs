@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 pub(crate) const MAX_TENSORS: usize = 8;
 /// Most state buffers a rule keeps per parameter.
 const MAX_STATES: usize = 2;
+/// Most storage buffers a step binds: eight tensors with a gradient, a parameter and two
+/// state buffers each, and the partial sums of clipping by norm.
+pub(crate) const MAX_STEP_BINDINGS: usize = MAX_TENSORS * (2 + MAX_STATES) + 1;
 /// Most workgroups (so partial sums) one norm first pass launches.
 pub(crate) const NORM_WORKGROUPS: usize = 256;
 

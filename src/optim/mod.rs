@@ -8,7 +8,7 @@ mod kernel;
 mod rule;
 mod schedule;
 
-pub(crate) use kernel::source as step_kernel_source;
+pub(crate) use kernel::{source as step_kernel_source, MAX_STEP_BINDINGS};
 
 pub use rule::Rule;
 use rule::Update;
