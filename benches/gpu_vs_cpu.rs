@@ -227,8 +227,10 @@ fn counted_fit(
     let seconds = start.elapsed().as_secs_f64();
     let after = ctx.stats();
     let waited = (after.host_wait_nanos - before.host_wait_nanos) as f64 * 1e-9;
+    // The recording thread's CPU time less what it spent inside waits (lavapipe spins).
+    let wait_cpu = (after.host_wait_cpu_nanos - before.host_wait_cpu_nanos) as f64 * 1e-9;
     let host = match (cpu_start, thread_cpu_seconds()) {
-        (Some(a), Some(b)) => b - a,
+        (Some(a), Some(b)) => b - a - wait_cpu,
         _ => seconds - waited,
     };
     Ok((

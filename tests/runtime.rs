@@ -89,6 +89,14 @@ fn recording_never_waits_for_the_gpu_and_each_read_waits_once() {
     let after = ctx.stats();
     assert_eq!(after.host_waits, before.host_waits + 3, "{after:?}");
     assert!(after.host_wait_nanos > before.host_wait_nanos);
+    // The waiting thread's CPU time inside the waits is part of their wall time (plus a
+    // clock tick of slack).
+    let cpu = after.host_wait_cpu_nanos - before.host_wait_cpu_nanos;
+    let wall = after.host_wait_nanos - before.host_wait_nanos;
+    assert!(
+        cpu <= wall + 1_000_000,
+        "{cpu} ns of CPU in {wall} ns of waits"
+    );
 }
 
 #[test]

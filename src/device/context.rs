@@ -56,6 +56,10 @@ pub struct GpuStats {
     pub host_waits: u64,
     /// Nanoseconds the host spent in those waits, together.
     pub host_wait_nanos: u64,
+    /// CPU time of the waiting threads inside those waits, in nanoseconds: a driver that
+    /// spins while it waits (lavapipe does) shows here; 0 where the platform has no
+    /// per-thread clock. Subtract it from a thread's CPU time to get its recording cost.
+    pub host_wait_cpu_nanos: u64,
 }
 
 /// GPU values on their way to the host: see [`GpuContext::read_async`]. Dropping it
@@ -319,7 +323,7 @@ impl GpuContext {
                 recorder.cached_bind_groups(),
             )
         };
-        let (host_waits, host_wait_nanos) = self.waits.totals();
+        let (host_waits, host_wait_nanos, host_wait_cpu_nanos) = self.waits.totals();
         GpuStats {
             buffers_created: created,
             buffers_reused: reused,
@@ -331,6 +335,7 @@ impl GpuContext {
             submits,
             host_waits,
             host_wait_nanos,
+            host_wait_cpu_nanos,
         }
     }
 
