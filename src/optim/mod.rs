@@ -235,7 +235,9 @@ fn started<'a>(
     Ok(state.as_deref().unwrap_or_default())
 }
 
-/// Clipped copies of the gradients (on their device, without reading them back).
+/// Clipped copies of the gradients (on their device, without reading them back), for a
+/// hand-written update. [`Optimizer::with_clip`] does the same inside its step instead,
+/// without the copies: one first pass per step dispatch by norm, none by value.
 pub fn clip_grads(grads: Vec<Option<Tensor>>, clip: Clip) -> Result<Vec<Option<Tensor>>> {
     match clip {
         Clip::Value(v) => grads
