@@ -394,41 +394,61 @@ impl Rule {
 
     /// The CPU update of one parameter and its state.
     fn apply_cpu(&self, update: &Update, lr: f32, h: &[f32; 6], clipping: Clipping) {
-        let Update { param, grad, state } = *update;
-        let n = param.numel();
-        let mut p = param.0.storage.cpu_write();
-        let g = grad.cpu_data();
-        let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
-        // Chunks of the parameter, its gradient and its (up to two) state tensors,
-        // updated in parallel.
-        let grain = crate::ops::cpu::GRAIN;
-        let chunks = n.div_ceil(grain);
-        let mut states = s.iter_mut().map(|v| v.chunks_mut(grain).map(Some));
-        let split = |c: Option<_>| -> Vec<Option<&mut [f32]>> {
-            c.map_or_else(|| (0..chunks).map(|_| None).collect(), Iterator::collect)
-        };
-        let (s1, s2) = (split(states.next()), split(states.next()));
-        p.par_chunks_mut(grain)
-            .zip(g.par_chunks(grain))
-            .zip(s1.into_par_iter().zip(s2))
-            .for_each(|((p, g), (mut s1, mut s2))| {
-                for i in 0..p.len() {
-                    let v1 = s1.as_ref().map_or(0.0, |a| a[i]);
-                    let v2 = s2.as_ref().map_or(0.0, |b| b[i]);
-                    let g = clipping.cpu(g[i]);
-                    let (np, n1, n2) = self.update(p[i], g, v1, v2, lr, h);
-                    p[i] = np;
-                    if let Some(a) = s1.as_mut() {
-                        a[i] = n1;
-                    }
-                    if let Some(b) = s2.as_mut() {
-                        b[i] = n2;
-                    }
-                }
-            });
+        // Each arm rebuilds its rule inside the closure, so that `update`'s match folds
+        // away and the element loop vectorises (one match per element cost more than the
+        // arithmetic: 28% of a CPU MLP step, session 11).
+        let (scale, bound) = clipping.cpu_scale_and_bound();
+        let clip = move |g: f32| (g * scale).clamp(-bound, bound);
+        match *self {
+            Rule::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => cpu_elementwise(update, move |p, g, a, b| {
+                let rule = Rule::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                };
+                rule.update(p, clip(g), a, b, lr, h)
+            }),
+            Rule::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+            } => cpu_elementwise(update, move |p, g, a, b| {
+                let rule = Rule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    decoupled,
+                };
+                rule.update(p, clip(g), a, b, lr, h)
+            }),
+            Rule::RmsProp { rho, eps } => cpu_elementwise(update, move |p, g, a, b| {
+                Rule::RmsProp { rho, eps }.update(p, clip(g), a, b, lr, h)
+            }),
+            Rule::Adagrad {
+                eps,
+                initial_accumulator,
+            } => cpu_elementwise(update, move |p, g, a, b| {
+                let rule = Rule::Adagrad {
+                    eps,
+                    initial_accumulator,
+                };
+                rule.update(p, clip(g), a, b, lr, h)
+            }),
+            Rule::Adadelta { rho, eps } => cpu_elementwise(update, move |p, g, a, b| {
+                Rule::Adadelta { rho, eps }.update(p, clip(g), a, b, lr, h)
+            }),
+        }
     }
 
     /// The CPU twin of one element's update: (param, state1, state2) after the step.
+    #[inline(always)]
     fn update(&self, p: f32, g: f32, s1: f32, s2: f32, lr: f32, h: &[f32; 6]) -> (f32, f32, f32) {
         match *self {
             Rule::Sgd {
@@ -504,13 +524,48 @@ enum Clipping<'a> {
 }
 
 impl Clipping<'_> {
-    /// The CPU twin of shaders/optim.wgsl's `clipped`.
-    fn cpu(self, g: f32) -> f32 {
+    /// The CPU twin of shaders/optim.wgsl's `clipped` as numbers: a gradient element
+    /// becomes clamp(g · scale, −bound, bound).
+    fn cpu_scale_and_bound(self) -> (f32, f32) {
         match self {
-            Clipping::Value(v) => g.clamp(-v, v),
-            Clipping::Scale(factor) => g * factor,
-            Clipping::None | Clipping::Partials { .. } => g,
+            Clipping::Value(v) => (1.0, v),
+            Clipping::Scale(factor) => (factor, f32::INFINITY),
+            Clipping::None | Clipping::Partials { .. } => (1.0, f32::INFINITY),
         }
+    }
+}
+
+/// Runs `f(param, grad, state1, state2) -> (param, state1, state2)` over every element of
+/// `update`, in parallel chunks; a missing state reads as 0 and is not written.
+fn cpu_elementwise(update: &Update, f: impl Fn(f32, f32, f32, f32) -> (f32, f32, f32) + Sync) {
+    let Update { param, grad, state } = *update;
+    let mut p = param.0.storage.cpu_write();
+    let g = grad.cpu_data();
+    let mut s: Vec<_> = state.iter().map(|t| t.0.storage.cpu_write()).collect();
+    let grain = crate::ops::cpu::GRAIN;
+    let params = p.par_chunks_mut(grain).zip(g.par_chunks(grain));
+    // One loop per number of states, each over slices of one length, so that the
+    // compiler sees no bounds checks and no per-element state tests.
+    match s.as_mut_slice() {
+        [] => params.for_each(|(p, g)| {
+            for (p, &g) in p.iter_mut().zip(g) {
+                *p = f(*p, g, 0.0, 0.0).0;
+            }
+        }),
+        [s1] => params
+            .zip(s1.par_chunks_mut(grain))
+            .for_each(|((p, g), s1)| {
+                for ((p, &g), a) in p.iter_mut().zip(g).zip(s1) {
+                    (*p, *a, _) = f(*p, g, *a, 0.0);
+                }
+            }),
+        [s1, s2, ..] => params
+            .zip(s1.par_chunks_mut(grain).zip(s2.par_chunks_mut(grain)))
+            .for_each(|((p, g), (s1, s2))| {
+                for (((p, &g), a), b) in p.iter_mut().zip(g).zip(s1).zip(s2) {
+                    (*p, *a, *b) = f(*p, g, *a, *b);
+                }
+            }),
     }
 }
 
