@@ -429,6 +429,19 @@ impl GpuContext {
         }
     }
 
+    /// Records copying `floats` values from the start of `src` to `dst` at float
+    /// `offset`.
+    pub(crate) fn copy_at(&self, src: &GpuBuffer, dst: &GpuBuffer, offset: usize, floats: usize) {
+        if floats > 0 {
+            lock(&self.recorder).copy_at(
+                src.raw(),
+                dst.raw(),
+                offset as u64 * 4,
+                floats as u64 * 4,
+            );
+        }
+    }
+
     /// Records one dispatch of `kernel`.
     pub fn dispatch(
         &self,

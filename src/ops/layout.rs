@@ -113,4 +113,25 @@ impl Tensor {
         }
         Ok(())
     }
+
+    /// Overwrites element `index` of this tensor with the value of the one-element tensor
+    /// `src`, in place, on the device (a buffer copy on a GPU, no dispatch).
+    pub(crate) fn set_element_from(&self, index: usize, src: &Tensor) -> Result<()> {
+        let device = Tensor::common_device("set_element_from", &[self, src])?;
+        if src.numel() != 1 || index >= self.numel() {
+            return Err(Error::shape(
+                "set_element_from",
+                format!("one value into an index below {}", self.numel()),
+                format!("{} values into index {index}", src.numel()),
+            ));
+        }
+        match &device {
+            Device::Cpu => {
+                let value = src.cpu_data()[0];
+                self.0.storage.cpu_write()[index] = value;
+            }
+            Device::Gpu(ctx) => ctx.copy_at(src.gpu_buffer(), self.gpu_buffer(), index, 1),
+        }
+        Ok(())
+    }
 }

@@ -436,7 +436,8 @@ fn train_epoch(
     )?;
     let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
     let mut totals = Totals::new(loss, train.device())?;
-    let mut watch = Divergence::new(model, options, epoch);
+    let steps = train.len().div_ceil(options.batch_size.max(1));
+    let mut watch = Divergence::new(model, options, epoch, steps, train.device())?;
     // The sums read for the bar and the divergence check arrive while later steps are
     // recorded: the epoch waits on the device only at its end.
     let mut in_flight: Option<(usize, TotalsRead)> = None;
@@ -460,7 +461,7 @@ fn train_epoch(
         optimizer.zero_grad();
         objective.backward()?;
         optimizer.step()?;
-        watch.keep(step + 1, &batch_loss);
+        watch.keep(step + 1, &batch_loss)?;
         bar.inc(x.dims()[0] as u64);
         if let Some((read_at, read)) = in_flight.as_mut() {
             if let Some(sums) = read.try_take()? {
@@ -499,63 +500,79 @@ fn train_epoch(
 }
 
 /// Watches an epoch for NaN and infinities: the epoch's loss total turns non-finite with
-/// the first bad loss and stays so, so reading it every `check_every` steps finds any;
-/// the losses of the steps since the last check and the parameters then say where.
+/// the first bad loss and stays so, so reading it every `check_every` steps finds any.
+/// Each step's loss is copied into its slot of one device tensor as the step is recorded
+/// (a buffer copy: the loss's own buffer goes back to the pool, so steps keep binding the
+/// same buffers); when a check fails, that tensor and the parameters say where.
 struct Divergence<'a> {
     model: &'a dyn Module,
     epoch: usize,
     every: usize,
-    enabled: bool,
-    recent: Vec<(usize, Tensor)>,
+    /// Step `s`'s loss in slot `s - 1`, when the check is on.
+    history: Option<Tensor>,
+    /// The last step whose loss total was read finite.
+    last_good: usize,
+    /// The last step kept.
+    kept: usize,
 }
 
 impl<'a> Divergence<'a> {
-    fn new(model: &'a dyn Module, options: &FitOptions, epoch: usize) -> Self {
-        Divergence {
+    fn new(
+        model: &'a dyn Module,
+        options: &FitOptions,
+        epoch: usize,
+        steps: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let history = if options.stop_on_non_finite {
+            Some(Tensor::zeros(&[steps.max(1)], device)?)
+        } else {
+            None
+        };
+        Ok(Divergence {
             model,
             epoch,
             every: options.check_every.max(1),
-            enabled: options.stop_on_non_finite,
-            recent: Vec::new(),
-        }
+            history,
+            last_good: 0,
+            kept: 0,
+        })
     }
 
-    /// Keeps step `step`'s loss, to find the first bad step if a check fails.
-    fn keep(&mut self, step: usize, loss: &Tensor) {
-        if self.enabled {
-            self.recent.push((step, loss.detach()));
+    /// Keeps step `step`'s loss (from 1), to find the first bad step if a check fails.
+    fn keep(&mut self, step: usize, loss: &Tensor) -> Result<()> {
+        if let Some(history) = &self.history {
+            if step <= history.numel() {
+                history.set_element_from(step - 1, loss)?;
+                self.kept = step;
+            }
         }
+        Ok(())
     }
 
     /// Whether a check is due after step `step`.
     fn due(&self, step: usize) -> bool {
-        self.enabled && step.is_multiple_of(self.every)
+        self.history.is_some() && step.is_multiple_of(self.every)
     }
 
     /// Checks the loss total read after step `step`. When it is finite, the losses up to
-    /// that step are forgotten; when not, finds the first bad step and tensor among the
+    /// that step are good; when not, finds the first bad step and tensor among the
     /// losses kept since the last good check.
     fn confirm(&mut self, step: usize, loss_total: f32) -> Result<()> {
-        if !self.enabled {
+        let Some(history) = &self.history else {
             return Ok(());
-        }
+        };
         if loss_total.is_finite() {
-            self.recent.retain(|(s, _)| *s > step);
+            self.last_good = self.last_good.max(step.min(self.kept));
             return Ok(());
         }
-        let recent = std::mem::take(&mut self.recent);
+        let losses = history.to_vec()?;
         // The first step whose loss is not finite; a bad gradient shows in the next
         // step's loss, through the parameters it updated.
-        let mut first = None;
-        for (s, loss) in &recent {
-            if !loss.item()?.is_finite() {
-                first = Some(*s);
-                break;
-            }
-        }
+        let first = (self.last_good + 1..=self.kept).find(|s| !losses[s - 1].is_finite());
         let (step, tensor) = match first {
             Some(s) => (s, "the loss"),
-            None => (recent.last().map_or(0, |r| r.0), "the loss total"),
+            None => (self.kept, "the loss total"),
         };
         let parameters = no_grad(|| -> Result<Vec<String>> {
             let mut bad = Vec::new();
