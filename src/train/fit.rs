@@ -436,8 +436,7 @@ fn train_epoch(
     )?;
     let bar = progress_bar(options.verbose, train.len(), epoch, options.epochs);
     let mut totals = Totals::new(loss, train.device())?;
-    let steps = train.len().div_ceil(options.batch_size.max(1));
-    let mut watch = Divergence::new(model, options, epoch, steps, train.device())?;
+    let mut watch = Divergence::new(model, options, epoch, batches.batch_count(), train.device())?;
     // The sums read for the bar and the divergence check arrive while later steps are
     // recorded: the epoch waits on the device only at its end.
     let mut in_flight: Option<(usize, TotalsRead)> = None;
@@ -542,10 +541,8 @@ impl<'a> Divergence<'a> {
     /// Keeps step `step`'s loss (from 1), to find the first bad step if a check fails.
     fn keep(&mut self, step: usize, loss: &Tensor) -> Result<()> {
         if let Some(history) = &self.history {
-            if step <= history.numel() {
-                history.set_element_from(step - 1, loss)?;
-                self.kept = step;
-            }
+            history.set_element_from(step - 1, loss)?;
+            self.kept = step;
         }
         Ok(())
     }
