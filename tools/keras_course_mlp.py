@@ -13,23 +13,15 @@ Not run by CI (TensorFlow is large); used to measure the figure `mnist_mlp --cou
 Prints one line per seed (`seed S: test accuracy XX.XX%`) and the mean.
 """
 
-import gzip
 import os
 import sys
 
 import numpy as np
+from mnist_idx import read_idx
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def load(folder, split):

@@ -21,23 +21,15 @@ rayon pool).
 """
 
 import argparse
-import gzip
 import json
 import os
 import time
 
 import numpy as np
+from mnist_idx import read_idx
 
 BATCH = 128
 FULL_STEPS = 469  # ceil(60000 / 128)
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    rank = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def mnist_train(folder):
