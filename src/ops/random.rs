@@ -7,17 +7,30 @@ use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
+/// The PCG output hash of `v` (`pcg_hash` in shaders/common.wgsl).
+#[inline(always)]
 fn pcg_hash(v: u32) -> u32 {
     let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
     let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
     (word >> 22) ^ word
 }
 
+/// The word every element of `seed`'s stream mixes into its counter.
+fn seed_key(seed: u64) -> u32 {
+    pcg_hash(seed as u32 ^ pcg_hash((seed >> 32) as u32))
+}
+
+/// Element `i` of the uniform [0, 1) stream whose seed has key `key`. The top 24 bits fit an
+/// i32, whose conversion to f32 is one vector instruction (u32's is not).
+#[inline(always)]
+fn uniform01_keyed(i: u32, key: u32) -> f32 {
+    (pcg_hash(i ^ key) >> 8) as i32 as f32 / 16_777_216.0
+}
+
 /// Element `i` of the uniform [0, 1) stream of `seed` (`seeded_uniform` in
 /// shaders/common.wgsl).
 pub(crate) fn uniform01(i: u32, seed: u64) -> f32 {
-    let bits = pcg_hash(i ^ pcg_hash(seed as u32 ^ pcg_hash((seed >> 32) as u32)));
-    (bits >> 8) as f32 / 16_777_216.0
+    uniform01_keyed(i, seed_key(seed))
 }
 
 /// Checks a drop probability.
@@ -46,14 +59,17 @@ pub(super) fn dropout_words(params: Params, dropout: Option<(f32, u64)>) -> Para
 /// Applies the dropout mask of (`p`, `seed`) to `values`, element `k` of which is element
 /// `first + k` of its tensor: 0 where the mask drops, `v / (1 − p)` where it keeps.
 pub(crate) fn drop_in_place(values: &mut [f32], first: usize, p: f32, seed: u64) {
-    let scale = 1.0 / (1.0 - p);
-    for (k, v) in values.iter_mut().enumerate() {
-        *v = if uniform01((first + k) as u32, seed) < p {
-            0.0
-        } else {
-            *v * scale
-        };
-    }
+    let (scale, key) = (1.0 / (1.0 - p), seed_key(seed));
+    // `move`: the loop reads its own copies, not references the stores might alias.
+    super::cpu::simd(
+        #[inline(always)]
+        move || {
+            for (k, v) in values.iter_mut().enumerate() {
+                let dropped = uniform01_keyed((first + k) as u32, key) < p;
+                *v = if dropped { 0.0 } else { *v * scale };
+            }
+        },
+    );
 }
 
 /// `x · mask` for the dropout mask of (`p`, `seed`), the mask made on the fly.

@@ -15,6 +15,7 @@
 //! to stay in the core's L2 cache between the transform and the GEMMs.
 
 use super::conv::Geometry;
+use super::cpu::simd;
 use super::matmul::{cpu_gemm_strided, MatrixView};
 use super::unary::Epilogue;
 use crate::tensor::host_pool;
@@ -258,22 +259,6 @@ impl Padded {
         }
         patch
     }
-}
-
-/// Runs `f` compiled for AVX2 and FMA where the CPU has them, so that the transforms use
-/// 256-bit registers; the baseline x86-64 target has only SSE2.
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        // SAFETY: the CPU has both features.
-        return unsafe { with_avx2(f) };
-    }
-    f()
 }
 
 /// Which lanes of a run hold real tiles: all bits set, or none.

@@ -659,5 +659,20 @@ pub fn all() -> Vec<Case> {
     cases.push(linear("linear_no_bias_sigmoid_dropout", |x| {
         x[0].linear_dropout(&x[1], None, epilogue(UnaryOp::Sigmoid, 0.0)?, 0.5, 3)
     }));
+    // Plain 2x2 max pooling over even sides, whose CPU twin runs vector blocks of 8
+    // windows (the last overlapping its neighbour: 13 and 9 windows a row) and writes the
+    // gradient without a scatter.
+    cases.push(pool(
+        "max_pool2d_even_sides",
+        [2, 3, 10, 26],
+        [1, 2, 4, 18],
+        |x| x[0].max_pool2d(Pool2dOptions::new([2, 2])),
+    ));
+    cases.push(pool(
+        "max_pool2d_dropout_even_sides",
+        [2, 3, 10, 26],
+        [1, 2, 4, 18],
+        |x| x[0].max_pool2d_dropout(Pool2dOptions::new([2, 2]), 0.3, 41),
+    ));
     cases
 }
