@@ -253,9 +253,9 @@ fn forward(
 }
 
 /// The input, weight and bias gradients from dy, each where `wanted`, for a convolution
-/// whose output `y` went through `epilogue`: dz = dy ⊙ act'(y) is computed once on the
-/// CPU, and read inside each product on a GPU (which also takes the bias gradient from
-/// the weight-gradient dispatch).
+/// whose output `y` went through `epilogue`: dz = dy ⊙ act'(y) is made on the CPU as
+/// Winograd reads dy (once up front for im2col), and read inside each product on a GPU
+/// (which also takes the bias gradient from the weight-gradient dispatch).
 fn conv_grads(
     dy: &Tensor,
     y: &Tensor,
@@ -267,27 +267,22 @@ fn conv_grads(
 ) -> Result<[Option<Tensor>; 3]> {
     let x_shape = Shape::new(&[g.n, g.c, g.h, g.w])?;
     let w_shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
-    let bias_grad = |dz: &Tensor| {
-        dz.reshape(&[g.n, g.o, g.positions()])?
-            .sum_axis(2, false)?
-            .sum_axis(0, false)
-    };
     match dy.device() {
         Device::Cpu => {
-            let dz = match epilogue {
-                Some(e) => e.backward(y, dy)?,
-                None => dy.clone(),
-            };
-            let (dx, dw) = g.cpu_backward(
+            let y_data = epilogue.map(|_| y.cpu_data());
+            let gate = epilogue.zip(y_data.as_deref().map(|y| &y[..]));
+            let [dx, dw, db] = g.cpu_backward(
                 &x.cpu_data(),
                 &weight.cpu_data(),
-                &dz.cpu_data(),
-                [wanted[0], wanted[1]],
+                &dy.cpu_data(),
+                gate,
+                wanted,
             );
             Ok([
                 dx.map(|dx| Tensor::from_cpu(x_shape, dx)),
                 dw.map(|dw| Tensor::from_cpu(w_shape, dw)),
-                wanted[2].then(|| bias_grad(&dz)).transpose()?,
+                db.map(|db| Shape::new(&[g.o]).map(|shape| Tensor::from_cpu(shape, db)))
+                    .transpose()?,
             ])
         }
         Device::Gpu(_) => {
@@ -304,6 +299,11 @@ fn conv_grads(
                 let dz = match epilogue {
                     Some(e) if wanted[2] => e.backward(y, dy)?,
                     _ => dy.clone(),
+                };
+                let bias_grad = |dz: &Tensor| {
+                    dz.reshape(&[g.n, g.o, g.positions()])?
+                        .sum_axis(2, false)?
+                        .sum_axis(0, false)
                 };
                 (None, wanted[2].then(|| bias_grad(&dz)).transpose()?)
             };

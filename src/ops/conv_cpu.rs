@@ -6,6 +6,7 @@
 //! row-major matrices, so the products read and write them in place.
 
 use super::conv::Geometry;
+use super::cpu::sum_middle_axis;
 use super::matmul::{cpu_gemm_strided, MatrixView};
 use super::unary::Epilogue;
 use super::winograd_cpu::Winograd;
@@ -193,22 +194,34 @@ impl Geometry {
         y
     }
 
-    /// The input gradient dx and the weight gradient dW from dy, each where `wanted`:
-    /// together by Winograd where it applies, else one after the other by im2col.
+    /// The input, weight and bias gradients from dy, each where `wanted`, for an output
+    /// that went through `gate`'s activation (its output y: dz = dy ⊙ act'(y)). Winograd,
+    /// where it applies, computes all three together and gates dy image by image as it
+    /// reads it; otherwise dz is computed once and im2col products follow.
     pub(super) fn cpu_backward(
         &self,
         x: &[f32],
         w: &[f32],
         dy: &[f32],
-        wanted: [bool; 2],
-    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        gate: Option<(Epilogue, &[f32])>,
+        wanted: [bool; 3],
+    ) -> [Option<Vec<f32>>; 3] {
         if let Some(winograd) = Winograd::plan(self) {
-            return winograd.backward(x, w, dy, wanted);
+            return winograd.backward(x, w, dy, gate, wanted);
         }
-        (
-            wanted[0].then(|| self.cpu_input_grad(w, dy)),
-            wanted[1].then(|| self.cpu_weight_grad(x, dy)),
-        )
+        let gated = gate.map(|(e, y)| e.cpu_gate(dy, y));
+        let dz = gated.as_deref().unwrap_or(dy);
+        [
+            wanted[0].then(|| self.cpu_input_grad(w, dz)),
+            wanted[1].then(|| self.cpu_weight_grad(x, dz)),
+            wanted[2].then(|| self.cpu_bias_grad(dz)),
+        ]
+    }
+
+    /// The bias gradient: dz summed over images and positions, per output channel.
+    pub(super) fn cpu_bias_grad(&self, dz: &[f32]) -> Vec<f32> {
+        let per_image = sum_middle_axis(dz, [self.n * self.o, self.positions(), 1]);
+        sum_middle_axis(&per_image, [1, self.n, self.o])
     }
 
     /// dx from dy by im2col: per block, col = Wᵀ·dy[:, block], then col2im.

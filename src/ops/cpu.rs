@@ -133,6 +133,7 @@ pub(crate) fn strided_map2(
 }
 
 /// The sum of `xs` in eight independent lanes, so that the loop vectorises.
+#[inline(always)] // into `simd` callers
 pub(crate) fn lane_sum(xs: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let mut chunks = xs.chunks_exact(8);

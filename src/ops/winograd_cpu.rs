@@ -15,7 +15,7 @@
 //! to stay in the core's L2 cache between the transform and the GEMMs.
 
 use super::conv::Geometry;
-use super::cpu::simd;
+use super::cpu::{lane_sum, simd};
 use super::matmul::{cpu_gemm_strided, MatrixView};
 use super::unary::Epilogue;
 use crate::tensor::host_pool;
@@ -155,6 +155,22 @@ fn sandwich<T: Copy, const I: usize, const O: usize>(
         *row = f(values);
     }
     out
+}
+
+/// What one task of the backward pass sums over its images: S[ξ] (the weight gradient
+/// before its transform) and the bias gradient; empty where not wanted.
+struct Partials {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// The element-wise sum of `parts`, each of `len` values.
+fn add_up<'a>(parts: impl Iterator<Item = &'a [f32]>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; len];
+    for part in parts {
+        total.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    total
 }
 
 /// A convolution that Winograd F(2x2, 3x3) computes, and its tiling into 2x2 output tiles.
@@ -581,8 +597,9 @@ impl<'g> Winograd<'g> {
         x: &[f32],
         w: &[f32],
         dy: &[f32],
-        [want_dx, want_dw]: [bool; 2],
-    ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        gate: Option<(Epilogue, &[f32])>,
+        [want_dx, want_dw, want_db]: [bool; 3],
+    ) -> [Option<Vec<f32>>; 3] {
         let g = self.g;
         let (x_image, y_image) = g.image_sizes();
         let per_task = g.images_per_task();
@@ -596,25 +613,39 @@ impl<'g> Winograd<'g> {
         // One dx range per task (empty ones when dx is not wanted).
         let mut dx_ranges: Vec<&mut [f32]> = dx.chunks_mut(per_task * x_image).collect();
         dx_ranges.resize_with(g.n.div_ceil(per_task), Default::default);
-        let partials: Vec<Vec<f32>> = dx_ranges
+        let partials: Vec<Partials> = dx_ranges
             .into_par_iter()
             .enumerate()
             .map(|(task, dxs)| {
                 simd(
                     #[inline(always)]
                     || {
-                        let mut s = vec![0.0f32; if want_dw { POSITIONS * matrix } else { 0 }];
+                        let mut sums = Partials {
+                            weight: vec![0.0; if want_dw { POSITIONS * matrix } else { 0 }],
+                            bias: vec![0.0; if want_db { g.o } else { 0 }],
+                        };
                         let (mut xp, mut dyp) = (self.padded_input(), self.padded_output());
                         let mut dxp = self.padded_input();
                         let mut y_hat = Transformed::new(g.o, self.max_block_tiles());
                         // the input side: V for dW, then dV for dx
                         let mut v = Transformed::new(g.c, self.max_block_tiles());
+                        let mut gated = vec![0.0; if gate.is_some() { y_image } else { 0 }];
                         for image in task * per_task..((task + 1) * per_task).min(g.n) {
-                            dyp.fill(
-                                &dy[image * y_image..][..y_image],
-                                self.output_size(),
-                                [0, 0],
-                            );
+                            let mut dz = &dy[image * y_image..][..y_image];
+                            if let Some((epilogue, y)) = gate {
+                                epilogue.gate_into(
+                                    dz,
+                                    &y[image * y_image..][..y_image],
+                                    &mut gated,
+                                );
+                                dz = &gated;
+                            }
+                            for (b, plane) in
+                                sums.bias.iter_mut().zip(dz.chunks_exact(g.positions()))
+                            {
+                                *b += lane_sum(plane);
+                            }
+                            dyp.fill(dz, self.output_size(), [0, 0]);
                             if want_dw {
                                 let x = &x[image * x_image..][..x_image];
                                 xp.fill(x, self.input_size(), self.padding());
@@ -626,7 +657,7 @@ impl<'g> Winograd<'g> {
                                 self.transform_output_grad(&dyp, rows.clone(), &mut y_hat);
                                 if want_dw {
                                     self.transform_input(&xp, rows.clone(), &mut v);
-                                    self.accumulate_weight_grad(&y_hat, &v, &mut s);
+                                    self.accumulate_weight_grad(&y_hat, &v, &mut sums.weight);
                                 }
                                 if let Some(u) = &u {
                                     self.input_grad_block(u, &y_hat, &mut v);
@@ -638,13 +669,17 @@ impl<'g> Winograd<'g> {
                                 dxp.crop(dx, self.input_size(), self.padding());
                             }
                         }
-                        s
+                        sums
                     },
                 )
             })
             .collect();
-        let dw = want_dw.then(|| self.finish_weight_grad(partials));
-        (want_dx.then_some(dx), dw)
+        let bias = want_db.then(|| add_up(partials.iter().map(|p| &p.bias[..]), g.o));
+        let weight = want_dw.then(|| {
+            let s = add_up(partials.iter().map(|p| &p.weight[..]), POSITIONS * matrix);
+            self.finish_weight_grad(&s)
+        });
+        [want_dx.then_some(dx), weight, bias]
     }
 
     /// M[ξ] (O x tiles) = U[ξ] (O x C) · V[ξ] (C x tiles), for every ξ.
@@ -681,15 +716,8 @@ impl<'g> Winograd<'g> {
     }
 
     /// dW[o, c] = Gᵀ·S[·, o, c]·G, with S the sum of the cores' partial sums.
-    fn finish_weight_grad(&self, partials: Vec<Vec<f32>>) -> Vec<f32> {
+    fn finish_weight_grad(&self, s: &[f32]) -> Vec<f32> {
         let matrix = self.g.o * self.g.c;
-        let mut total = partials.into_iter();
-        let mut s = total
-            .next()
-            .unwrap_or_else(|| vec![0.0; POSITIONS * matrix]);
-        for part in total {
-            s.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
-        }
         let mut dw = vec![0.0f32; matrix * 9];
         for (pair, out) in dw.chunks_exact_mut(9).enumerate() {
             let tile: [[f32; 4]; 4] =
@@ -708,7 +736,7 @@ impl<'g> Winograd<'g> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Conv2dOptions;
+    use crate::ops::{Conv2dOptions, UnaryOp};
     use crate::{Device, Tensor};
 
     fn close(what: &str, got: &[f32], want: &[f32]) {
@@ -757,12 +785,30 @@ mod tests {
                 &g.im2col_forward(&x, &w, &bias, None),
             );
             let dy = uniform(&[g.n, g.o, g.oh, g.ow], seed + 3).to_vec().unwrap();
-            let (want_dx, want_dw) = (g.cpu_input_grad(&w, &dy), g.cpu_weight_grad(&x, &dy));
-            for wanted in [[true, true], [true, false], [false, true]] {
-                let (dx, dw) = plan.backward(&x, &w, &dy, wanted);
-                assert_eq!([dx.is_some(), dw.is_some()], wanted);
-                dx.inspect(|dx| close("dx", dx, &want_dx));
-                dw.inspect(|dw| close("dW", dw, &want_dw));
+            // The output an activation gives, so that about half of dy is gated away.
+            let y = uniform(&[g.n, g.o, g.oh, g.ow], seed + 4).to_vec().unwrap();
+            let relu = Epilogue::new(UnaryOp::Relu, 0.0).unwrap();
+            for gate in [None, Some((relu, &y[..]))] {
+                let dz = gate.map_or(dy.clone(), |(e, y)| e.cpu_gate(&dy, y));
+                let expected = [
+                    g.cpu_input_grad(&w, &dz),
+                    g.cpu_weight_grad(&x, &dz),
+                    g.cpu_bias_grad(&dz),
+                ];
+                for wanted in [
+                    [true, true, true],
+                    [true, false, false],
+                    [false, true, true],
+                ] {
+                    let got = plan.backward(&x, &w, &dy, gate, wanted);
+                    let names = ["dx", "dW", "db"];
+                    for (((name, got), expected), wanted) in
+                        names.iter().zip(got).zip(&expected).zip(wanted)
+                    {
+                        assert_eq!(got.is_some(), wanted, "{name}");
+                        got.inspect(|got| close(name, got, expected));
+                    }
+                }
             }
         }
     }

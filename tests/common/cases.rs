@@ -674,5 +674,19 @@ pub fn all() -> Vec<Case> {
         [1, 2, 4, 18],
         |x| x[0].max_pool2d_dropout(Pool2dOptions::new([2, 2]), 0.3, 41),
     ));
+    // Winograd's CPU backward gates dy by ReLU' image by image and sums the bias gradient
+    // as it reads it (padding 1: the gated planes land inside a zero border).
+    cases.push(conv(
+        "conv2d_winograd_relu_pad1",
+        [3, 9, 11, 8],
+        [10, 9, 3, 3],
+        [2, 8, 3, 4],
+        [8, 8, 3, 3],
+        |x| {
+            let relu = epilogue(UnaryOp::Relu, 0.0)?;
+            let padding = Conv2dOptions::same([3, 3], [1, 1])?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), padding, relu)
+        },
+    ));
     cases
 }
