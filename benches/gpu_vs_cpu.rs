@@ -4,7 +4,8 @@
 //! MNIST CNN's shapes, and the MNIST MLP and CNN training epochs (`mlp_epoch`,
 //! `cnn_epoch`, and from them one step; on the GPU also what a step costs the runtime:
 //! dispatches and submits per step, submits and host waits per epoch, and the recording
-//! thread's CPU time per step), plus the CPU cost of recording one GPU op.
+//! thread's CPU time per step, the median over 5 pairs of epochs of 2 and 22 steps), plus
+//! the CPU cost of recording one GPU op.
 //! Each figure is the median of 5 samples, each sample a run of repeats long enough to
 //! time, after a warm-up; the spread is the range of the samples. Times include waiting
 //! for the GPU to finish.
@@ -24,7 +25,7 @@ enum Work {
     Bytes(f64),
 }
 
-/// Median, fastest and slowest sample, in seconds.
+/// Median, fastest and slowest sample, in seconds (or the unit a field names).
 #[derive(Clone, Copy)]
 struct Timing {
     median: f64,
@@ -181,8 +182,9 @@ struct StepCosts {
     submits_per_epoch: u64,
     host_waits_per_epoch: u64,
     epoch_steps: usize,
-    /// The recording thread's CPU time per step (recording), in µs.
-    host_us_per_step: f64,
+    /// The recording thread's CPU time per step (recording), in µs: median and range over
+    /// [`RECORDING_PAIRS`] pairs of epochs.
+    host_us_per_step: Timing,
 }
 
 /// CPU seconds the calling thread has used. On a software adapter the GPU's work runs on
@@ -285,18 +287,26 @@ fn epoch(
     )?;
     let mut costs = None;
     if let Some(ctx) = device.gpu_context().filter(|_| count) {
-        // Epochs of 2 and 22 steps: their difference is 20 steps' worth.
+        // Epochs of 2 and 22 steps: their difference is 20 steps' worth. The counts are
+        // exact; the recording time is the median of RECORDING_PAIRS such pairs.
         let mut counted =
             |data: &wgnn::data::Dataset| counted_fit(&net, &mut optimizer, data, &options(1), ctx);
-        let short = counted(&full.take(2 * 128))?;
-        let long = counted(&full.take(22 * 128))?;
+        let (short_data, long_data) = (full.take(2 * 128), full.take(22 * 128));
+        let mut per_step = Vec::with_capacity(RECORDING_PAIRS);
+        let mut counts = (0, 0);
+        for _ in 0..RECORDING_PAIRS {
+            let short = counted(&short_data)?;
+            let long = counted(&long_data)?;
+            counts = ((long.0 - short.0) / 20, long.1.saturating_sub(short.1) / 20);
+            per_step.push((long.2 - short.2) * 1e6 / 20.0);
+        }
         costs = Some(StepCosts {
-            dispatches_per_step: (long.0 - short.0) / 20,
-            submits_per_step: long.1.saturating_sub(short.1) / 20,
+            dispatches_per_step: counts.0,
+            submits_per_step: counts.1,
             submits_per_epoch: 0,
             host_waits_per_epoch: 0,
             epoch_steps: timed.len().div_ceil(128),
-            host_us_per_step: (long.2 - short.2) * 1e6 / 20.0,
+            host_us_per_step: Timing::from_samples(per_step),
         });
     }
     let before = device.gpu_context().map(|ctx| ctx.stats());
@@ -316,6 +326,9 @@ fn epoch(
     let times = history.epochs.iter().map(|e| e.seconds * scale).collect();
     Ok((Timing::from_samples(times), costs))
 }
+
+/// How many pairs of short and long epochs the recording figure takes its median over.
+const RECORDING_PAIRS: usize = 5;
 
 /// conv2d at the MNIST CNN's shapes: (name, input dims, weight dims, with backward).
 fn conv_shapes() -> Vec<(&'static str, [usize; 4], [usize; 4], bool)> {
@@ -637,13 +650,16 @@ fn main() -> Result<()> {
         if let Some(c) = costs {
             println!(
                 "  GPU step costs: {} dispatches and {} submits per step; per epoch of {} steps: {} \
-                 submits, {} host waits; recording thread's CPU time per step: {:.0} µs",
+                 submits, {} host waits; recording thread's CPU time per step: {:.0} µs (range {:.0}-{:.0} over {RECORDING_PAIRS} \
+                 pairs of epochs)",
                 c.dispatches_per_step,
                 c.submits_per_step,
                 c.epoch_steps,
                 c.submits_per_epoch,
                 c.host_waits_per_epoch,
-                c.host_us_per_step
+                c.host_us_per_step.median,
+                c.host_us_per_step.min,
+                c.host_us_per_step.max
             );
         }
         epochs.push((name, gpu_t, cpu_t, costs));
@@ -731,13 +747,16 @@ fn write_json(
             let costs = costs.map_or("null".to_string(), |k| {
                 format!(
                     "{{\"dispatches_per_step\": {}, \"submits_per_step\": {}, \"epoch_steps\": {}, \
-                     \"submits_per_epoch\": {}, \"host_waits_per_epoch\": {}, \"host_us_per_step\": {:e}}}",
+                     \"submits_per_epoch\": {}, \"host_waits_per_epoch\": {}, \"host_us_per_step\": {:e}, \
+                     \"host_us_per_step_range\": [{:e}, {:e}]}}",
                     k.dispatches_per_step,
                     k.submits_per_step,
                     k.epoch_steps,
                     k.submits_per_epoch,
                     k.host_waits_per_epoch,
-                    k.host_us_per_step
+                    k.host_us_per_step.median,
+                    k.host_us_per_step.min,
+                    k.host_us_per_step.max
                 )
             });
             format!(
