@@ -225,8 +225,10 @@ impl Padded {
             for (y, row) in plane.chunks_exact(size[1]).enumerate() {
                 let halves = self.halves_mut(p, y + offset[0]);
                 for_each_parity(halves, offset[1], |half, first| {
-                    let src = row.iter().skip(first).step_by(2);
-                    half.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+                    let count = (row.len() - first.min(row.len())).div_ceil(2).min(half.len());
+                    for (i, d) in half[..count].iter_mut().enumerate() {
+                        *d = row[first + 2 * i];
+                    }
                 });
             }
         }
@@ -239,8 +241,10 @@ impl Padded {
             for (y, row) in plane.chunks_exact_mut(size[1]).enumerate() {
                 let halves = self.halves_mut(p, y + offset[0]);
                 for_each_parity(halves, offset[1], |half, first| {
-                    let dst = row.iter_mut().skip(first).step_by(2);
-                    dst.zip(half.iter()).for_each(|(d, s)| *d = *s);
+                    let count = (row.len() - first.min(row.len())).div_ceil(2).min(half.len());
+                    for (i, s) in half[..count].iter().enumerate() {
+                        row[first + 2 * i] = *s;
+                    }
                 });
             }
         }
@@ -292,6 +296,7 @@ impl LiveLanes {
 /// Calls `f(half, first)` for the two parities of an image row placed at column `offset`
 /// of a padded row: `half` is the padded half-row from the first column it receives, and
 /// `first` the image column that lands there (then every second one).
+#[inline(always)]
 fn for_each_parity(halves: [&mut [f32]; 2], offset: usize, mut f: impl FnMut(&mut [f32], usize)) {
     for (parity, half) in halves.into_iter().enumerate() {
         // image column x lands at padded column x + offset, in half (x + offset) % 2
