@@ -225,7 +225,9 @@ impl Padded {
             for (y, row) in plane.chunks_exact(size[1]).enumerate() {
                 let halves = self.halves_mut(p, y + offset[0]);
                 for_each_parity(halves, offset[1], |half, first| {
-                    let count = (row.len() - first.min(row.len())).div_ceil(2).min(half.len());
+                    let count = (row.len() - first.min(row.len()))
+                        .div_ceil(2)
+                        .min(half.len());
                     for (i, d) in half[..count].iter_mut().enumerate() {
                         *d = row[first + 2 * i];
                     }
@@ -241,7 +243,9 @@ impl Padded {
             for (y, row) in plane.chunks_exact_mut(size[1]).enumerate() {
                 let halves = self.halves_mut(p, y + offset[0]);
                 for_each_parity(halves, offset[1], |half, first| {
-                    let count = (row.len() - first.min(row.len())).div_ceil(2).min(half.len());
+                    let count = (row.len() - first.min(row.len()))
+                        .div_ceil(2)
+                        .min(half.len());
                     for (i, s) in half[..count].iter().enumerate() {
                         row[first + 2 * i] = *s;
                     }
