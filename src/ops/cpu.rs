@@ -181,6 +181,42 @@ pub(crate) fn sum_middle_axis(x: &[f32], [outer, len, inner]: [usize; 3]) -> Vec
     out
 }
 
+thread_local! {
+    /// Whether this thread runs a training loop for [`on_worker`]: its own code is serial,
+    /// so a large product it asks for may still be split over the cores.
+    static STEPS_ON_THIS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a CPU training or evaluation loop) on one of rayon's worker threads and waits
+/// for it. The loop's parallel ops then hand their chunks to the other workers directly:
+/// called from outside the pool, each op would inject its work and put the calling thread
+/// to sleep until it is done, two context switches per op, which were about a quarter of
+/// the course MLP's CPU epoch.
+pub(crate) fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    /// Clears the flag when `f` returns or unwinds.
+    struct Marked;
+    impl Drop for Marked {
+        fn drop(&mut self) {
+            STEPS_ON_THIS_WORKER.with(|flag| flag.set(false));
+        }
+    }
+    rayon::scope(|_| {
+        STEPS_ON_THIS_WORKER.with(|flag| flag.set(true));
+        let _marked = Marked;
+        f()
+    })
+}
+
+/// Whether a large product asked for on this thread may be split over the cores: outside
+/// rayon's pool, or in a loop [`on_worker`] runs, but not inside a task of a parallel loop
+/// (a caller parallel over independent products), where a nested split only adds overhead.
+pub(crate) fn may_split_products() -> bool {
+    rayon::current_thread_index().is_none() || STEPS_ON_THIS_WORKER.with(|flag| flag.get())
+}
+
 /// Runs `f` compiled for AVX2 and FMA where the CPU has them, so that its loops use 256-bit
 /// registers (the baseline x86-64 target has only SSE2): `f` is inlined into the AVX2 copy.
 #[inline(always)]
@@ -195,4 +231,28 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
         return unsafe { with_avx2(f) };
     }
     f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A product may be split over the cores from a plain thread and from a loop that
+    /// `on_worker` runs, but not from the tasks of a parallel loop; the mark does not
+    /// outlive `on_worker` on its thread.
+    #[test]
+    fn products_split_outside_the_pool_and_in_a_loop_on_a_worker_only() {
+        assert!(may_split_products());
+        assert!(on_worker(
+            || rayon::current_thread_index().is_some() && may_split_products()
+        ));
+        let in_tasks: Vec<bool> = (0..64)
+            .into_par_iter()
+            .map(|_| may_split_products())
+            .collect();
+        assert!(in_tasks.iter().all(|split| !split));
+        on_worker(|| ());
+        let after: Vec<bool> = rayon::broadcast(|_| may_split_products());
+        assert!(after.iter().all(|split| !split));
+    }
 }

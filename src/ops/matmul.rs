@@ -344,9 +344,8 @@ pub(crate) fn cpu_gemm(
     } else {
         MatrixView::new(b, n, 1)
     };
-    // Large products use every core, unless this already runs on a rayon worker (a
-    // caller parallel over independent products), where a nested split only adds overhead.
-    let parallel = m * n * k >= PARALLEL_GEMM_FLOPS && rayon::current_thread_index().is_none();
+    // Large products use every core, unless this runs inside a task of a parallel loop.
+    let parallel = m * n * k >= PARALLEL_GEMM_FLOPS && super::cpu::may_split_products();
     cpu_gemm_strided([m, k, n], a, b, beta, c, n, parallel);
 }
 

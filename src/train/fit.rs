@@ -7,7 +7,7 @@
 use super::checkpoint::{self, Best, Checkpointing, Progress};
 use super::history::{epoch_line, EpochStats, History};
 use super::metrics::Loss;
-use crate::autograd::no_grad;
+use crate::autograd::{is_grad_enabled, no_grad};
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -210,6 +210,16 @@ fn check_batch(op: &'static str, batch_size: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// Runs a loop over `device`'s batches: on the CPU, on a rayon worker thread (see
+/// `ops::cpu::on_worker`), with the caller's grad mode; on a GPU, on this thread.
+fn on_cpu_worker<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
+    if device.gpu_context().is_some() {
+        return f();
+    }
+    let recording = is_grad_enabled();
+    crate::ops::cpu::on_worker(|| if recording { f() } else { no_grad(f) })
+}
+
 /// Loss (and accuracy) of `model` over `data`, in evaluation mode and without recording.
 pub fn evaluate(
     model: &dyn Module,
@@ -219,13 +229,15 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     check_batch("evaluate", batch_size, data.len())?;
     model.set_training(false);
-    let result = no_grad(|| {
-        let mut totals = Totals::new(loss, data.device())?;
-        for batch in data.batches(batch_size, None, false)? {
-            let (x, y) = batch?;
-            totals.add(loss, &model.forward(&x)?, &y)?;
-        }
-        Ok(totals.read_now()?.evaluation())
+    let result = on_cpu_worker(data.device(), || {
+        no_grad(|| {
+            let mut totals = Totals::new(loss, data.device())?;
+            for batch in data.batches(batch_size, None, false)? {
+                let (x, y) = batch?;
+                totals.add(loss, &model.forward(&x)?, &y)?;
+            }
+            Ok(totals.read_now()?.evaluation())
+        })
     });
     model.set_training(true);
     result
@@ -354,7 +366,9 @@ pub fn fit(
     // A finished run (stopped early or by its callback) trains no further epoch.
     let last_epoch = if finished { 0 } else { options.epochs };
     for epoch in first_epoch..=last_epoch {
-        let stats = train_epoch(model, optimizer, loss, &train, options, epoch, base_lr)?;
+        let stats = on_cpu_worker(train.device(), || {
+            train_epoch(model, optimizer, loss, &train, options, epoch, base_lr)
+        })?;
         let val = validation
             .as_ref()
             .map(|v| evaluate(model, v, loss, options.batch_size))
