@@ -26,18 +26,18 @@ fn batch_shape(
     Shape::new(&dims)
 }
 
-/// The CPU twin: out[i] = scale · src(row(order[start + i / len]), i % len).
-fn gather_cpu(
+/// The CPU twin: out[i] = scale · value(src[row(order[i / len]) · len + i % len]),
+/// `src` holding at least `rows` rows of `row_len` values.
+fn gather_cpu<T: Copy>(
     order: &[f32],
-    start: usize,
-    count: usize,
     row_len: usize,
     rows: usize,
+    src: &[T],
     scale: f32,
-    read: impl Fn(usize) -> f32,
+    value: impl Fn(T) -> f32 + Copy,
 ) -> Result<Vec<f32>> {
-    let mut out = crate::tensor::host_pool::uninit(count * row_len); // every row is set
-    for (i, &r) in order[start..start + count].iter().enumerate() {
+    let mut out = crate::tensor::host_pool::uninit(order.len() * row_len); // every row is set
+    for (i, &r) in order.iter().enumerate() {
         let row = r as usize;
         if r < 0.0 || row >= rows || r.fract() != 0.0 {
             return Err(Error::invalid(
@@ -46,9 +46,13 @@ fn gather_cpu(
             ));
         }
         let out_row = &mut out[i * row_len..(i + 1) * row_len];
-        for (c, value) in out_row.iter_mut().enumerate() {
-            *value = scale * read(row * row_len + c);
-        }
+        let src_row = &src[row * row_len..(row + 1) * row_len];
+        // Whole rows as slices, so that the loop has no bounds checks and vectorises.
+        super::cpu::simd(|| {
+            for (o, &v) in out_row.iter_mut().zip(src_row) {
+                *o = scale * value(v);
+            }
+        });
     }
     Ok(out)
 }
@@ -199,9 +203,14 @@ impl Tensor {
         match self.device() {
             Device::Cpu => {
                 let src = self.cpu_data();
-                let data = gather_cpu(&order.cpu_data(), start, count, row_len, rows, 1.0, |i| {
-                    src[i]
-                })?;
+                let data = gather_cpu(
+                    &order.cpu_data()[start..start + count],
+                    row_len,
+                    rows,
+                    &src,
+                    1.0,
+                    |v| v,
+                )?;
                 Ok(Tensor::from_cpu(shape, data))
             }
             device @ Device::Gpu(ctx) => {
@@ -237,10 +246,14 @@ impl ByteTensor {
         } = u8_rows(self, row_dims, order, start, count)?;
         match (&self.storage, self.device()) {
             (ByteStorage::Cpu(bytes), _) => {
-                let data =
-                    gather_cpu(&order.cpu_data(), start, count, row_len, rows, scale, |i| {
-                        bytes[i] as f32
-                    })?;
+                let data = gather_cpu(
+                    &order.cpu_data()[start..start + count],
+                    row_len,
+                    rows,
+                    bytes,
+                    scale,
+                    f32::from,
+                )?;
                 Ok(Tensor::from_cpu(shape, data))
             }
             (ByteStorage::Gpu(buffer), device @ Device::Gpu(ctx)) => {
