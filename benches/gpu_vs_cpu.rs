@@ -187,25 +187,6 @@ struct StepCosts {
     host_us_per_step: Timing,
 }
 
-/// CPU seconds the calling thread has used. On a software adapter the GPU's work runs on
-/// the same cores as the recording thread, so its wall time outside waits includes time
-/// spent descheduled; its own CPU time does not.
-#[cfg(unix)]
-fn thread_cpu_seconds() -> Option<f64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is given.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
-    ok.then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
-}
-
-#[cfg(not(unix))]
-fn thread_cpu_seconds() -> Option<f64> {
-    None
-}
-
 /// Counters and host time of one `fit` run of `data` with `options` on the GPU:
 /// dispatches, submits, seconds of the recording thread's CPU time (where the platform
 /// tells it; else wall time outside GPU waits).
@@ -218,7 +199,7 @@ fn counted_fit(
 ) -> Result<(u64, u64, f64)> {
     let before = ctx.stats();
     let start = Instant::now();
-    let cpu_start = thread_cpu_seconds();
+    let cpu_start = wgnn::device::thread_cpu_time();
     wgnn::train::fit(
         net,
         optimizer,
@@ -231,8 +212,8 @@ fn counted_fit(
     let waited = (after.host_wait_nanos - before.host_wait_nanos) as f64 * 1e-9;
     // The recording thread's CPU time less what it spent inside waits (lavapipe spins).
     let wait_cpu = (after.host_wait_cpu_nanos - before.host_wait_cpu_nanos) as f64 * 1e-9;
-    let host = match (cpu_start, thread_cpu_seconds()) {
-        (Some(a), Some(b)) => b - a - wait_cpu,
+    let host = match (cpu_start, wgnn::device::thread_cpu_time()) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64() - wait_cpu,
         _ => seconds - waited,
     };
     Ok((

@@ -11,6 +11,7 @@ pub use context::{GpuContext, GpuOptions, GpuStats, PendingRead};
 pub use params::Params;
 pub use pipelines::Kernel;
 pub use pool::GpuBuffer;
+pub use waits::thread_cpu_time;
 
 use crate::error::Result;
 use std::fmt;

@@ -3,7 +3,7 @@
 //! tests and the benchmark can hold a training step to a budget of waits.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Counters of the host's blocking waits on one device.
 #[derive(Default, Debug)]
@@ -13,8 +13,11 @@ pub(crate) struct HostWaits {
     cpu_nanos: AtomicU64,
 }
 
-/// The calling thread's CPU time in nanoseconds, where the platform has such a clock.
-fn thread_cpu_nanos() -> Option<u64> {
+/// The CPU time the calling thread has used so far, where the platform has such a clock
+/// (Unix); `None` elsewhere. On a software adapter the GPU's work runs on the same cores as
+/// the thread recording it, so that thread's wall time includes time spent descheduled,
+/// and its CPU time does not: the benchmark measures recording with this.
+pub fn thread_cpu_time() -> Option<Duration> {
     #[cfg(unix)]
     {
         let mut ts = libc::timespec {
@@ -23,7 +26,7 @@ fn thread_cpu_nanos() -> Option<u64> {
         };
         // SAFETY: clock_gettime writes one timespec through a valid pointer.
         let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (status == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+        (status == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
     #[cfg(not(unix))]
     {
@@ -35,11 +38,11 @@ impl HostWaits {
     /// Blocks until `device` has finished all submitted work, counting the wait.
     pub(crate) fn wait(&self, device: &wgpu::Device) -> Result<(), wgpu::PollError> {
         let start = Instant::now();
-        let cpu_start = thread_cpu_nanos();
+        let cpu_start = thread_cpu_time();
         let result = device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ());
-        if let (Some(a), Some(b)) = (cpu_start, thread_cpu_nanos()) {
-            self.cpu_nanos
-                .fetch_add(b.saturating_sub(a), Ordering::Relaxed);
+        if let (Some(a), Some(b)) = (cpu_start, thread_cpu_time()) {
+            let spent = u64::try_from(b.saturating_sub(a).as_nanos()).unwrap_or(u64::MAX);
+            self.cpu_nanos.fetch_add(spent, Ordering::Relaxed);
         }
         let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.count.fetch_add(1, Ordering::Relaxed);
@@ -55,5 +58,32 @@ impl HostWaits {
             self.nanos.load(Ordering::Relaxed),
             self.cpu_nanos.load(Ordering::Relaxed),
         )
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The clock advances while the thread computes and hardly while it sleeps.
+    #[test]
+    fn thread_cpu_time_counts_computing_not_sleeping() {
+        let start = thread_cpu_time().expect("a thread CPU clock on Unix");
+        let wall = Instant::now();
+        let mut x = 1u64;
+        while thread_cpu_time().unwrap() - start < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            assert!(
+                wall.elapsed() < Duration::from_secs(10),
+                "the clock did not advance"
+            );
+        }
+        let before_sleep = thread_cpu_time().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time().unwrap() - before_sleep;
+        assert!(
+            slept < Duration::from_millis(25),
+            "{slept:?} of CPU time while asleep"
+        );
     }
 }
