@@ -516,3 +516,49 @@ fn fit_adds_weight_and_activity_penalties_to_what_it_minimises() {
         }
     }
 }
+
+/// Two threads using the CPU path at once: one trains while the other evaluates another
+/// model over and over. The CPU loops run on rayon's workers, and a worker waiting inside
+/// one loop may run the other; each must still record (or not) as its own caller asked.
+#[test]
+fn cpu_training_and_evaluation_on_two_threads_do_not_mix_their_grad_modes() {
+    let d = Device::Cpu;
+    let wide = |seed| {
+        wgnn::nn::manual_seed(seed);
+        Sequential::new()
+            .add(Linear::new(256, 512, &d).unwrap())
+            .add(Activation::relu())
+            .add(Linear::new(512, 4, &d).unwrap())
+    };
+    let data = |seed| {
+        let x = Tensor::uniform(&[512, 256], -1.0, 1.0, seed, &d).unwrap();
+        let labels: Vec<f32> = (0..512)
+            .map(|i| ((i * 7 + seed as usize) % 4) as f32)
+            .collect();
+        let y = Tensor::from_vec(labels, &[512], &d).unwrap();
+        wgnn::data::Dataset::from_tensors(x, y).unwrap()
+    };
+    let (trained, evaluated) = (wide(1), wide(2));
+    let (train_set, eval_set) = (data(3), data(4));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let evaluator = s.spawn(|| {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || runs == 0 {
+                evaluate(&evaluated, &eval_set, Loss::CrossEntropy, 256).unwrap();
+                runs += 1;
+            }
+        });
+        let mut adam = Optimizer::adam(trained.parameters(), 1e-3).unwrap();
+        let result = fit(
+            &trained,
+            &mut adam,
+            Loss::CrossEntropy,
+            &train_set,
+            &quiet(30, 64),
+        );
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        evaluator.join().unwrap();
+        assert_eq!(result.unwrap().epochs.len(), 30);
+    });
+}

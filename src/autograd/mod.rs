@@ -9,6 +9,7 @@ mod deferred;
 mod grad_mode;
 
 pub(crate) use deferred::DeferredPenalty;
+pub(crate) use grad_mode::with_grad_mode;
 pub use grad_mode::{is_grad_enabled, no_grad, NoGradGuard};
 
 use crate::error::{Error, Result};

@@ -191,21 +191,24 @@ thread_local! {
 /// for it. The loop's parallel ops then hand their chunks to the other workers directly:
 /// called from outside the pool, each op would inject its work and put the calling thread
 /// to sleep until it is done, two context switches per op, which were about a quarter of
-/// the course MLP's CPU epoch.
+/// the course MLP's CPU epoch. A worker waiting inside one such loop may run another
+/// caller's loop to its end before it resumes its own, so thread-local state (the grad
+/// mode, the mark below) is set for `f` and restored after it; two threads that train and
+/// read the same tensors at once could in principle block each other on one worker.
 pub(crate) fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
     }
-    /// Clears the flag when `f` returns or unwinds.
-    struct Marked;
+    /// Puts the worker's flag back when `f` returns or unwinds: the worker may have
+    /// stolen this job while it waited inside another loop `on_worker` runs.
+    struct Marked(bool);
     impl Drop for Marked {
         fn drop(&mut self) {
-            STEPS_ON_THIS_WORKER.with(|flag| flag.set(false));
+            STEPS_ON_THIS_WORKER.with(|flag| flag.set(self.0));
         }
     }
     rayon::scope(|_| {
-        STEPS_ON_THIS_WORKER.with(|flag| flag.set(true));
-        let _marked = Marked;
+        let _marked = Marked(STEPS_ON_THIS_WORKER.with(|flag| flag.replace(true)));
         f()
     })
 }

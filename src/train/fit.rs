@@ -7,7 +7,7 @@
 use super::checkpoint::{self, Best, Checkpointing, Progress};
 use super::history::{epoch_line, EpochStats, History};
 use super::metrics::Loss;
-use crate::autograd::{is_grad_enabled, no_grad};
+use crate::autograd::{is_grad_enabled, no_grad, with_grad_mode};
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -211,13 +211,15 @@ fn check_batch(op: &'static str, batch_size: usize, len: usize) -> Result<()> {
 }
 
 /// Runs a loop over `device`'s batches: on the CPU, on a rayon worker thread (see
-/// `ops::cpu::on_worker`), with the caller's grad mode; on a GPU, on this thread.
+/// `ops::cpu::on_worker`), with the caller's grad mode (the worker's own may be another
+/// caller's: it can run this while it waits inside someone else's `no_grad`); on a GPU,
+/// on this thread.
 fn on_cpu_worker<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
     if device.gpu_context().is_some() {
         return f();
     }
     let recording = is_grad_enabled();
-    crate::ops::cpu::on_worker(|| if recording { f() } else { no_grad(f) })
+    crate::ops::cpu::on_worker(|| with_grad_mode(recording, f))
 }
 
 /// Loss (and accuracy) of `model` over `data`, in evaluation mode and without recording.
