@@ -187,8 +187,8 @@ thread_local! {
     static STEPS_ON_THIS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` (a CPU training or evaluation loop) on one of rayon's worker threads and waits
-/// for it. The loop's parallel ops then hand their chunks to the other workers directly:
+/// Runs `f` (a CPU training or evaluation loop) on one of rayon's worker threads, with the
+/// caller's grad mode, and waits for it. The loop's parallel ops then hand their chunks to the other workers directly:
 /// called from outside the pool, each op would inject its work and put the calling thread
 /// to sleep until it is done, two context switches per op, which were about a quarter of
 /// the course MLP's CPU epoch. A worker waiting inside one such loop may run another
@@ -207,9 +207,10 @@ pub(crate) fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
             STEPS_ON_THIS_WORKER.with(|flag| flag.set(self.0));
         }
     }
+    let recording = crate::autograd::is_grad_enabled();
     rayon::scope(|_| {
         let _marked = Marked(STEPS_ON_THIS_WORKER.with(|flag| flag.replace(true)));
-        f()
+        crate::autograd::with_grad_mode(recording, f)
     })
 }
 
@@ -257,5 +258,14 @@ mod tests {
         on_worker(|| ());
         let after: Vec<bool> = rayon::broadcast(|_| may_split_products());
         assert!(after.iter().all(|split| !split));
+    }
+
+    /// The loop `on_worker` runs records exactly when its caller would.
+    #[test]
+    fn a_loop_on_a_worker_takes_its_callers_grad_mode() {
+        use crate::autograd::{is_grad_enabled, no_grad};
+        assert!(on_worker(is_grad_enabled));
+        assert!(!no_grad(|| on_worker(is_grad_enabled)));
+        assert!(is_grad_enabled());
     }
 }

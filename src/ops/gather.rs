@@ -34,7 +34,7 @@ fn gather_cpu<T: Copy>(
     rows: usize,
     src: &[T],
     scale: f32,
-    value: impl Fn(T) -> f32 + Copy,
+    value: impl Fn(T) -> f32,
 ) -> Result<Vec<f32>> {
     let mut out = crate::tensor::host_pool::uninit(order.len() * row_len); // every row is set
     for (i, &r) in order.iter().enumerate() {

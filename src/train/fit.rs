@@ -7,7 +7,7 @@
 use super::checkpoint::{self, Best, Checkpointing, Progress};
 use super::history::{epoch_line, EpochStats, History};
 use super::metrics::Loss;
-use crate::autograd::{is_grad_enabled, no_grad, with_grad_mode};
+use crate::autograd::no_grad;
 use crate::data::Dataset;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -210,16 +210,13 @@ fn check_batch(op: &'static str, batch_size: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs a loop over `device`'s batches: on the CPU, on a rayon worker thread (see
-/// `ops::cpu::on_worker`), with the caller's grad mode (the worker's own may be another
-/// caller's: it can run this while it waits inside someone else's `no_grad`); on a GPU,
-/// on this thread.
+/// Runs a loop over `device`'s batches: on the CPU, on a rayon worker thread with the
+/// caller's grad mode (see `ops::cpu::on_worker`); on a GPU, on this thread.
 fn on_cpu_worker<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
-    if device.gpu_context().is_some() {
-        return f();
+    match device {
+        Device::Cpu => crate::ops::cpu::on_worker(f),
+        Device::Gpu(_) => f(),
     }
-    let recording = is_grad_enabled();
-    crate::ops::cpu::on_worker(|| with_grad_mode(recording, f))
 }
 
 /// Loss (and accuracy) of `model` over `data`, in evaluation mode and without recording.
