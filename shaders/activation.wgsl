@@ -92,10 +92,19 @@ fn act_derivative(op: u32, x: f32, y: f32, alpha: f32, beta: f32) -> f32 {
     }
 }
 
-// dy/dx at x from y = f(x) alone, for the functions a GEMM epilogue applies (their
-// forward input is never stored): ReLU, leaky ReLU and ELU with alpha > 0, sigmoid, tanh,
-// SELU, softplus, step; `Epilogue` in src/ops/unary.rs admits no other.
-fn act_derivative_from_output(op: u32, y: f32, alpha: f32) -> f32 {
+// Whether a GEMM epilogue applying `op` saves its input x (the pre-activation) for
+// backward instead of its output y: SiLU and GELU, whose derivative does not follow from
+// y (neither is one-to-one). `SAVES_INPUT` in src/ops/unary.rs lists the same codes.
+fn saves_input(op: u32) -> bool {
+    return op == 14u || op == 15u;
+}
+
+// dy/dx at x from the value a GEMM epilogue saves for backward: y = f(x) for ReLU, leaky
+// ReLU and ELU with alpha > 0, sigmoid, tanh, SELU, softplus and step (the forward input
+// is never stored), x itself for SiLU and GELU (see saves_input). `Epilogue` in
+// src/ops/unary.rs admits no other function.
+fn act_derivative_from_saved(op: u32, saved: f32, alpha: f32) -> f32 {
+    let y = saved;
     switch op {
         case 7u: { return select(0.0, 1.0, y > 0.0); }
         case 8u: { return select(alpha, 1.0, y > 0.0); }
@@ -104,6 +113,7 @@ fn act_derivative_from_output(op: u32, y: f32, alpha: f32) -> f32 {
         case 11u: { return select(y + alpha, 1.0, y > 0.0); }
         case 12u: { return select(y + SELU_SCALE * SELU_ALPHA, SELU_SCALE, y > 0.0); }
         case 13u: { return 1.0 - exp(-y); }
+        case 14u, 15u: { return act_derivative(op, saved, 0.0, alpha, 0.0); } // x: y unused
         case 18u: { return 0.0; }
         default: { return 1.0; } // ACT_IDENTITY
     }

@@ -6,10 +6,13 @@
 //   2 weight gradient: dW[o, k]    = Σ_(n,p) dy[n, o, p] · col_n[k, p]          (M=O, N=K)
 // where col_n[k, p] is the input pixel that kernel tap k sees at output position p (0 in
 // the padding), and p(q) the output position that sees input pixel q through a tap.
-// In modes 1 and 2, dy is read times act'(y) of the forward's activation ACT (y is the
-// `extra` binding), so the pre-activation gradient is never a pass of its own; the
-// `conv2d_row_sums` family's mode 2 also writes Σ_(n,p) of that gradient, the bias
-// gradient, from its first column of workgroups (the conv_row_sums marker).
+// In modes 1 and 2, dy is read times act' of the forward's activation ACT, taken from the
+// value its epilogue saved (the `extra` binding: y, or the pre-activation z), so the
+// pre-activation gradient is never a pass of its own; the `conv2d_row_sums` family's
+// mode 2 also writes Σ_(n,p) of that gradient, the bias gradient, from its first column
+// of workgroups; the `conv2d_pre` family's mode 0 also keeps the pre-activation (after
+// the bias) for an activation that saves its input (SiLU, GELU), both through the
+// conv_outputs marker.
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
@@ -33,14 +36,14 @@ override ACT: u32 = 255u;
 @group(0) @binding(1) var<storage, read> src_b: array<f32>; // x (modes 0, 2) or dy (mode 1)
 @group(0) @binding(2) var<storage, read> extra: array<f32>; // bias (mode 0) or y (1, 2)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-//@conv_row_sums
+//@conv_outputs
 
-// dy[i] times act'(y[i]) where an activation gates it.
+// dy[i] times act' at element i (from the saved y[i] or z[i]) where an activation gates it.
 fn gated_dy(v: f32, i: u32) -> f32 {
     if (ACT == ACT_IDENTITY) {
         return v;
     }
-    return v * act_derivative_from_output(ACT, extra[i], P.alpha);
+    return v * act_derivative_from_saved(ACT, extra[i], P.alpha);
 }
 
 // (M, N, K) of the product.
@@ -160,10 +163,13 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             let col = col0 + lid.x + 16u * j;
             if (row < mnk.x && col < mnk.y) {
                 var v = acc[i * 4u + j];
+                let i = out_off + row * mnk.y + col;
                 if (MODE == 0u) {
-                    v = act_forward(ACT, v + extra[row], P.alpha, 0.0);
+                    let z = v + extra[row];
+                    keep_input(i, z);
+                    v = act_forward(ACT, z, P.alpha, 0.0);
                 }
-                out[out_off + row * mnk.y + col] = v;
+                out[i] = v;
             }
         }
         if (keeps_sums && row < mnk.x) {

@@ -2,7 +2,10 @@
 // indexed by C's column (one per output feature) and the activation chosen by the ACT
 // override (ACT_IDENTITY: none), then dropout where Params asks, so Linear + activation
 // (+ dropout) is one dispatch. Included where a
-// GEMM shader has the gemm_output marker; `store` writes one element, `store4` four.
+// GEMM shader has the gemm_output marker; `store` writes one element, `store4` four. The
+// `_pre` families also keep each pre-activation (after the bias) in `pre`, for an
+// activation whose derivative needs it (SiLU, GELU): the `keep_input` that
+// src/device/pipelines.rs appends stores it; the others' does nothing.
 
 override ACT: u32 = 255u;
 override HAS_BIAS: bool = true;
@@ -18,6 +21,7 @@ fn epilogue(i: u32, col: u32, v: f32) -> f32 {
     if (HAS_BIAS) {
         s = s + bias[col];
     }
+    keep_input(i, s);
     let y = act_forward(ACT, s, P.alpha, 0.0);
     if (P.drop_p == 0.0) {
         return y;

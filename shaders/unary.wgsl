@@ -44,12 +44,13 @@ fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 @group(0) @binding(1) var<storage, read> ody: array<f32>;
 @group(0) @binding(2) var<storage, read_write> odx: array<f32>;
 
-// dx = dy * f'(x) from the forward output y alone (after a fused GEMM epilogue).
+// dx = dy * f'(x) from the value a fused GEMM epilogue saved: its output y, or its input x
+// for SiLU and GELU (act_derivative_from_saved).
 @compute @workgroup_size(256)
 fn output_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
     if (i < P.n) {
-        odx[i] = ody[i] * act_derivative_from_output(OP, oy[i], P.alpha);
+        odx[i] = ody[i] * act_derivative_from_saved(OP, oy[i], P.alpha);
     }
 }

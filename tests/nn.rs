@@ -325,7 +325,7 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
             .add(Linear::new(9, 6, &d).unwrap())
             .add(Activation::tanh())
             .add(Linear::new(6, 5, &d).unwrap())
-            .add(Activation(ActivationKind::Gelu)) // no epilogue: runs on its own
+            .add(Activation(ActivationKind::Gelu)) // an epilogue that keeps its input
             .add(Linear::new(5, 4, &d).unwrap())
             .add(Activation(ActivationKind::LeakyRelu(0.0))); // slope 0: no epilogue
         let x = Tensor::uniform(&[3, 2, 7, 6], -1.0, 1.0, 4, &d).unwrap();
@@ -344,7 +344,7 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
             }
         }
         if let (Some(before), Some(between), Some(after)) = (before, between, after) {
-            // Three fused pairs, each saving its activation's dispatch (a Linear adds its
+            // Four fused pairs, each saving its activation's dispatch (a Linear adds its
             // bias in its own kernel either way); backward, each fused layer reads its
             // activation's derivative inside its gradient products, saving one more. The
             // pooling and the first Linear apply the dropout after them in their own
@@ -352,7 +352,7 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
             let (fused, separate) = (between - before, after - between);
             assert_eq!(
                 separate - fused,
-                10,
+                12,
                 "{d}: {fused} fused, {separate} separate"
             );
         }
@@ -360,15 +360,17 @@ fn sequential_fuses_each_layer_with_its_activation_and_computes_the_same() {
 }
 
 #[test]
-fn an_epilogue_is_an_activation_whose_derivative_follows_from_its_output() {
+fn an_epilogue_is_an_elementwise_activation_with_a_parameter_its_backward_can_use() {
     use wgnn::ops::{Epilogue, UnaryOp};
     for op in Epilogue::OPS {
-        assert!(Epilogue::new(op, 0.2).is_ok(), "{op:?}");
+        let e = Epilogue::new(op, 0.2).unwrap();
+        // Only the two that are not one-to-one need their input kept.
+        let saves_input = matches!(op, UnaryOp::Silu | UnaryOp::Gelu);
+        assert_eq!(e.saves_input(), saves_input, "{op:?}");
     }
     for (op, alpha) in [
-        (UnaryOp::Silu, 0.0),
-        (UnaryOp::Gelu, 0.0),
         (UnaryOp::Exp, 0.0),
+        (UnaryOp::AddScalar, 1.0),
         (UnaryOp::LeakyRelu, 0.0),
         (UnaryOp::Elu, -1.0),
         (UnaryOp::Elu, f32::NAN),
@@ -379,16 +381,56 @@ fn an_epilogue_is_an_activation_whose_derivative_follows_from_its_output() {
 }
 
 #[test]
+fn a_silu_or_gelu_layer_keeps_its_pre_activation_only_while_gradients_are_recorded() {
+    // A GPU device of its own, so that the buffer counts see only this test's work.
+    if common::gpu().is_none() {
+        return;
+    }
+    let d = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let allocations = || {
+        let stats = d.gpu_context().unwrap().stats();
+        stats.buffers_created + stats.buffers_reused
+    };
+    let dense = Sequential::new()
+        .add(Linear::new(6, 5, &d).unwrap())
+        .add(Activation(ActivationKind::Silu));
+    let conv = Sequential::new()
+        .add(Conv2d::new(3, 4, [3, 3], &d).unwrap())
+        .add(Activation(ActivationKind::Gelu));
+    let relu = Sequential::new()
+        .add(Linear::new(6, 5, &d).unwrap())
+        .add(Activation::relu());
+    let cases = [
+        (dense, Tensor::ones(&[4, 6], &d).unwrap(), 1),
+        (conv, Tensor::ones(&[2, 3, 6, 6], &d).unwrap(), 1),
+        (relu, Tensor::ones(&[4, 6], &d).unwrap(), 0),
+    ];
+    for (model, x, kept) in cases {
+        let counted = |f: &dyn Fn() -> Tensor| {
+            let before = allocations();
+            let y = f();
+            (allocations() - before, y.to_vec().unwrap())
+        };
+        let (evaluating, y_eval) = counted(&|| wgnn::no_grad(|| model.forward(&x).unwrap()));
+        let (training, y_train) = counted(&|| model.forward(&x).unwrap());
+        assert_eq!(training - evaluating, kept, "{}", model.describe());
+        assert_eq!(y_eval, y_train, "{}", model.describe());
+    }
+}
+
+#[test]
 fn an_activity_penalty_gradient_is_the_same_absorbed_by_its_layer_or_computed_apart() {
-    // Linear + ReLU (+ dropout) + activity L1/L2, as the course MLP's first layer. With
-    // backward's seed the dense layer computes the penalty's gradient inside its own
-    // gradient products; with a seed of 2 it is computed in a pass of its own. Both must
-    // agree, with each other (a factor 2) and with the CPU.
-    let grads = |d: &Device, seed: f32| {
+    // Linear + ReLU (+ dropout) + activity L1/L2, as the course MLP's first layer, and the
+    // same with SiLU, whose layer keeps its pre-activation (the GPU then makes the
+    // penalized output again from it). With backward's seed the dense layer computes the
+    // penalty's gradient inside its own gradient products; with a seed of 2 it is
+    // computed in a pass of its own. Both must agree, with each other (a factor 2) and
+    // with the CPU.
+    let grads = |d: &Device, kind: ActivationKind, seed: f32| {
         manual_seed(8);
         let model = Sequential::new()
             .add(Linear::new(5, 7, d).unwrap())
-            .add(Activation::relu())
+            .add(Activation(kind))
             .add(Dropout::new(0.2).unwrap())
             .add(ActivityRegularization::new(Regularizer { l1: 0.05, l2: 0.3 }).unwrap())
             .add(Linear::new(7, 3, d).unwrap());
@@ -410,19 +452,21 @@ fn an_activity_penalty_gradient_is_the_same_absorbed_by_its_layer_or_computed_ap
             .flat_map(|p| p.grad().unwrap().to_vec().unwrap())
             .collect::<Vec<f32>>()
     };
-    let want = grads(&Device::Cpu, 1.0);
-    for d in devices() {
-        let once = grads(&d, 1.0);
-        let twice = grads(&d, 2.0);
-        for ((a, b), w) in once.iter().zip(&twice).zip(&want) {
-            assert!(
-                (a - w).abs() <= 1e-5 + 1e-4 * w.abs(),
-                "{d}: {a} vs CPU {w}"
-            );
-            assert!(
-                (2.0 * a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
-                "{d}: {a}, doubled {b}"
-            );
+    for kind in [ActivationKind::Relu, ActivationKind::Silu] {
+        let want = grads(&Device::Cpu, kind, 1.0);
+        for d in devices() {
+            let once = grads(&d, kind, 1.0);
+            let twice = grads(&d, kind, 2.0);
+            for ((a, b), w) in once.iter().zip(&twice).zip(&want) {
+                assert!(
+                    (a - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                    "{d}, {kind:?}: {a} vs CPU {w}"
+                );
+                assert!(
+                    (2.0 * a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
+                    "{d}, {kind:?}: {a}, doubled {b}"
+                );
+            }
         }
     }
 }

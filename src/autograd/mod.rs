@@ -97,6 +97,13 @@ pub(crate) fn record_penalty(
     attach(op, out, inputs, rule, Some((penalized, l1, l2)))
 }
 
+/// Whether an op over `inputs` run now is recorded: grad mode is on and an input requires
+/// grad. An op that saves extra values only for its backward (a SiLU epilogue's
+/// pre-activation) skips them when not.
+pub(crate) fn will_record(inputs: &[&Tensor]) -> bool {
+    is_grad_enabled() && inputs.iter().any(|t| t.requires_grad())
+}
+
 fn attach(
     op: &'static str,
     out: Tensor,
@@ -105,7 +112,7 @@ fn attach(
     defers: Option<(usize, f32, f32)>,
 ) -> Tensor {
     crate::profile::op_finished(op, out.device().label());
-    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+    if !will_record(inputs) {
         return out;
     }
     let node = Node {

@@ -8,26 +8,45 @@ const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
 const CONV2D: &str = include_str!("../../shaders/conv2d.wgsl");
 
-/// The marker conv2d.wgsl puts where its row-sum output goes.
-const CONV_ROW_SUMS_MARKER: &str = "//@conv_row_sums";
+/// The marker conv2d.wgsl puts where its second output goes.
+const CONV_OUTPUTS_MARKER: &str = "//@conv_outputs";
 
-/// The row-sum output of conv2d family `shader`: the bias gradient at binding 4 for
-/// `conv2d_row_sums`, nothing for `conv2d`.
-fn conv_row_sums(shader: &str) -> &'static str {
-    if shader == "conv2d_row_sums" {
+/// The suffix of the GEMM families that also keep their pre-activation (`dense_pre`,
+/// `dense_large_pre`, `conv2d_pre`), for an activation that saves its input.
+const KEEPS_INPUT: &str = "_pre";
+
+/// `keep_input(i, v)` for a GEMM output stage: stores the pre-activation v as element i
+/// of `pre`, binding `binding`, in a `_pre` family; does nothing in the others.
+fn keep_input(shader: &str, binding: u8) -> String {
+    if shader.ends_with(KEEPS_INPUT) {
+        format!(
+            "@group(0) @binding({binding}) var<storage, read_write> pre: array<f32>;\n\
+             fn keep_input(i: u32, v: f32) {{ pre[i] = v; }}"
+        )
+    } else {
+        "fn keep_input(i: u32, v: f32) {}".to_string()
+    }
+}
+
+/// The second output of conv2d family `shader`, at binding 4: the bias gradient for
+/// `conv2d_row_sums`, the pre-activation for `conv2d_pre`, nothing for `conv2d`.
+fn conv_outputs(shader: &str) -> String {
+    let row_sums = if shader == "conv2d_row_sums" {
         "const ROW_SUMS: bool = true;\n\
          @group(0) @binding(4) var<storage, read_write> row_sums: array<f32>;\n\
          fn store_row_sum(i: u32, v: f32) { row_sums[i] = v; }"
     } else {
         "const ROW_SUMS: bool = false;\nfn store_row_sum(i: u32, v: f32) {}"
-    }
+    };
+    format!("{row_sums}\n{}", keep_input(shader, 4))
 }
 
 /// The WGSL sources, one file per kernel family, compiled into the library. A GEMM family
 /// is a GEMM shader with the output stage its `//@gemm_output` marker receives: the
 /// `matmul` families write C as computed, the `dense` families apply a bias and an
-/// activation first, `matmul_row_sums` also writes the row sums of op(A). The `_gated`
-/// families read A times an activation's derivative (the `//@gemm_input` marker).
+/// activation first (the `_pre` ones also keep the pre-activation), `matmul_row_sums` also
+/// writes the row sums of op(A). The `_gated` families read A times an activation's
+/// derivative (the `//@gemm_input` marker).
 const SHADERS: &[(&str, &str)] = &[
     ("fill", include_str!("../../shaders/fill.wgsl")),
     ("gather", include_str!("../../shaders/gather.wgsl")),
@@ -36,6 +55,7 @@ const SHADERS: &[(&str, &str)] = &[
     ("binary", include_str!("../../shaders/binary.wgsl")),
     ("conv2d", CONV2D),
     ("conv2d_row_sums", CONV2D),
+    ("conv2d_pre", CONV2D),
     ("pool", include_str!("../../shaders/pool.wgsl")),
     ("augment", include_str!("../../shaders/augment.wgsl")),
     ("batch_norm", include_str!("../../shaders/batch_norm.wgsl")),
@@ -46,6 +66,8 @@ const SHADERS: &[(&str, &str)] = &[
     ("matmul_gated", MATMUL),
     ("matmul_row_sums_gated", MATMUL),
     ("dense_large", MATMUL_LARGE),
+    ("dense_pre", MATMUL),
+    ("dense_large_pre", MATMUL_LARGE),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
@@ -85,8 +107,9 @@ fn gemm_output(shader: &str) -> String {
         include_str!("../../shaders/gemm_store_row_sums.wgsl").to_string()
     } else if base.starts_with("dense") {
         format!(
-            "{}\n{ACTIVATION}",
-            include_str!("../../shaders/gemm_store_dense.wgsl")
+            "{}\n{}\n{ACTIVATION}",
+            include_str!("../../shaders/gemm_store_dense.wgsl"),
+            keep_input(base, 4)
         )
     } else {
         include_str!("../../shaders/gemm_store.wgsl").to_string()
@@ -316,7 +339,7 @@ impl PipelineCache {
                     .replace(ACTIVATION_MARKER, ACTIVATION)
                     .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader))
                     .replace(GEMM_INPUT_MARKER, &gemm_input(shader))
-                    .replace(CONV_ROW_SUMS_MARKER, conv_row_sums(shader));
+                    .replace(CONV_OUTPUTS_MARKER, &conv_outputs(shader));
                 let code = format!("{COMMON}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),

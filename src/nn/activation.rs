@@ -84,10 +84,9 @@ impl Module for Activation {
             ActivationKind::Elu(alpha) => (UnaryOp::Elu, alpha),
             ActivationKind::Selu => (UnaryOp::Selu, 0.0),
             ActivationKind::Softplus => (UnaryOp::Softplus, 0.0),
-            ActivationKind::Silu
-            | ActivationKind::Gelu
-            | ActivationKind::Softmax
-            | ActivationKind::LogSoftmax => return None,
+            ActivationKind::Silu => (UnaryOp::Silu, 0.0),
+            ActivationKind::Gelu => (UnaryOp::Gelu, 0.0),
+            ActivationKind::Softmax | ActivationKind::LogSoftmax => return None,
         };
         // A slope or alpha that is not > 0 is no epilogue: the layer runs on its own.
         Epilogue::new(op, alpha).ok()

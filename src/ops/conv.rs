@@ -3,11 +3,11 @@
 //! for input, weight and bias.
 
 use super::unary::Epilogue;
-use crate::autograd::record;
+use crate::autograd::{record, will_record};
 use crate::device::{Device, Kernel, Params};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
-use crate::tensor::Tensor;
+use crate::tensor::{host_pool, Tensor};
 
 /// Stride, zero padding and dilation of a convolution or pooling window, as
 /// (height, width).
@@ -173,8 +173,9 @@ impl Geometry {
 /// One implicit-GEMM dispatch of conv2d.wgsl in `mode` (0 forward, 1 input gradient,
 /// 2 weight gradient); see the shader for what `a`, `b` and `extra` are in each. The
 /// forward applies `epilogue` after the bias; the gradients read dy times its
-/// derivative (`extra` then holds the forward's output). Mode 2 with `bias_grad` also
-/// gives the bias gradient, from the same dispatch.
+/// derivative (`extra` then holds what the forward saved: its output, or its
+/// pre-activation). With `second`, the same dispatch also gives the pre-activation in
+/// mode 0 and the bias gradient in mode 2.
 #[allow(clippy::too_many_arguments)] // the shader's operands, one by one
 fn gpu_conv(
     g: &Geometry,
@@ -184,7 +185,7 @@ fn gpu_conv(
     extra: &Tensor,
     out_shape: Shape,
     epilogue: Option<Epilogue>,
-    bias_grad: bool,
+    second: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let device = a.device().clone();
     let ctx = device.gpu_context().expect("called for GPU tensors");
@@ -201,16 +202,17 @@ fn gpu_conv(
         ));
     }
     let out = ctx.alloc(out_shape.numel(), "conv2d result")?;
-    let sums = (bias_grad && mode == 2)
-        .then(|| ctx.alloc(g.o, "conv2d bias gradient"))
+    let (family, second_shape) = match mode {
+        0 if second => ("conv2d_pre", Some(out_shape.clone())),
+        2 if second => ("conv2d_row_sums", Some(Shape::new(&[g.o])?)),
+        _ => ("conv2d", None),
+    };
+    let second_buffer = second_shape
+        .as_ref()
+        .map(|s| ctx.alloc(s.numel(), "conv2d second output"))
         .transpose()?;
     let mut outputs = vec![&out];
-    outputs.extend(sums.as_ref());
-    let family = if sums.is_some() {
-        "conv2d_row_sums"
-    } else {
-        "conv2d"
-    };
+    outputs.extend(second_buffer.as_ref());
     ctx.dispatch(
         &Kernel::new(family, "conv2d", 3, outputs.len() as u8)
             .with("MODE", mode)
@@ -224,41 +226,51 @@ fn gpu_conv(
             batches as u32,
         ],
     );
-    let sums = sums
-        .map(|s| Ok(Tensor::from_gpu(Shape::new(&[g.o])?, s, &device)))
-        .transpose()?;
-    Ok((Tensor::from_gpu(out_shape, out, &device), sums))
+    let second = second_shape
+        .zip(second_buffer)
+        .map(|(s, buffer)| Tensor::from_gpu(s, buffer, &device));
+    Ok((Tensor::from_gpu(out_shape, out, &device), second))
 }
 
+/// y = epilogue(conv(x, w) + bias), with the pre-activation too when `keep_input`.
 fn forward(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     g: &Geometry,
     epilogue: Option<Epilogue>,
-) -> Result<Tensor> {
+    keep_input: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let shape = Shape::new(&[g.n, g.o, g.oh, g.ow])?;
     match x.device() {
         Device::Cpu => {
-            let y = g.cpu_forward(
-                &x.cpu_data(),
-                &weight.cpu_data(),
-                &bias.cpu_data(),
-                epilogue,
-            );
-            Ok(Tensor::from_cpu(shape, y))
+            let (x, w, b) = (x.cpu_data(), weight.cpu_data(), bias.cpu_data());
+            if !keep_input {
+                let y = g.cpu_forward(&x, &w, &b, epilogue);
+                return Ok((Tensor::from_cpu(shape, y), None));
+            }
+            // The pre-activation first, then the activation over a copy of it.
+            let z = g.cpu_forward(&x, &w, &b, None);
+            let mut y = host_pool::uninit(z.len());
+            y.copy_from_slice(&z);
+            if let Some(e) = epilogue {
+                super::cpu::par_chunks(&mut y, super::cpu::GRAIN, |_, ys| e.apply_in_place(ys));
+            }
+            let z = Tensor::from_cpu(shape.clone(), z);
+            Ok((Tensor::from_cpu(shape, y), Some(z)))
         }
-        Device::Gpu(_) => Ok(gpu_conv(g, 0, weight, x, bias, shape, epilogue, false)?.0),
+        Device::Gpu(_) => gpu_conv(g, 0, weight, x, bias, shape, epilogue, keep_input),
     }
 }
 
 /// The input, weight and bias gradients from dy, each where `wanted`, for a convolution
-/// whose output `y` went through `epilogue`: dz = dy ⊙ act'(y) is made on the CPU as
-/// Winograd reads dy (once up front for im2col), and read inside each product on a GPU
-/// (which also takes the bias gradient from the weight-gradient dispatch).
+/// whose output went through `epilogue`, which saved `saved` (the output, or the
+/// pre-activation): dz = dy ⊙ act'(z) is made on the CPU as Winograd reads dy (once up
+/// front for im2col), and read inside each product on a GPU (which also takes the bias
+/// gradient from the weight-gradient dispatch).
 fn conv_grads(
     dy: &Tensor,
-    y: &Tensor,
+    saved: &Tensor,
     epilogue: Option<Epilogue>,
     x: &Tensor,
     weight: &Tensor,
@@ -269,8 +281,8 @@ fn conv_grads(
     let w_shape = Shape::new(&[g.o, g.c, g.kh, g.kw])?;
     match dy.device() {
         Device::Cpu => {
-            let y_data = epilogue.map(|_| y.cpu_data());
-            let gate = epilogue.zip(y_data.as_deref().map(|y| &y[..]));
+            let saved_data = epilogue.map(|_| saved.cpu_data());
+            let gate = epilogue.zip(saved_data.as_deref().map(|s| &s[..]));
             let [dx, dw, db] = g.cpu_backward(
                 &x.cpu_data(),
                 &weight.cpu_data(),
@@ -287,7 +299,7 @@ fn conv_grads(
         }
         Device::Gpu(_) => {
             // Without an activation the gate binding holds dy itself (never read).
-            let gate = if epilogue.is_some() { y } else { dy };
+            let gate = if epilogue.is_some() { saved } else { dy };
             let dx = wanted[0]
                 .then(|| gpu_conv(g, 1, weight, dy, gate, x_shape, epilogue, false))
                 .transpose()?
@@ -297,7 +309,7 @@ fn conv_grads(
                 (Some(dw), db)
             } else {
                 let dz = match epilogue {
-                    Some(e) if wanted[2] => e.backward(y, dy)?,
+                    Some(e) if wanted[2] => e.backward(saved, dy)?,
                     _ => dy.clone(),
                 };
                 let bias_grad = |dz: &Tensor| {
@@ -326,7 +338,8 @@ impl Tensor {
 
     /// [`Tensor::conv2d`] followed by `epilogue`, applied in the same kernel (one GPU
     /// dispatch; on the CPU, on each image's output while it is in cache). Backward turns
-    /// dy into the pre-activation gradient from the output alone.
+    /// dy into the pre-activation gradient from the output alone (from the
+    /// pre-activation, which the kernel then also stores, for SiLU and GELU).
     pub fn conv2d_with(
         &self,
         weight: &Tensor,
@@ -346,15 +359,17 @@ impl Tensor {
                 &zero_bias
             }
         };
-        let out = forward(self, weight, bias_values, &g, epilogue)?;
-        let (x, w, y) = (self.detach(), weight.detach(), out.clone());
+        let keep_input = epilogue.is_some_and(|e| e.saves_input()) && will_record(&operands);
+        let (out, z) = forward(self, weight, bias_values, &g, epilogue, keep_input)?;
+        let (x, w) = (self.detach(), weight.detach());
+        let saved = z.unwrap_or_else(|| out.clone());
         let needs = [
             self.requires_grad(),
             weight.requires_grad(),
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record("conv2d", out, &operands, move |dy| {
-            Ok(conv_grads(dy, &y, epilogue, &x, &w, &g, needs)?.into())
+            Ok(conv_grads(dy, &saved, epilogue, &x, &w, &g, needs)?.into())
         }))
     }
 }

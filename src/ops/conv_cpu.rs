@@ -195,7 +195,8 @@ impl Geometry {
     }
 
     /// The input, weight and bias gradients from dy, each where `wanted`, for an output
-    /// that went through `gate`'s activation (its output y: dz = dy ⊙ act'(y)). Winograd,
+    /// that went through `gate`'s activation (with the values it saved, its output or its
+    /// input: dz = dy ⊙ act'(z)). Winograd,
     /// where it applies, computes all three together and gates dy image by image as it
     /// reads it; otherwise dz is computed once and im2col products follow.
     pub(super) fn cpu_backward(

@@ -1,11 +1,12 @@
 //! The dense layer as one op: `Tensor::linear` (product, bias, activation, and optionally
 //! the dropout after it, in one GEMM's output stage) and its backward through the gated
-//! GEMMs of src/ops/matmul.rs, which read dy ⊙ act'(y) (and a deferred activity
-//! penalty's gradient, and the dropout mask) as they load it.
+//! GEMMs of src/ops/matmul.rs, which read dy ⊙ act'(z) (and a deferred activity
+//! penalty's gradient, and the dropout mask) as they load it, act' taken from the layer's
+//! output or, for SiLU and GELU, from the pre-activation z the forward kernel also kept.
 
 use super::matmul::{forward_with, Finish, Gate};
 use super::unary::Epilogue;
-use crate::autograd::record_absorbing;
+use crate::autograd::{record_absorbing, will_record};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
@@ -14,7 +15,8 @@ impl Tensor {
     /// input, an (out, in) weight and an optional (out) bias, giving (N, out). The bias
     /// and the activation are applied as the product is stored (one GPU dispatch, one
     /// pass on the CPU); backward turns dy into the pre-activation gradient from the
-    /// output alone, then takes the three products' gradients.
+    /// output alone (from the pre-activation, which the kernel then also stores, for SiLU
+    /// and GELU), then takes the three products' gradients.
     pub fn linear(
         &self,
         weight: &Tensor,
@@ -74,12 +76,16 @@ impl Tensor {
                 format!("{}", b.shape()),
             ));
         }
+        // An activation that saves its input (SiLU, GELU) has the kernel keep z as well,
+        // when there will be a backward to read it.
+        let keep_input = epilogue.is_some_and(|e| e.saves_input()) && will_record(&operands);
         let dense = Finish::Dense {
             bias,
             epilogue,
             dropout,
+            keep_input,
         };
-        let (out, _) = forward_with(self, weight, false, true, dense)?;
+        let (out, z) = forward_with(self, weight, false, true, dense)?;
         debug_assert_eq!(out.dims(), [n, outputs]);
         let (x, w, y) = (self.detach(), weight.detach(), out.clone());
         let needs = [
@@ -88,7 +94,7 @@ impl Tensor {
             bias.is_some_and(Tensor::requires_grad),
         ];
         Ok(record_absorbing(OP, out, &operands, move |dy, penalty| {
-            // dz = (dy + penalty'(y)) ⊙ act'(y). A GPU gates dy inside each product that
+            // dz = (dy + penalty'(y)) ⊙ act'(z). A GPU gates dy inside each product that
             // reads it (the penalty's gradient too, when its upstream gradient is
             // backward's seed of one); the CPU computes dz once.
             let gpu = dy.device().is_gpu();
@@ -99,6 +105,7 @@ impl Tensor {
             };
             let gate = Gate {
                 output: &y,
+                input: z.as_ref(),
                 epilogue,
                 penalty: absorbed.map_or([0.0; 2], |p| [p.l1, p.l2]),
                 dropout,

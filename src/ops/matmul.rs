@@ -54,20 +54,28 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, us
 }
 
 /// An activation's derivative applied to A as it is read: the product uses
-/// (a + penalty'(output)) ⊙ act'(output) (a layer's pre-activation gradient dz from its
-/// output gradient dy), where `output` is the activation's output, shaped like A, and
+/// (a + penalty'(output)) ⊙ act'(z) (a layer's pre-activation gradient dz from its
+/// output gradient dy), where `output` is the layer's output, shaped like A, and
 /// penalty the L1/L2 penalty (`penalty` = [l1, l2], zeros for none) on it.
+/// act' is taken from `input`, the pre-activation z, where the epilogue
+/// [saves its input](Epilogue::saves_input), else from the output.
 /// With `dropout` (drop probability, seed), `output` is the dropout's output: the mask
 /// is made again, and act' is taken at output / keep-scale where the mask kept.
 #[derive(Clone, Copy)]
 pub(super) struct Gate<'a> {
     pub(super) output: &'a Tensor,
+    pub(super) input: Option<&'a Tensor>,
     pub(super) epilogue: Option<Epilogue>,
     pub(super) penalty: [f32; 2],
     pub(super) dropout: Option<(f32, u64)>,
 }
 
-impl Gate<'_> {
+impl<'a> Gate<'a> {
+    /// What act' is taken from: the pre-activation where it was kept, else the output.
+    fn saved(&self) -> &'a Tensor {
+        self.input.unwrap_or(self.output)
+    }
+
     /// (a + penalty'(output)) ⊙ act'(output), computed in passes of its own (the CPU's
     /// way).
     pub(super) fn apply(&self, a: &Tensor) -> Result<Tensor> {
@@ -80,9 +88,12 @@ impl Gate<'_> {
         let (a, activated) = match self.dropout {
             Some((p, seed)) => (
                 super::random::apply_dropout(&a, p, seed)?,
-                self.output.mul_scalar(1.0 - p)?,
+                match self.input {
+                    Some(z) => z.clone(),
+                    None => self.output.mul_scalar(1.0 - p)?,
+                },
             ),
-            None => (a, self.output.clone()),
+            None => (a, self.saved().clone()),
         };
         match self.epilogue {
             Some(e) => e.backward(&activated, &a),
@@ -96,11 +107,13 @@ pub(super) enum Finish<'a> {
     /// Nothing: C as computed from A, gated or not.
     Plain { gate: Option<Gate<'a>> },
     /// A dense layer's output: add a bias (one value per column), apply an activation and
-    /// a dropout (drop probability, seed) before storing C.
+    /// a dropout (drop probability, seed) before storing C; with `keep_input`, also the
+    /// pre-activation (C before the activation), shaped like C.
     Dense {
         bias: Option<&'a Tensor>,
         epilogue: Option<Epilogue>,
         dropout: Option<(f32, u64)>,
+        keep_input: bool,
     },
     /// Also the row sums of op(A) (gated or not): a dense layer's bias gradient Σ_N dz
     /// next to its weight gradient dzᵀ·x, from the same GPU dispatch.
@@ -120,7 +133,8 @@ fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     Ok(forward_with(a, b, ta, tb, Finish::Plain { gate: None })?.0)
 }
 
-/// op(a)·op(b), finished as `finish` says, with the row sums of op(a) when it asks.
+/// op(a)·op(b), finished as `finish` says, with the row sums of op(a) or the kept
+/// pre-activation when it asks.
 pub(super) fn forward_with(
     a: &Tensor,
     b: &Tensor,
@@ -194,32 +208,48 @@ pub(super) fn forward_with(
                     c,
                 );
             }
-            let mut row_sums = None;
+            let mut second = None;
             match finish {
                 Finish::Plain { .. } => {}
                 Finish::Dense {
                     bias,
                     epilogue,
                     dropout,
+                    keep_input,
                 } => {
                     let bias = bias.map(|b| b.cpu_data());
-                    super::cpu::par_chunks(&mut out, n, |r, row| {
-                        if let Some(bias) = &bias {
-                            row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
-                        }
-                        if let Some(e) = epilogue {
-                            e.apply_in_place(row);
-                        }
-                        if let Some((p, seed)) = dropout {
-                            super::random::drop_in_place(row, r * n, p, seed);
-                        }
-                    });
+                    let finish_rows = |out: &mut [f32], add_bias: bool, activate: bool| {
+                        super::cpu::par_chunks(out, n, |r, row| {
+                            if let Some(bias) = bias.as_ref().filter(|_| add_bias) {
+                                row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
+                            }
+                            if !activate {
+                                return;
+                            }
+                            if let Some(e) = epilogue {
+                                e.apply_in_place(row);
+                            }
+                            if let Some((p, seed)) = dropout {
+                                super::random::drop_in_place(row, r * n, p, seed);
+                            }
+                        })
+                    };
+                    if keep_input {
+                        // The pre-activation is copied out between the two passes.
+                        finish_rows(&mut out, true, false);
+                        let mut z = host_pool::uninit(out.len());
+                        z.copy_from_slice(&out);
+                        second = Some(Tensor::from_cpu(shape.clone(), z));
+                        finish_rows(&mut out, false, true);
+                    } else {
+                        finish_rows(&mut out, true, true);
+                    }
                 }
                 Finish::RowSums { .. } => {
-                    row_sums = Some(a.sum_axis(if ta { 0 } else { 1 }, false)?);
+                    second = Some(a.sum_axis(if ta { 0 } else { 1 }, false)?);
                 }
             }
-            Ok((Tensor::from_cpu(shape, out), row_sums))
+            Ok((Tensor::from_cpu(shape, out), second))
         }
         Device::Gpu(ctx) => {
             let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
@@ -242,6 +272,13 @@ pub(super) fn forward_with(
                 (shader, entry, tile) = ("matmul", "matmul_vec4", TILE);
             }
             let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
+            let keep_input = matches!(
+                finish,
+                Finish::Dense {
+                    keep_input: true,
+                    ..
+                }
+            );
             let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
             let [pen_l1, pen_l2] = gate.map_or([0.0; 2], |g| g.penalty);
             let dropout = match finish {
@@ -255,12 +292,13 @@ pub(super) fn forward_with(
                     gate_alpha,
                 ),
                 Finish::Dense { bias, epilogue, .. } => {
-                    let family = if shader == "matmul_large" {
-                        "dense_large"
-                    } else {
-                        "dense"
+                    let family = match (shader == "matmul_large", keep_input) {
+                        (true, false) => "dense_large",
+                        (true, true) => "dense_large_pre",
+                        (false, false) => "dense",
+                        (false, true) => "dense_pre",
                     };
-                    let kernel = Kernel::new(family, entry, 3, 1)
+                    let kernel = Kernel::new(family, entry, 3, 1 + keep_input as u8)
                         .with("ACT", Epilogue::code(epilogue))
                         .with("HAS_BIAS", bias.is_some() as u32);
                     (kernel, epilogue.map_or(0.0, |e| e.alpha()))
@@ -281,13 +319,18 @@ pub(super) fn forward_with(
                 // Without a bias the dense kernel's bias binding reads b (never used).
                 inputs.push(bias.unwrap_or(b).gpu_buffer());
             }
-            inputs.extend(gate.map(|g| g.output.gpu_buffer()));
-            let row_sums = match finish {
-                Finish::RowSums { .. } => Some(ctx.alloc(count * m, "row sums")?),
+            inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
+            let second_shape = match finish {
+                Finish::RowSums { .. } => Some((Shape::new(&[count * m])?, "row sums")),
+                _ if keep_input => Some((shape.clone(), "pre-activation")),
                 _ => None,
             };
+            let second = second_shape
+                .as_ref()
+                .map(|(s, label)| ctx.alloc(s.numel(), label))
+                .transpose()?;
             let mut outputs = vec![&out];
-            outputs.extend(row_sums.as_ref());
+            outputs.extend(second.as_ref());
             ctx.dispatch(
                 &kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
                 &inputs,
@@ -311,10 +354,10 @@ pub(super) fn forward_with(
                     count as u32,
                 ],
             );
-            let row_sums = row_sums
-                .map(|sums| Ok(Tensor::from_gpu(Shape::new(&[count * m])?, sums, &device)))
-                .transpose()?;
-            Ok((Tensor::from_gpu(shape, out, &device), row_sums))
+            let second = second_shape
+                .zip(second)
+                .map(|((s, _), buffer)| Tensor::from_gpu(s, buffer, &device));
+            Ok((Tensor::from_gpu(shape, out, &device), second))
         }
     }
 }

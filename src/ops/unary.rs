@@ -198,8 +198,10 @@ pub(crate) const ACT_IDENTITY: u32 = 255;
 
 /// An activation that a GEMM (a dense layer's matmul, a convolution) applies to its output
 /// in the same kernel, after the bias, so that a layer and its activation cost one pass
-/// over memory and, on the GPU, one dispatch. Backward needs only the layer's output.
-/// SiLU and GELU are not epilogues: their derivative needs the input too.
+/// over memory and, on the GPU, one dispatch. Backward needs one saved value per element:
+/// the layer's output for most, its pre-activation for SiLU and GELU (whose derivative
+/// does not follow from the output; see [`Epilogue::saves_input`]), which the same kernel
+/// then also stores.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Epilogue {
     op: UnaryOp,
@@ -207,8 +209,8 @@ pub struct Epilogue {
 }
 
 impl Epilogue {
-    /// The functions an epilogue can apply: each derivative follows from the output alone.
-    pub const OPS: [UnaryOp; 8] = [
+    /// The functions an epilogue can apply: every elementwise activation.
+    pub const OPS: [UnaryOp; 10] = [
         UnaryOp::Relu,
         UnaryOp::LeakyRelu,
         UnaryOp::Sigmoid,
@@ -216,6 +218,8 @@ impl Epilogue {
         UnaryOp::Elu,
         UnaryOp::Selu,
         UnaryOp::Softplus,
+        UnaryOp::Silu,
+        UnaryOp::Gelu,
         UnaryOp::Step,
     ];
 
@@ -250,6 +254,14 @@ impl Epilogue {
         self.alpha
     }
 
+    /// Whether backward needs the activation's input (the pre-activation z) rather than
+    /// its output: SiLU and GELU, which are not one-to-one. A layer with such an epilogue
+    /// keeps z beside its output while gradients are recorded (`saves_input` in
+    /// shaders/activation.wgsl).
+    pub fn saves_input(&self) -> bool {
+        matches!(self.op, UnaryOp::Silu | UnaryOp::Gelu)
+    }
+
     /// The shader's `ACT` code of an optional epilogue.
     pub(crate) fn code(epilogue: Option<Epilogue>) -> u32 {
         epilogue.map_or(ACT_IDENTITY, |e| e.op as u32)
@@ -268,8 +280,11 @@ impl Epilogue {
         }
     }
 
-    /// f'(x) from y = f(x), the CPU twin of `act_derivative_from_output` in the shader.
-    fn derivative_from_output(self, y: f32) -> f32 {
+    /// f'(x) from the value the epilogue saved (y = f(x), or x where it
+    /// [saves its input](Epilogue::saves_input)), the CPU twin of
+    /// `act_derivative_from_saved` in the shader.
+    fn derivative_from_saved(self, saved: f32) -> f32 {
+        let y = saved;
         let positive = y > 0.0;
         match self.op {
             UnaryOp::Relu => f32::from(u8::from(positive)),
@@ -297,35 +312,37 @@ impl Epilogue {
                 }
             }
             UnaryOp::Softplus => 1.0 - (-y).exp(),
+            UnaryOp::Silu | UnaryOp::Gelu => self.op.derivative(saved, 0.0, self.alpha, 0.0),
             _ => 0.0, // Step; no other op is an epilogue
         }
     }
 
-    /// `out = dy ⊙ f'(x)` from the forward output y = f(x), all of one length. ReLU is a
-    /// select (a gradient of inf or NaN where y ≤ 0 gives 0, as on the GPU), and each op
-    /// has a loop of its own so that it vectorises.
+    /// `out = dy ⊙ f'(x)` from the values the forward saved (y = f(x), or x), all of one
+    /// length. ReLU is a select (a gradient of inf or NaN where y ≤ 0 gives 0, as on the
+    /// GPU), and each op has a loop of its own so that it vectorises.
     #[inline(always)] // into `simd` callers
-    pub(crate) fn gate_into(self, dy: &[f32], y: &[f32], out: &mut [f32]) {
-        let elements = out.iter_mut().zip(dy.iter().zip(y));
+    pub(crate) fn gate_into(self, dy: &[f32], saved: &[f32], out: &mut [f32]) {
+        let elements = out.iter_mut().zip(dy.iter().zip(saved));
         match self.op {
             UnaryOp::Relu => elements.for_each(|(o, (&g, &v))| *o = if v > 0.0 { g } else { 0.0 }),
-            _ => elements.for_each(|(o, (&g, &v))| *o = g * self.derivative_from_output(v)),
+            _ => elements.for_each(|(o, (&g, &v))| *o = g * self.derivative_from_saved(v)),
         }
     }
 
-    /// dy ⊙ f'(x) from the forward output y = f(x), in parallel chunks.
-    pub(crate) fn cpu_gate(self, dy: &[f32], y: &[f32]) -> Vec<f32> {
+    /// dy ⊙ f'(x) from the values the forward saved (y = f(x), or x), in parallel chunks.
+    pub(crate) fn cpu_gate(self, dy: &[f32], saved: &[f32]) -> Vec<f32> {
         let mut out = host_pool::uninit(dy.len());
         super::cpu::par_chunks(&mut out, super::cpu::GRAIN, |c, out| {
             let at = c * super::cpu::GRAIN..c * super::cpu::GRAIN + out.len();
-            self.gate_into(&dy[at.clone()], &y[at], out);
+            self.gate_into(&dy[at.clone()], &saved[at], out);
         });
         out
     }
 
-    /// dx = dy · f'(x), from the forward output y = f(x).
-    pub(crate) fn backward(self, y: &Tensor, dy: &Tensor) -> Result<Tensor> {
-        let n = y.numel();
+    /// dx = dy · f'(x), from the values the forward saved (y = f(x), or x where the
+    /// epilogue [saves its input](Epilogue::saves_input)).
+    pub(crate) fn backward(self, saved: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let (y, n) = (saved, saved.numel());
         match y.device() {
             Device::Cpu => {
                 let data = self.cpu_gate(&dy.cpu_data(), &y.cpu_data());

@@ -688,5 +688,41 @@ pub fn all() -> Vec<Case> {
             x[0].conv2d_with(&x[1], Some(&x[2]), padding, relu)
         },
     ));
+    // SiLU and GELU epilogues, which keep their pre-activation for backward: a dense
+    // layer on every kernel (the large-tile one too), one with the dropout after it, and
+    // convolutions on the im2col and the Winograd CPU paths (last, as above).
+    cases.push(linear("linear_silu", |x| {
+        x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Silu, 0.0)?)
+    }));
+    cases.push(linear("linear_no_bias_gelu_dropout", |x| {
+        x[0].linear_dropout(&x[1], None, epilogue(UnaryOp::Gelu, 0.0)?, 0.4, 23)
+    }));
+    cases.push(conv(
+        "conv2d_gelu_stride2_pad1",
+        [1, 2, 9, 8],
+        [17, 2, 3, 2],
+        [1, 2, 5, 5],
+        [2, 2, 3, 3],
+        |x| {
+            let options = Conv2dOptions {
+                stride: [2, 2],
+                padding: [1, 1],
+                dilation: [1, 1],
+            };
+            x[0].conv2d_with(&x[1], Some(&x[2]), options, epilogue(UnaryOp::Gelu, 0.0)?)
+        },
+    ));
+    cases.push(conv(
+        "conv2d_winograd_silu_pad1",
+        [3, 9, 11, 8],
+        [10, 9, 3, 3],
+        [2, 8, 3, 4],
+        [8, 8, 3, 3],
+        |x| {
+            let silu = epilogue(UnaryOp::Silu, 0.0)?;
+            let padding = Conv2dOptions::same([3, 3], [1, 1])?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), padding, silu)
+        },
+    ));
     cases
 }
