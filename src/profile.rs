@@ -6,6 +6,10 @@
 //!   dispatch gets its own compute pass and every submit waits for its timestamps, so the
 //!   program runs slower than usual; the kernel times themselves are the GPU's.
 //! - **CPU time recording GPU work**: the host time spent encoding dispatches.
+//! - **Launches per kernel**: how many workgroups each kernel's dispatches launched (mean
+//!   and fewest) and the work the op declared for them, to see which products leave a
+//!   large GPU idle (the launch log, [`crate::device::GpuContext::log_launches`], gives
+//!   each dispatch).
 //! - **Host time per op**: on the CPU path an op's computation, on the GPU path the time
 //!   to record its dispatches. A forward op is charged the host time since the previous
 //!   op on its thread ended (work between ops, such as creating tensors, is charged to
@@ -34,9 +38,20 @@ impl Stat {
     }
 }
 
+/// Dispatches, workgroups and declared flops of one kernel.
+#[derive(Clone, Copy, Default)]
+struct LaunchStat {
+    count: u64,
+    workgroups: u64,
+    fewest: u64,
+    flops: u64,
+}
+
 /// Everything measured so far.
 #[derive(Default)]
 struct Profile {
+    /// kernel → its launches.
+    launches: HashMap<String, LaunchStat>,
     /// (op, device) → host time.
     host: HashMap<(String, &'static str), Stat>,
     /// kernel → GPU time.
@@ -130,6 +145,21 @@ pub(crate) fn add_kernel_times(times: impl IntoIterator<Item = (String, Duration
     }
 }
 
+/// Adds one dispatch to its kernel's launch row.
+pub(crate) fn add_launch(launch: &crate::device::Launch) {
+    let mut p = profile();
+    let stat = p.launches.entry(launch.kernel.clone()).or_default();
+    let workgroups = launch.workgroups();
+    stat.fewest = if stat.count == 0 {
+        workgroups
+    } else {
+        stat.fewest.min(workgroups)
+    };
+    stat.count += 1;
+    stat.workgroups += workgroups;
+    stat.flops += launch.flops.unwrap_or(0);
+}
+
 /// Says why GPU kernel times are missing (printed under the table).
 pub(crate) fn note_gpu(note: String) {
     profile().gpu_note.get_or_insert(note);
@@ -197,6 +227,27 @@ pub fn report() -> Option<String> {
             p.recording.total.as_secs_f64() * 1e3,
             p.recording.total.as_secs_f64() * 1e6 / p.recording.count as f64
         );
+    }
+    if !p.launches.is_empty() {
+        let mut rows: Vec<_> = p.launches.iter().collect();
+        rows.sort_by_key(|(_, s)| std::cmp::Reverse(s.flops));
+        let _ = writeln!(out, "Launches per kernel (by declared work)");
+        let _ = writeln!(
+            out,
+            "  {:<44} {:>8} {:>12} {:>11} {:>11}",
+            "name", "count", "mean groups", "fewest", "mean MFLOP"
+        );
+        for (kernel, s) in rows {
+            let _ = writeln!(
+                out,
+                "  {:<44} {:>8} {:>12.0} {:>11} {:>11.2}",
+                kernel,
+                s.count,
+                s.workgroups as f64 / s.count as f64,
+                s.fewest,
+                s.flops as f64 / s.count as f64 / 1e6
+            );
+        }
     }
     let rows = p.host.iter().map(|(k, s)| (k.clone(), *s)).collect();
     table(

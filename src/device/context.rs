@@ -4,7 +4,7 @@
 use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::{BufferKind, BufferPool, GpuBuffer};
-use super::recorder::{Recorder, DEFAULT_MAX_PENDING};
+use super::recorder::{Launch, Recorder, DEFAULT_MAX_PENDING};
 use super::waits::HostWaits;
 use crate::error::{Error, Result};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -337,6 +337,20 @@ impl GpuContext {
             host_wait_nanos,
             host_wait_cpu_nanos,
         }
+    }
+
+    /// Starts logging every dispatch recorded from now on (kernel, workgroups, declared
+    /// flops), clearing what was logged, or with `false` stops and forgets the log. Tests
+    /// and the bench use it to check how work is spread over the GPU without running on
+    /// one; the counts are the same on every adapter with the same limits.
+    pub fn log_launches(&self, on: bool) {
+        lock(&self.recorder).log_launches(on);
+    }
+
+    /// The dispatches logged since [`GpuContext::log_launches`] or the last call, in
+    /// recording order; empty when the log is off.
+    pub fn take_launches(&self) -> Vec<Launch> {
+        lock(&self.recorder).take_launches()
     }
 
     /// A storage buffer for `floats` f32 values (contents undefined).

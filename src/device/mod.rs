@@ -11,6 +11,7 @@ pub use context::{GpuContext, GpuOptions, GpuStats, PendingRead};
 pub use params::Params;
 pub use pipelines::Kernel;
 pub use pool::GpuBuffer;
+pub use recorder::Launch;
 pub use waits::thread_cpu_time;
 
 use crate::error::Result;

@@ -12,6 +12,7 @@ pub const PARAM_BYTES: u32 = (PARAM_WORDS * 4) as u32;
 pub struct Params {
     words: [u32; PARAM_WORDS],
     len: usize,
+    flops: Option<u64>,
 }
 
 impl Params {
@@ -33,6 +34,20 @@ impl Params {
         self.words[self.len] = value.to_bits();
         self.len += 1;
         self
+    }
+
+    /// Declares the floating-point operations the dispatch does (not sent to the GPU): the
+    /// launch log ([`crate::device::Launch`]) and the profiler weigh launches by it. Ops
+    /// whose threads each do more than a few operations (products, reductions, the
+    /// optimizer) declare it; a plain elementwise kernel does not.
+    pub fn flops(mut self, flops: usize) -> Self {
+        self.flops = Some(flops as u64);
+        self
+    }
+
+    /// The operations declared with [`Params::flops`], if any.
+    pub fn declared_flops(&self) -> Option<u64> {
+        self.flops
     }
 
     /// The block as bytes (always the full twenty words).

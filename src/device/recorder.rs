@@ -113,6 +113,27 @@ impl KernelTimer {
     }
 }
 
+/// One recorded dispatch, as the launch log keeps it ([`GpuContext::log_launches`]).
+///
+/// [`GpuContext::log_launches`]: crate::device::GpuContext::log_launches
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    /// The kernel: shader.entry and its specialization constants.
+    pub kernel: String,
+    /// Workgroups launched along x, y and z.
+    pub groups: [u32; 3],
+    /// Floating-point operations the op declared for it ([`Params::flops`]); `None` for
+    /// an elementwise kernel, whose threads do a few operations each.
+    pub flops: Option<u64>,
+}
+
+impl Launch {
+    /// Workgroups launched in all.
+    pub fn workgroups(&self) -> u64 {
+        self.groups.iter().map(|&g| u64::from(g)).product()
+    }
+}
+
 /// The profiler's name of a kernel: shader.entry and its constants.
 fn kernel_label(kernel: &Kernel) -> String {
     let mut label = format!("{}.{}", kernel.shader, kernel.entry);
@@ -133,6 +154,8 @@ pub(crate) struct Recorder {
     bind_groups: HashMap<BindKey, wgpu::BindGroup>,
     timer: Option<KernelTimer>,
     waits: Arc<HostWaits>,
+    /// Every dispatch since the log was switched on, when it is.
+    launches: Option<Vec<Launch>>,
     pub(crate) dispatches: u64,
     pub(crate) submits: u64,
 }
@@ -195,6 +218,7 @@ impl Recorder {
             bind_groups: HashMap::new(),
             timer,
             waits,
+            launches: None,
             dispatches: 0,
             submits: 0,
         }
@@ -291,6 +315,17 @@ impl Recorder {
             timer.names.push(kernel_label(kernel));
             self.end_pass(); // one pass per timed dispatch, so its end timestamp is its own
         }
+        if self.launches.is_some() || crate::profile::enabled() {
+            let launch = Launch {
+                kernel: kernel_label(kernel),
+                groups,
+                flops: params.declared_flops(),
+            };
+            crate::profile::add_launch(&launch);
+            if let Some(log) = self.launches.as_mut() {
+                log.push(launch);
+            }
+        }
         self.dispatches += 1;
         self.pending += 1;
         if self.pending >= self.max_pending {
@@ -386,6 +421,19 @@ impl Recorder {
         if let Some(timer) = self.timer.as_mut().filter(|t| !t.names.is_empty()) {
             timer.collect(&self.device, &self.waits);
         }
+    }
+
+    /// Starts keeping every dispatch in the launch log (afresh), or stops and forgets it.
+    pub(crate) fn log_launches(&mut self, on: bool) {
+        self.launches = on.then(Vec::new);
+    }
+
+    /// The dispatches logged since the log started or was last taken.
+    pub(crate) fn take_launches(&mut self) -> Vec<Launch> {
+        self.launches
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Bind groups in the cache now.

@@ -189,10 +189,10 @@ fn gpu_conv(
 ) -> Result<(Tensor, Option<Tensor>)> {
     let device = a.device().clone();
     let ctx = device.gpu_context().expect("called for GPU tensors");
-    let (rows, cols, batches) = match mode {
-        0 => (g.o, g.positions(), g.n),
-        1 => (g.c, g.h * g.w, g.n),
-        _ => (g.o, g.taps(), 1),
+    let (rows, cols, depth, batches) = match mode {
+        0 => (g.o, g.positions(), g.taps(), g.n),
+        1 => (g.c, g.h * g.w, g.o * g.kh * g.kw, g.n),
+        _ => (g.o, g.taps(), g.n * g.positions(), 1),
     };
     let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
     if batches > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
@@ -219,7 +219,9 @@ fn gpu_conv(
             .with("ACT", Epilogue::code(epilogue)),
         &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
         &outputs,
-        g.params().f(epilogue.map_or(0.0, |e| e.alpha())),
+        g.params()
+            .f(epilogue.map_or(0.0, |e| e.alpha()))
+            .flops(2 * rows * cols * depth * batches),
         [
             cols.div_ceil(64) as u32,
             rows.div_ceil(64) as u32,

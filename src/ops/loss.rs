@@ -219,7 +219,11 @@ impl Tensor {
                     &Kernel::new("loss", "cross_entropy", 2, 2),
                     &[self.gpu_buffer(), labels.gpu_buffer()],
                     &[&losses, &grad],
-                    Params::new().u(rows).u(cols).f(scale),
+                    Params::new()
+                        .u(rows)
+                        .u(cols)
+                        .f(scale)
+                        .flops(SOFTMAX_FLOPS * rows * cols),
                     super::groups_per_row(ctx, rows),
                 );
                 (
@@ -283,7 +287,11 @@ impl Tensor {
                     &Kernel::new("loss", "cross_entropy_tracked", 3, 3),
                     &[self.gpu_buffer(), labels.gpu_buffer(), sums.gpu_buffer()],
                     &[&loss, &grad, &after],
-                    Params::new().u(rows).u(cols).f(scale),
+                    Params::new()
+                        .u(rows)
+                        .u(cols)
+                        .f(scale)
+                        .flops(SOFTMAX_FLOPS * rows * cols),
                     [1, 1, 1],
                 );
                 (
@@ -338,6 +346,10 @@ pub(crate) fn advance_sums(
         }
     }
 }
+
+/// Operations per logit of a softmax or cross-entropy kernel (max, exp, sum, divide or
+/// log, gradient), as declared to the launch log.
+pub(super) const SOFTMAX_FLOPS: usize = 5;
 
 /// Largest number of logits `cross_entropy_tracked` gives its one-workgroup kernel.
 const TRACKED_MAX_LOGITS: usize = 1 << 16;

@@ -345,7 +345,8 @@ pub(super) fn forward_with(
                         .u(m * n)
                         .f(alpha)
                         .f(pen_l1)
-                        .f(pen_l2),
+                        .f(pen_l2)
+                        .flops(2 * count * m * n * k),
                     dropout,
                 ),
                 [

@@ -114,12 +114,13 @@ impl Layout {
         Params::new().u(self.n).u(self.c).u(self.s).f(self.eps)
     }
 
-    /// Runs one entry point on the GPU into a new tensor of `shape`.
+    /// Runs one entry point on the GPU into a new tensor of `shape`, declaring `flops`
+    /// where its threads each do more than a few operations.
     fn dispatch<'a>(
         &self,
         kernel: Kernel,
         ops: Operands<'a>,
-        shape: Shape,
+        (shape, flops): (Shape, Option<usize>),
         groups: [u32; 3],
     ) -> Result<Tensor> {
         let device = ops.x.device();
@@ -136,7 +137,11 @@ impl Layout {
             bind(ops.sum_dy),
             bind(ops.sum_dy_xhat),
         ];
-        ctx.dispatch(&kernel, &reads, &[&out], self.params(), groups);
+        let params = match flops {
+            Some(flops) => self.params().flops(flops),
+            None => self.params(),
+        };
+        ctx.dispatch(&kernel, &reads, &[&out], params, groups);
         Ok(Tensor::from_gpu(shape, out, device))
     }
 
@@ -174,7 +179,9 @@ impl Layout {
                 let groups = super::groups_per_row(ctx, self.c);
                 let kernel =
                     Kernel::new("batch_norm", "channel_reduce", 7, 1).with("MODE", what as u32);
-                self.dispatch(kernel, ops, shape, groups)
+                // About three operations per value: read, centre or scale, add.
+                let flops = 3 * self.count() * self.c;
+                self.dispatch(kernel, ops, (shape, Some(flops)), groups)
             }
         }
     }
@@ -206,7 +213,8 @@ impl Layout {
             }
             Device::Gpu(ctx) => {
                 let groups = ctx.groups_1d(shape.numel(), super::WORKGROUP);
-                self.dispatch(Kernel::new("batch_norm", entry, 7, 1), ops, shape, groups)
+                let kernel = Kernel::new("batch_norm", entry, 7, 1);
+                self.dispatch(kernel, ops, (shape, None), groups)
             }
         }
     }

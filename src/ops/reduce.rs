@@ -46,7 +46,14 @@ fn gpu_sum_rows(
         &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", op),
         &[x],
         &[&out],
-        Params::new().u(rows).u(len).u(total).f(scale).f(l1).f(l2),
+        Params::new()
+            .u(rows)
+            .u(len)
+            .u(total)
+            .f(scale)
+            .f(l1)
+            .f(l2)
+            .flops(total),
         super::groups_per_row(ctx, rows),
     );
     Ok(out)
@@ -80,7 +87,14 @@ pub(super) fn gpu_sum_all(
         &Kernel::new("reduce", "reduce_plus", 2, 1).with("OP", op),
         &[source, base],
         &[&out],
-        Params::new().u(1).u(len).u(len).f(scale).f(l1).f(l2),
+        Params::new()
+            .u(1)
+            .u(len)
+            .u(len)
+            .f(scale)
+            .f(l1)
+            .f(l2)
+            .flops(len),
         [1, 1, 1],
     );
     Ok(out)
@@ -115,7 +129,12 @@ fn sum_around(
                     &Kernel::new("reduce", "reduce_strided", 1, 1).with("OP", 0),
                     &[x.gpu_buffer()],
                     &[&out],
-                    Params::new().u(outer).u(len).u(inner).f(scale),
+                    Params::new()
+                        .u(outer)
+                        .u(len)
+                        .u(inner)
+                        .f(scale)
+                        .flops(outer * len * inner),
                     ctx.groups_1d(outer * inner, super::WORKGROUP),
                 );
                 out
@@ -270,7 +289,11 @@ impl Tensor {
                     &Kernel::new("reduce", "max_axis", 1, 2),
                     &[self.gpu_buffer()],
                     &[&values, &indices],
-                    Params::new().u(outer).u(len).u(inner),
+                    Params::new()
+                        .u(outer)
+                        .u(len)
+                        .u(inner)
+                        .flops(outer * len * inner),
                     ctx.groups_1d(outer * inner, super::WORKGROUP),
                 );
                 Ok((

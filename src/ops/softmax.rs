@@ -43,7 +43,10 @@ fn forward(x: &Tensor, log: bool) -> Result<Tensor> {
                 &Kernel::new("softmax", "softmax", 1, 1).with("OP", log as u32),
                 &[x.gpu_buffer()],
                 &[&y],
-                Params::new().u(rows).u(cols),
+                Params::new()
+                    .u(rows)
+                    .u(cols)
+                    .flops(super::loss::SOFTMAX_FLOPS * rows * cols),
                 super::groups_per_row(ctx, rows),
             );
             Tensor::from_gpu(x.shape().clone(), y, device)
@@ -86,7 +89,10 @@ fn backward(y: &Tensor, dy: &Tensor, log: bool, rows: usize, cols: usize) -> Res
                 &Kernel::new("softmax", "softmax_backward", 2, 1).with("OP", log as u32),
                 &[y.gpu_buffer(), dy.gpu_buffer()],
                 &[&dx],
-                Params::new().u(rows).u(cols),
+                Params::new()
+                    .u(rows)
+                    .u(cols)
+                    .flops(super::loss::SOFTMAX_FLOPS * rows * cols),
                 super::groups_per_row(ctx, rows),
             );
             Ok(Tensor::from_gpu(y.shape().clone(), dx, device))

@@ -320,7 +320,8 @@ impl Rule {
             );
             let params = lens_and_clip(Params::new().u(0).f(0.0), &[0.0; 6], chunk, 0.0)
                 .u(0)
-                .u(first);
+                .u(first)
+                .flops(2 * values_of(chunk));
             ctx.dispatch(&kernel, &reads, &writes, params, [groups as u32, 1, 1]);
             first += groups;
         }
@@ -374,7 +375,8 @@ impl Rule {
         let blocks = blocks_of(updates);
         let params = lens_and_clip(Params::new().u(blocks).f(lr), h, updates, bound)
             .u(count)
-            .u(0);
+            .u(0)
+            .flops(STEP_FLOPS_PER_VALUE * values_of(updates));
         let kernel = Kernel::new(
             super::kernel::family(updates.len(), self.state_names().len(), partials.is_some()),
             "step",
@@ -626,6 +628,15 @@ fn one_device(updates: &[Update]) -> Result<()> {
 }
 
 /// Workgroups of 256 the step over `updates` takes: each tensor's rounded up.
+/// Operations per parameter value of a step kernel, as declared to the launch log (Adam's
+/// update, the most: two moments, a square root, a division, the step).
+const STEP_FLOPS_PER_VALUE: usize = 12;
+
+/// Parameter values in `updates`.
+fn values_of(updates: &[Update]) -> usize {
+    updates.iter().map(|u| u.param.numel()).sum()
+}
+
 fn blocks_of(updates: &[Update]) -> usize {
     updates
         .iter()
