@@ -4,7 +4,8 @@
 // in place (no copy); loads stay coalesced either way. Out-of-range elements load as 0.
 // `matmul` loads scalars and serves every shape; `matmul_vec4` loads one vec4 of each
 // operand per thread per tile and needs each operand's contiguous axis (and so its batch
-// stride) to be a multiple of 4. A is read through `load_a`/`load_a4` (the gemm_input
+// stride) to be a multiple of 4; `matmul_split` (at the end) computes small tiles for
+// products with few outputs and a long k. A is read through `load_a`/`load_a4` (the gemm_input
 // marker): as stored, or times an activation's derivative for the `_gated` families. C is
 // written through `store` (the gemm_output marker): as computed for the `matmul` family,
 // with bias and activation applied for the `dense` family.
@@ -207,4 +208,66 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     store_block(wid, lid, &acc);
     store_row_sums(wid, lid, sums);
+}
+
+// Small tiles for products whose 64x64 tiles would leave a large GPU idle (few outputs,
+// long k: a dense layer's forward at a small batch, its weight gradient): each workgroup
+// computes a TM x TN tile of C, its 256 threads split into S = 256 / (TM·TN) slices of k.
+// Each thread accumulates one element of C over the k of its slice (k ≡ slice mod S, so
+// the S threads of one element read neighbouring k), straight from memory; the slices'
+// sums meet in workgroup memory and the first slice's thread stores the element.
+override TM: u32 = 8u;
+override TN: u32 = 8u;
+
+var<workgroup> slice_sums: array<f32, 256>;
+var<workgroup> slice_row_sums: array<f32, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn matmul_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let slices = 256u / (TM * TN);
+    let t = lid.x;
+    let slice = t % slices;
+    let element = t / slices;
+    let row = wid.y * TM + element / TN;
+    let col = wid.x * TN + element % TN;
+    let a_off = wid.z * P.batch_a;
+    let b_off = wid.z * P.batch_b;
+    // Row sums of op(A): kept by the thread of each row's first column, in the first
+    // column of workgroups (which sees every k of its rows).
+    let sums_row = ROW_SUMS && wid.x == 0u && element % TN == 0u;
+    var acc = 0.0;
+    var row_sum = 0.0;
+    if (row < P.m && col < P.n) {
+        for (var k = slice; k < P.k; k = k + slices) {
+            var va: f32;
+            if (TRANS_A == 1u) {
+                va = load_a(a_off + k * P.m + row);
+            } else {
+                va = load_a(a_off + row * P.k + k);
+            }
+            var vb: f32;
+            if (TRANS_B == 1u) {
+                vb = b[b_off + col * P.k + k];
+            } else {
+                vb = b[b_off + k * P.n + col];
+            }
+            acc = fma(va, vb, acc);
+            row_sum = row_sum + va;
+        }
+    }
+    slice_sums[t] = acc;
+    slice_row_sums[t] = row_sum;
+    workgroupBarrier();
+    if (slice == 0u && row < P.m && col < P.n) {
+        var total = 0.0;
+        var rows_total = 0.0;
+        for (var s = 0u; s < slices; s = s + 1u) {
+            total = total + slice_sums[t + s];
+            rows_total = rows_total + slice_row_sums[t + s];
+        }
+        store(wid.z * P.batch_c + row * P.n + col, col, total);
+        if (sums_row) {
+            store_row_sum(wid.z * P.m + row, rows_total);
+        }
+    }
 }

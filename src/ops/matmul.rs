@@ -18,26 +18,66 @@ const LARGE_TILE: usize = 128;
 /// few workgroups to fill a GPU. A first guess, to be tuned on hardware.
 const LARGE_MIN_SIDE: usize = 512;
 
-/// (shader, entry point, tile side) for an m x k · k x n product with these transposes.
-/// The vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
-/// large one also N (it stores vec4s).
-fn gpu_kernel(
-    m: usize,
-    n: usize,
-    k: usize,
-    ta: bool,
-    tb: bool,
-) -> (&'static str, &'static str, usize) {
+/// How a product runs on the GPU: the shader, its entry point and the tile of C
+/// (rows, columns) one workgroup computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GemmLayout {
+    shader: &'static str,
+    entry: &'static str,
+    tile: [usize; 2],
+}
+
+impl GemmLayout {
+    /// Workgroups covering an m x n output, `count` times.
+    fn workgroups(&self, m: usize, n: usize, count: usize) -> [usize; 3] {
+        [n.div_ceil(self.tile[1]), m.div_ceil(self.tile[0]), count]
+    }
+
+    /// Whether this is the small-tile kernel, which takes its tile as constants.
+    fn is_split(&self) -> bool {
+        self.entry == "matmul_split"
+    }
+}
+
+/// Tiles (rows, columns) of the small-tile kernel (`matmul_split`), largest first: each
+/// workgroup's 256 threads split k into 256 / (rows·columns) slices.
+const SPLIT_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]];
+
+/// The layout of an m x k · k x n product (`count` of them) with these transposes. The
+/// vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
+/// large one also N (it stores vec4s); `extras` (row sums or a gated A) rule out the
+/// large one. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch fewer than
+/// `OCCUPANCY_WORKGROUPS` workgroups takes the small-tile kernel, with the largest tile
+/// that launches enough (the smallest if none does).
+fn gpu_layout([m, k, n]: [usize; 3], count: usize, ta: bool, tb: bool, extras: bool) -> GemmLayout {
     let contiguous_a = if ta { m } else { k };
     let contiguous_b = if tb { k } else { n };
     let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
-    if vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE {
-        ("matmul_large", "matmul_large", LARGE_TILE)
-    } else if vec4 {
-        ("matmul", "matmul_vec4", TILE)
-    } else {
-        ("matmul", "matmul", TILE)
+    let large = vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
+    let layout = |shader, entry, tile| GemmLayout {
+        shader,
+        entry,
+        tile,
+    };
+    if large && !extras {
+        return layout("matmul_large", "matmul_large", [LARGE_TILE; 2]);
     }
+    let tiled = if vec4 {
+        layout("matmul", "matmul_vec4", [TILE; 2])
+    } else {
+        layout("matmul", "matmul", [TILE; 2])
+    };
+    let enough = |l: &GemmLayout| {
+        l.workgroups(m, n, count).iter().product::<usize>() >= super::OCCUPANCY_WORKGROUPS
+    };
+    if 2 * count * m * n * k <= super::OCCUPANCY_FLOPS || enough(&tiled) {
+        return tiled;
+    }
+    let split = SPLIT_TILES.map(|tile| layout("matmul", "matmul_split", tile));
+    split
+        .into_iter()
+        .find(enough)
+        .unwrap_or(split[split.len() - 1])
 }
 
 /// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
@@ -264,13 +304,10 @@ pub(super) fn forward_with(
                 ));
             }
             let out = ctx.alloc(count * m * n, "matmul result")?;
-            let (mut shader, mut entry, mut tile) = gpu_kernel(m, n, k, ta, tb);
+            // The large-tile kernel keeps no row sums and reads no gate.
             let extras = matches!(finish, Finish::RowSums { .. }) || gate.is_some();
-            if extras && shader == "matmul_large" {
-                // The large-tile kernel keeps no row sums and reads no gate; vec4 loads
-                // work wherever it is chosen.
-                (shader, entry, tile) = ("matmul", "matmul_vec4", TILE);
-            }
+            let layout = gpu_layout([m, k, n], count, ta, tb, extras);
+            let (shader, entry) = (layout.shader, layout.entry);
             let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
             let keep_input = matches!(
                 finish,
@@ -331,8 +368,15 @@ pub(super) fn forward_with(
                 .transpose()?;
             let mut outputs = vec![&out];
             outputs.extend(second.as_ref());
+            let mut kernel = kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32);
+            if layout.is_split() {
+                kernel = kernel
+                    .with("TM", layout.tile[0] as u32)
+                    .with("TN", layout.tile[1] as u32);
+            }
+            let [groups_x, groups_y, groups_z] = layout.workgroups(m, n, count);
             ctx.dispatch(
-                &kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32),
+                &kernel,
                 &inputs,
                 &outputs,
                 super::random::dropout_words(
@@ -349,11 +393,7 @@ pub(super) fn forward_with(
                         .flops(2 * count * m * n * k),
                     dropout,
                 ),
-                [
-                    n.div_ceil(tile) as u32,
-                    m.div_ceil(tile) as u32,
-                    count as u32,
-                ],
+                [groups_x as u32, groups_y as u32, groups_z as u32],
             );
             let second = second_shape
                 .zip(second)

@@ -31,6 +31,15 @@ use crate::device::GpuContext;
 /// Threads per workgroup of the 1-D kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
 
+/// Work (flops) above which a product is laid out to launch at least
+/// `OCCUPANCY_WORKGROUPS` workgroups, splitting its tiles smaller or its k over
+/// workgroups: on a handful of workgroups it would leave a large GPU idle for the whole
+/// kernel (tests/step_costs.rs asserts it for the course models' steps).
+pub(crate) const OCCUPANCY_FLOPS: usize = 10_000_000;
+/// Workgroups a product above `OCCUPANCY_FLOPS` launches: about two per multiprocessor
+/// of a large GPU (132 on an H100).
+pub(crate) const OCCUPANCY_WORKGROUPS: usize = 256;
+
 /// Workgroups for one workgroup per row, folded under the per-dimension limit.
 pub(crate) fn groups_per_row(ctx: &GpuContext, rows: usize) -> [u32; 3] {
     ctx.groups_1d(rows, 1)

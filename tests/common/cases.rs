@@ -724,5 +724,35 @@ pub fn all() -> Vec<Case> {
             x[0].conv2d_with(&x[1], Some(&x[2]), padding, silu)
         },
     ));
+    // Products of few outputs and a long k (over 10 MFLOP, fewer than 256 workgroups of
+    // 64x64 tiles), which run on the small-tile kernel: plain, both operands transposed,
+    // and a dense layer whose gradient products also split (last, as above).
+    let long_k = |name: &'static str, shapes: Vec<Vec<usize>>, small, f| Case {
+        name,
+        domains: vec![ANY; shapes.len()],
+        shapes: vec![shapes],
+        grad_shapes: small,
+        f,
+        tol: 1e-3,
+        differentiable: true,
+    };
+    cases.push(long_k(
+        "matmul_long_k",
+        vec![vec![37, 4099], vec![4099, 45]],
+        vec![vec![3, 7], vec![7, 2]],
+        |x| x[0].matmul(&x[1]),
+    ));
+    cases.push(long_k(
+        "matmul_long_k_ta_tb",
+        vec![vec![4099, 37], vec![45, 4099]],
+        vec![vec![7, 3], vec![2, 7]],
+        |x| x[0].matmul_t(&x[1], true, true),
+    ));
+    cases.push(long_k(
+        "linear_long_k_relu",
+        vec![vec![37, 4099], vec![45, 4099], vec![45]],
+        vec![vec![3, 7], vec![2, 7], vec![2]],
+        |x| x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?),
+    ));
     cases
 }
