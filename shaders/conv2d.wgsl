@@ -12,7 +12,9 @@
 // mode 2 also writes Σ_(n,p) of that gradient, the bias gradient, from its first column
 // of workgroups; the `conv2d_pre` family's mode 0 also keeps the pre-activation (after
 // the bias) for an activation that saves its input (SiLU, GELU), both through the
-// conv_outputs marker.
+// conv_outputs marker. A weight gradient whose tiles alone would launch too few
+// workgroups splits its K over wid.z: each split writes a partial dW (and partial bias
+// sums) into a slab of its own, and `sum_splits` adds the slabs.
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
@@ -20,6 +22,8 @@ struct Params {
     ow: u32, sh: u32, sw: u32, ph: u32,
     pw: u32, dh: u32, dw: u32,
     alpha: f32, // the activation's parameter
+    k_split: u32, // mode 2: k values per split (wid.z); the whole K when not split
+    splits: u32, // sum_splits: how many partial sums to add
 }
 //@params
 
@@ -123,7 +127,10 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let n = wid.z;
+    let n = wid.z; // the image in modes 0 and 1 (unused in mode 2)
+    // Mode 2 takes the k of its split; the others all of K.
+    let k_begin = select(0u, wid.z * P.k_split, MODE == 2u);
+    let k_end = select(mnk.z, min(k_begin + P.k_split, mnk.z), MODE == 2u);
     var acc: array<f32, 16>;
     var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
@@ -131,20 +138,20 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
     // The first thread of each row group in the first column of workgroups sees every k.
     let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
-    for (var k0 = 0u; k0 < mnk.z; k0 = k0 + BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
         for (var r = 0u; r < 4u; r = r + 1u) {
             let e = tid + r * 256u;
             let ak = e % BK;
             let am = e / BK;
             var va = 0.0;
-            if (row0 + am < mnk.x && k0 + ak < mnk.z) {
+            if (row0 + am < mnk.x && k0 + ak < k_end) {
                 va = load_a(row0 + am, k0 + ak);
             }
             tile_a[ak * BM + am] = va;
             let bn = e % BN;
             let bk = e / BN;
             var vb = 0.0;
-            if (col0 + bn < mnk.y && k0 + bk < mnk.z) {
+            if (col0 + bn < mnk.y && k0 + bk < k_end) {
                 vb = load_b(k0 + bk, col0 + bn, n);
             }
             tile_b[bk * BN + bn] = vb;
@@ -156,7 +163,7 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         workgroupBarrier();
     }
-    let out_off = n * mnk.x * mnk.y; // n is 0 in mode 2
+    let out_off = wid.z * mnk.x * mnk.y; // an image's output, or a split's partial dW
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j = j + 1u) {
@@ -173,7 +180,30 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             }
         }
         if (keeps_sums && row < mnk.x) {
-            store_row_sum(row, sums[i]);
+            store_row_sum(wid.z * mnk.x + row, sums[i]);
         }
+    }
+}
+
+// The weight gradient from the partial sums of a split mode 2: dW (O x C·KH·KW) from the
+// P.splits slabs of src_a, and with row sums the bias gradient from those of src_b.
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    let size = P.o * P.c * P.kh * P.kw;
+    if (i < size) {
+        var total = 0.0;
+        for (var s = 0u; s < P.splits; s = s + 1u) {
+            total = total + src_a[s * size + i];
+        }
+        out[i] = total;
+    }
+    if (ROW_SUMS && i < P.o) {
+        var total = 0.0;
+        for (var s = 0u; s < P.splits; s = s + 1u) {
+            total = total + src_b[s * P.o + i];
+        }
+        store_row_sum(i, total);
     }
 }

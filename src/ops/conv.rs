@@ -194,14 +194,22 @@ fn gpu_conv(
         1 => (g.c, g.h * g.w, g.o * g.kh * g.kw, g.n),
         _ => (g.o, g.taps(), g.n * g.positions(), 1),
     };
+    // A weight gradient on too few tiles splits its K over wid.z.
+    let (k_split, splits) = if mode == 2 {
+        k_splits(rows, cols, depth)
+    } else {
+        (depth, 1)
+    };
+    let layers = batches * splits;
     let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
-    if batches > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
+    if layers > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
         return Err(Error::invalid(
             "conv2d",
             format!("{g:?} needs more than {max_groups} workgroups along one axis on this GPU"),
         ));
     }
-    let out = ctx.alloc(out_shape.numel(), "conv2d result")?;
+    // Split, the product's outputs are partial sums, one slab per split, added below.
+    let out = ctx.alloc(out_shape.numel() * splits, "conv2d result")?;
     let (family, second_shape) = match mode {
         0 if second => ("conv2d_pre", Some(out_shape.clone())),
         2 if second => ("conv2d_row_sums", Some(Shape::new(&[g.o])?)),
@@ -209,29 +217,68 @@ fn gpu_conv(
     };
     let second_buffer = second_shape
         .as_ref()
-        .map(|s| ctx.alloc(s.numel(), "conv2d second output"))
+        .map(|s| ctx.alloc(s.numel() * splits, "conv2d second output"))
         .transpose()?;
     let mut outputs = vec![&out];
     outputs.extend(second_buffer.as_ref());
+    let params = g
+        .params()
+        .f(epilogue.map_or(0.0, |e| e.alpha()))
+        .u(k_split)
+        .u(splits);
     ctx.dispatch(
         &Kernel::new(family, "conv2d", 3, outputs.len() as u8)
             .with("MODE", mode)
             .with("ACT", Epilogue::code(epilogue)),
         &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
         &outputs,
-        g.params()
-            .f(epilogue.map_or(0.0, |e| e.alpha()))
-            .flops(2 * rows * cols * depth * batches),
+        params.flops(2 * rows * cols * depth * batches),
         [
             cols.div_ceil(64) as u32,
             rows.div_ceil(64) as u32,
-            batches as u32,
+            layers as u32,
         ],
     );
+    let (out, second_buffer) = if splits == 1 {
+        (out, second_buffer)
+    } else {
+        let total = ctx.alloc(out_shape.numel(), "conv2d weight gradient")?;
+        let bias_total = second_shape
+            .as_ref()
+            .map(|s| ctx.alloc(s.numel(), "conv2d bias gradient"))
+            .transpose()?;
+        let partial_bias = second_buffer.as_ref().unwrap_or(&out);
+        let mut totals = vec![&total];
+        totals.extend(bias_total.as_ref());
+        let values = out_shape.numel() + second_shape.as_ref().map_or(0, Shape::numel);
+        ctx.dispatch(
+            &Kernel::new(family, "sum_splits", 3, totals.len() as u8),
+            &[&out, partial_bias, &out],
+            &totals,
+            params.flops(splits * values),
+            ctx.groups_1d(out_shape.numel().max(g.o), super::WORKGROUP),
+        );
+        (total, bias_total)
+    };
     let second = second_shape
         .zip(second_buffer)
         .map(|(s, buffer)| Tensor::from_gpu(s, buffer, &device));
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
+}
+
+/// (k per split, splits) of a weight gradient's product (rows x cols, K = `depth`): one
+/// split unless it does more than `OCCUPANCY_FLOPS` on fewer than `OCCUPANCY_WORKGROUPS`
+/// 64x64 tiles; then enough splits, each a whole number of 16-deep steps, that tiles
+/// times splits reach that many workgroups.
+fn k_splits(rows: usize, cols: usize, depth: usize) -> (usize, usize) {
+    const STEP: usize = 16; // BK in shaders/gemm_tiles.wgsl
+    let tiles = rows.div_ceil(64) * cols.div_ceil(64);
+    if 2 * rows * cols * depth <= super::OCCUPANCY_FLOPS || tiles >= super::OCCUPANCY_WORKGROUPS {
+        return (depth, 1);
+    }
+    let wanted = super::OCCUPANCY_WORKGROUPS.div_ceil(tiles);
+    let per_split = (depth / wanted / STEP * STEP).max(STEP);
+    (per_split, depth.div_ceil(per_split))
 }
 
 /// y = epilogue(conv(x, w) + bias), with the pre-activation too when `keep_input`.

@@ -754,5 +754,24 @@ pub fn all() -> Vec<Case> {
         vec![vec![3, 7], vec![2, 7], vec![2]],
         |x| x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?),
     ));
+    // Weight gradients over 10 MFLOP on a single 64x64 tile, whose K (images x positions)
+    // is split over workgroups and summed in a second pass: with the bias gradient's
+    // partial sums, and without a bias (last, as above).
+    let split_conv = |name, f| Case {
+        name,
+        domains: vec![ANY, ANY, ANY],
+        shapes: vec![vec![vec![13, 3, 71, 67], vec![7, 3, 3, 3], vec![7]]],
+        grad_shapes: vec![vec![2, 2, 5, 4], vec![3, 2, 3, 2], vec![3]],
+        f,
+        tol: 1e-3,
+        differentiable: true,
+    };
+    cases.push(split_conv("conv2d_relu_split_weight_gradient", |x| {
+        let relu = epilogue(UnaryOp::Relu, 0.0)?;
+        x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), relu)
+    }));
+    cases.push(split_conv("conv2d_no_bias_split_weight_gradient", |x| {
+        x[0].conv2d(&x[1], None, Conv2dOptions::default())
+    }));
     cases
 }
