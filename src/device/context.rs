@@ -20,6 +20,12 @@ pub struct GpuOptions {
     pub use_immediates: bool,
     /// Dispatches recorded before the recorder submits on its own.
     pub max_pending: usize,
+    /// Workgroups a product doing over 10 MFLOP must launch: one whose usual 64x64 tiles
+    /// launch fewer takes smaller tiles or splits its k over workgroups, so that a large
+    /// GPU is not left idle. `None` (the default) is `$WGNN_OCCUPANCY` when set, else 256
+    /// on a hardware adapter and 0 (no splitting) on a software one such as lavapipe,
+    /// whose few CPU cores run fewer, larger workgroups faster.
+    pub occupancy: Option<usize>,
 }
 
 impl Default for GpuOptions {
@@ -28,6 +34,7 @@ impl Default for GpuOptions {
             adapter: std::env::var("WGNN_ADAPTER").ok().filter(|s| !s.is_empty()),
             use_immediates: true,
             max_pending: DEFAULT_MAX_PENDING,
+            occupancy: None,
         }
     }
 }
@@ -127,6 +134,7 @@ pub struct GpuContext {
     faults: Arc<Mutex<Faults>>,
     waits: Arc<HostWaits>,
     unit: std::sync::OnceLock<Arc<GpuBuffer>>,
+    occupancy: usize,
 }
 
 /// What wgpu reported outside any error scope, kept until the next call that can
@@ -145,6 +153,17 @@ fn wanted_features() -> wgpu::Features {
         | wgpu::Features::SUBGROUP
         | wgpu::Features::SHADER_F16
         | wgpu::Features::TIMESTAMP_QUERY
+}
+
+/// The occupancy a device opens with when its options name none: `$WGNN_OCCUPANCY`, else
+/// 256 on hardware and 0 on a software adapter.
+fn default_occupancy(info: &wgpu::AdapterInfo) -> usize {
+    let from_env = std::env::var("WGNN_OCCUPANCY").ok();
+    match from_env.and_then(|v| v.trim().parse().ok()) {
+        Some(workgroups) => workgroups,
+        None if info.device_type == wgpu::DeviceType::Cpu => 0,
+        None => 256,
+    }
 }
 
 fn device_type_rank(kind: wgpu::DeviceType) -> u8 {
@@ -230,6 +249,9 @@ impl GpuContext {
             features,
             waits.clone(),
         );
+        let occupancy = options
+            .occupancy
+            .unwrap_or_else(|| default_occupancy(&info));
         Ok(GpuContext {
             pool: BufferPool::new(device.clone()),
             device,
@@ -242,6 +264,7 @@ impl GpuContext {
             faults,
             waits,
             unit: std::sync::OnceLock::new(),
+            occupancy,
         })
     }
 
@@ -269,6 +292,12 @@ impl GpuContext {
     /// Whether per-dispatch parameters travel as immediates (else a uniform arena).
     pub fn uses_immediates(&self) -> bool {
         lock(&self.pipelines).mode() == ParamsMode::Immediates
+    }
+
+    /// Workgroups a product over 10 MFLOP launches at least, splitting its tiles or its k
+    /// (0: never split); see [`GpuOptions::occupancy`].
+    pub fn occupancy(&self) -> usize {
+        self.occupancy
     }
 
     /// Whether this is a software adapter (lavapipe, WARP, ...).

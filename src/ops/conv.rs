@@ -196,7 +196,7 @@ fn gpu_conv(
     };
     // A weight gradient on too few tiles splits its K over wid.z.
     let (k_split, splits) = if mode == 2 {
-        k_splits(rows, cols, depth)
+        k_splits(rows, cols, depth, ctx.occupancy())
     } else {
         (depth, 1)
     };
@@ -267,16 +267,23 @@ fn gpu_conv(
 }
 
 /// (k per split, splits) of a weight gradient's product (rows x cols, K = `depth`): one
-/// split unless it does more than `OCCUPANCY_FLOPS` on fewer than `OCCUPANCY_WORKGROUPS`
-/// 64x64 tiles; then enough splits, each a whole number of 16-deep steps, that tiles
-/// times splits reach that many workgroups.
-fn k_splits(rows: usize, cols: usize, depth: usize) -> (usize, usize) {
+/// split unless K exceeds `MAX_K_PER_WORKGROUP` or the product does more than
+/// `OCCUPANCY_FLOPS` on fewer than `occupancy` 64x64 tiles; then enough splits, each a
+/// whole number of 16-deep steps, that none is longer and tiles times splits reach that
+/// many workgroups.
+fn k_splits(rows: usize, cols: usize, depth: usize, occupancy: usize) -> (usize, usize) {
     const STEP: usize = 16; // BK in shaders/gemm_tiles.wgsl
     let tiles = rows.div_ceil(64) * cols.div_ceil(64);
-    if 2 * rows * cols * depth <= super::OCCUPANCY_FLOPS || tiles >= super::OCCUPANCY_WORKGROUPS {
+    let underfilled = 2 * rows * cols * depth > super::OCCUPANCY_FLOPS && tiles < occupancy;
+    let for_occupancy = if underfilled {
+        occupancy.div_ceil(tiles)
+    } else {
+        1
+    };
+    let wanted = for_occupancy.max(depth.div_ceil(super::MAX_K_PER_WORKGROUP));
+    if wanted == 1 {
         return (depth, 1);
     }
-    let wanted = super::OCCUPANCY_WORKGROUPS.div_ceil(tiles);
     let per_split = (depth / wanted / STEP * STEP).max(STEP);
     (per_split, depth.div_ceil(per_split))
 }

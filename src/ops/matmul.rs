@@ -47,9 +47,15 @@ const SPLIT_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]]
 /// vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
 /// large one also N (it stores vec4s); `extras` (row sums or a gated A) rule out the
 /// large one. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch fewer than
-/// `OCCUPANCY_WORKGROUPS` workgroups takes the small-tile kernel, with the largest tile
-/// that launches enough (the smallest if none does).
-fn gpu_layout([m, k, n]: [usize; 3], count: usize, ta: bool, tb: bool, extras: bool) -> GemmLayout {
+/// `occupancy` workgroups takes the small-tile kernel, with the largest tile that
+/// launches enough (the smallest if none does).
+fn gpu_layout(
+    [m, k, n]: [usize; 3],
+    count: usize,
+    (ta, tb): (bool, bool),
+    extras: bool,
+    occupancy: usize,
+) -> GemmLayout {
     let contiguous_a = if ta { m } else { k };
     let contiguous_b = if tb { k } else { n };
     let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
@@ -67,9 +73,7 @@ fn gpu_layout([m, k, n]: [usize; 3], count: usize, ta: bool, tb: bool, extras: b
     } else {
         layout("matmul", "matmul", [TILE; 2])
     };
-    let enough = |l: &GemmLayout| {
-        l.workgroups(m, n, count).iter().product::<usize>() >= super::OCCUPANCY_WORKGROUPS
-    };
+    let enough = |l: &GemmLayout| l.workgroups(m, n, count).iter().product::<usize>() >= occupancy;
     if 2 * count * m * n * k <= super::OCCUPANCY_FLOPS || enough(&tiled) {
         return tiled;
     }
@@ -306,7 +310,7 @@ pub(super) fn forward_with(
             let out = ctx.alloc(count * m * n, "matmul result")?;
             // The large-tile kernel keeps no row sums and reads no gate.
             let extras = matches!(finish, Finish::RowSums { .. }) || gate.is_some();
-            let layout = gpu_layout([m, k, n], count, ta, tb, extras);
+            let layout = gpu_layout([m, k, n], count, (ta, tb), extras, ctx.occupancy());
             let (shader, entry) = (layout.shader, layout.entry);
             let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
             let keep_input = matches!(

@@ -31,14 +31,19 @@ use crate::device::GpuContext;
 /// Threads per workgroup of the 1-D kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
 
-/// Work (flops) above which a product is laid out to launch at least
-/// `OCCUPANCY_WORKGROUPS` workgroups, splitting its tiles smaller or its k over
-/// workgroups: on a handful of workgroups it would leave a large GPU idle for the whole
-/// kernel (tests/step_costs.rs asserts it for the course models' steps).
+/// Work (flops) above which a product is laid out to launch at least the device's
+/// occupancy in workgroups (`GpuContext::occupancy`: 256 on hardware, about two per
+/// multiprocessor of a large GPU), splitting its tiles smaller or its k over workgroups:
+/// on a handful of workgroups it would leave a large GPU idle for the whole kernel
+/// (tests/step_costs.rs asserts it for the course models' steps).
 pub(crate) const OCCUPANCY_FLOPS: usize = 10_000_000;
-/// Workgroups a product above `OCCUPANCY_FLOPS` launches: about two per multiprocessor
-/// of a large GPU (132 on an H100).
-pub(crate) const OCCUPANCY_WORKGROUPS: usize = 256;
+
+/// Most k one workgroup of a GEMM-like kernel sums over; a longer product splits its k
+/// over workgroups and adds the partial sums in a second pass. lavapipe stops every loop
+/// of an invocation after 65,535 iterations in all (gallivm's loop limiter): a 64x64-tile
+/// product then silently summed only its first ~53,000 k (measured); 16,384 k is 1,024
+/// steps of 16, far inside that. A hardware GPU's watchdog also favours bounded work.
+pub(crate) const MAX_K_PER_WORKGROUP: usize = 16_384;
 
 /// Workgroups for one workgroup per row, folded under the per-dimension limit.
 pub(crate) fn groups_per_row(ctx: &GpuContext, rows: usize) -> [u32; 3] {

@@ -724,9 +724,20 @@ pub fn all() -> Vec<Case> {
             x[0].conv2d_with(&x[1], Some(&x[2]), padding, silu)
         },
     ));
+    // Last, as above.
+    cases.extend(heavy());
+    cases
+}
+
+/// Products that a layout for a large GPU (`GpuOptions::occupancy`, 256 on hardware)
+/// runs on other kernels than a software adapter's default does: few outputs with a long
+/// k (over 10 MFLOP, fewer than 256 workgroups of 64x64 tiles). The GPU-vs-CPU test runs
+/// them under both layouts.
+pub fn heavy() -> Vec<Case> {
+    let mut cases = Vec::new();
     // Products of few outputs and a long k (over 10 MFLOP, fewer than 256 workgroups of
     // 64x64 tiles), which run on the small-tile kernel: plain, both operands transposed,
-    // and a dense layer whose gradient products also split (last, as above).
+    // and a dense layer whose gradient products also split.
     let long_k = |name: &'static str, shapes: Vec<Vec<usize>>, small, f| Case {
         name,
         domains: vec![ANY; shapes.len()],
@@ -756,7 +767,7 @@ pub fn all() -> Vec<Case> {
     ));
     // Weight gradients over 10 MFLOP on a single 64x64 tile, whose K (images x positions)
     // is split over workgroups and summed in a second pass: with the bias gradient's
-    // partial sums, and without a bias (last, as above).
+    // partial sums, and without a bias.
     let split_conv = |name, f| Case {
         name,
         domains: vec![ANY, ANY, ANY],
