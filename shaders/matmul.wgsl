@@ -5,7 +5,10 @@
 // `matmul` loads scalars and serves every shape; `matmul_vec4` loads one vec4 of each
 // operand per thread per tile and needs each operand's contiguous axis (and so its batch
 // stride) to be a multiple of 4; `matmul_split` (at the end) computes small tiles for
-// products with few outputs and a long k. A is read through `load_a`/`load_a4` (the gemm_input
+// products with few outputs and a long k. A product whose k is longer than one
+// workgroup may sum (MAX_K_PER_WORKGROUP in src/ops/mod.rs) splits it over workgroup
+// layers (k_range) into slabs of partial sums, which `sum_splits` (at the end) adds and
+// finishes through the output stage. A is read through `load_a`/`load_a4` (the gemm_input
 // marker): as stored, or times an activation's derivative for the `_gated` families. C is
 // written through `store` (the gemm_output marker): as computed for the `matmul` family,
 // with bias and activation applied for the `dense` family.
@@ -24,6 +27,9 @@ struct Params {
     drop_scale: f32, // 1 / (1 - drop_p)
     seed_lo: u32, // the dropout mask's seed
     seed_hi: u32,
+    k_split: u32, // k each split of a long product sums over (k when not split)
+    count: u32, // products in the batch; workgroup layer z is split z / count, product z % count
+    splits: u32, // sum_splits: the slabs of partial sums to add
 }
 //@params
 
@@ -59,6 +65,18 @@ fn store_row_sums(wid: vec3<u32>, lid: vec3<u32>, sums: array<f32, 4>) {
     }
 }
 
+// The product of the batch that workgroup layer z computes.
+fn product_of(z: u32) -> u32 {
+    return z % P.count;
+}
+
+// The k that workgroup layer z sums over: its split's [begin, end). Its C (and row sums)
+// go to the slab of layer z: a split product's partial sums, added by sum_splits.
+fn k_range(z: u32) -> vec2<u32> {
+    let begin = (z / P.count) * P.k_split;
+    return vec2<u32>(begin, min(begin + P.k_split, P.k));
+}
+
 fn store_block(wid: vec3<u32>, lid: vec3<u32>, acc: ptr<function, array<f32, 16>>) {
     let c_off = wid.z * P.batch_c;
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -77,14 +95,15 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let a_off = wid.z * P.batch_a;
-    let b_off = wid.z * P.batch_b;
+    let a_off = product_of(wid.z) * P.batch_a;
+    let b_off = product_of(wid.z) * P.batch_b;
+    let ks = k_range(wid.z);
     var acc: array<f32, 16>;
     var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
     }
-    for (var k0 = 0u; k0 < P.k; k0 = k0 + BK) {
+    for (var k0 = ks.x; k0 < ks.y; k0 = k0 + BK) {
         for (var r = 0u; r < 4u; r = r + 1u) {
             let e = tid + r * 256u;
             // A element (m, k): consecutive threads walk the operand's contiguous axis.
@@ -100,7 +119,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             let gm = row0 + am;
             let gka = k0 + ak;
             var va = 0.0;
-            if (gm < P.m && gka < P.k) {
+            if (gm < P.m && gka < ks.y) {
                 if (TRANS_A == 1u) {
                     va = load_a(a_off + gka * P.m + gm);
                 } else {
@@ -121,7 +140,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             let gn = col0 + bn;
             let gkb = k0 + bk;
             var vb = 0.0;
-            if (gn < P.n && gkb < P.k) {
+            if (gn < P.n && gkb < ks.y) {
                 if (TRANS_B == 1u) {
                     vb = b[b_off + gn * P.k + gkb];
                 } else {
@@ -146,8 +165,9 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let a_off = wid.z * P.batch_a;
-    let b_off = wid.z * P.batch_b;
+    let a_off = product_of(wid.z) * P.batch_a;
+    let b_off = product_of(wid.z) * P.batch_b;
+    let ks = k_range(wid.z);
     var acc: array<f32, 16>;
     var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
@@ -158,12 +178,12 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let along = tid / 4u;    // which of the 64 rows (or columns)
     let wide = tid % 16u;    // which vec4 along a 64-long contiguous m or n run
     let deep = tid / 16u;    // which of the 16 k rows
-    for (var k0 = 0u; k0 < P.k; k0 = k0 + BK) {
+    for (var k0 = ks.x; k0 < ks.y; k0 = k0 + BK) {
         var va = vec4<f32>(0.0);
         if (TRANS_A == 1u) {
             let gk = k0 + deep;
             let gm = row0 + wide * 4u;
-            if (gk < P.k && gm < P.m) {
+            if (gk < ks.y && gm < P.m) {
                 va = load_a4((a_off + gk * P.m + gm) / 4u);
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
@@ -172,7 +192,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         } else {
             let gm = row0 + along;
             let gk = k0 + across * 4u;
-            if (gm < P.m && gk < P.k) {
+            if (gm < P.m && gk < ks.y) {
                 va = load_a4((a_off + gm * P.k + gk) / 4u);
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
@@ -183,7 +203,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         if (TRANS_B == 1u) {
             let gn = col0 + along;
             let gk = k0 + across * 4u;
-            if (gn < P.n && gk < P.k) {
+            if (gn < P.n && gk < ks.y) {
                 vb = b4[(b_off + gn * P.k + gk) / 4u];
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
@@ -192,7 +212,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         } else {
             let gk = k0 + deep;
             let gn = col0 + wide * 4u;
-            if (gk < P.k && gn < P.n) {
+            if (gk < ks.y && gn < P.n) {
                 vb = b4[(b_off + gk * P.n + gn) / 4u];
             }
             for (var i = 0u; i < 4u; i = i + 1u) {
@@ -230,15 +250,16 @@ fn matmul_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let element = t / slices;
     let row = wid.y * TM + element / TN;
     let col = wid.x * TN + element % TN;
-    let a_off = wid.z * P.batch_a;
-    let b_off = wid.z * P.batch_b;
+    let a_off = product_of(wid.z) * P.batch_a;
+    let b_off = product_of(wid.z) * P.batch_b;
+    let ks = k_range(wid.z);
     // Row sums of op(A): kept by the thread of each row's first column, in the first
     // column of workgroups (which sees every k of its rows).
     let sums_row = ROW_SUMS && wid.x == 0u && element % TN == 0u;
     var acc = 0.0;
     var row_sum = 0.0;
     if (row < P.m && col < P.n) {
-        for (var k = slice; k < P.k; k = k + slices) {
+        for (var k = ks.x + slice; k < ks.y; k = k + slices) {
             var va: f32;
             if (TRANS_A == 1u) {
                 va = load_a(a_off + k * P.m + row);
@@ -269,5 +290,31 @@ fn matmul_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         if (sums_row) {
             store_row_sum(wid.z * P.m + row, rows_total);
         }
+    }
+}
+
+// A split product finished: element i of C (of all the batch's products) is the sum of
+// the P.splits slabs of partial sums in `a`, stored through the family's output stage
+// (bias, activation, dropout for the dense ones); with row sums, row i's from the slabs
+// in `b`.
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_id(wid, nwg, lid);
+    let size = P.count * P.m * P.n;
+    if (i < size) {
+        var total = 0.0;
+        for (var s = 0u; s < P.splits; s = s + 1u) {
+            total = total + a[s * size + i];
+        }
+        store(i, i % P.n, total);
+    }
+    let rows = P.count * P.m;
+    if (ROW_SUMS && i < rows) {
+        var total = 0.0;
+        for (var s = 0u; s < P.splits; s = s + 1u) {
+            total = total + b[s * rows + i];
+        }
+        store_row_sum(i, total);
     }
 }

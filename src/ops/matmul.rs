@@ -2,87 +2,14 @@
 //! (shaders/matmul.wgsl; the gemm crate's SGEMM on the CPU), and the GEMM plumbing the
 //! dense layer (src/ops/dense.rs) finishes or gates them with.
 
+use super::matmul_gpu::Product;
 use super::unary::Epilogue;
 use crate::autograd::record;
-use crate::device::{Device, Kernel, Params};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::{host_pool, Tensor};
 use rayon::prelude::*;
-
-/// Tile of C one workgroup of the general kernels computes (BM = BN in matmul.wgsl).
-const TILE: usize = 64;
-/// Tile of C one workgroup of the large kernel computes (matmul_large.wgsl).
-const LARGE_TILE: usize = 128;
-/// Smallest M and N given to the large kernel: below this its 128x128 tiles leave too
-/// few workgroups to fill a GPU. A first guess, to be tuned on hardware.
-const LARGE_MIN_SIDE: usize = 512;
-
-/// How a product runs on the GPU: the shader, its entry point and the tile of C
-/// (rows, columns) one workgroup computes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct GemmLayout {
-    shader: &'static str,
-    entry: &'static str,
-    tile: [usize; 2],
-}
-
-impl GemmLayout {
-    /// Workgroups covering an m x n output, `count` times.
-    fn workgroups(&self, m: usize, n: usize, count: usize) -> [usize; 3] {
-        [n.div_ceil(self.tile[1]), m.div_ceil(self.tile[0]), count]
-    }
-
-    /// Whether this is the small-tile kernel, which takes its tile as constants.
-    fn is_split(&self) -> bool {
-        self.entry == "matmul_split"
-    }
-}
-
-/// Tiles (rows, columns) of the small-tile kernel (`matmul_split`), largest first: each
-/// workgroup's 256 threads split k into 256 / (rows·columns) slices.
-const SPLIT_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]];
-
-/// The layout of an m x k · k x n product (`count` of them) with these transposes. The
-/// vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
-/// large one also N (it stores vec4s); `extras` (row sums or a gated A) rule out the
-/// large one. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch fewer than
-/// `occupancy` workgroups takes the small-tile kernel, with the largest tile that
-/// launches enough (the smallest if none does).
-fn gpu_layout(
-    [m, k, n]: [usize; 3],
-    count: usize,
-    (ta, tb): (bool, bool),
-    extras: bool,
-    occupancy: usize,
-) -> GemmLayout {
-    let contiguous_a = if ta { m } else { k };
-    let contiguous_b = if tb { k } else { n };
-    let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
-    let large = vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
-    let layout = |shader, entry, tile| GemmLayout {
-        shader,
-        entry,
-        tile,
-    };
-    if large && !extras {
-        return layout("matmul_large", "matmul_large", [LARGE_TILE; 2]);
-    }
-    let tiled = if vec4 {
-        layout("matmul", "matmul_vec4", [TILE; 2])
-    } else {
-        layout("matmul", "matmul", [TILE; 2])
-    };
-    let enough = |l: &GemmLayout| l.workgroups(m, n, count).iter().product::<usize>() >= occupancy;
-    if 2 * count * m * n * k <= super::OCCUPANCY_FLOPS || enough(&tiled) {
-        return tiled;
-    }
-    let split = SPLIT_TILES.map(|tile| layout("matmul", "matmul_split", tile));
-    split
-        .into_iter()
-        .find(enough)
-        .unwrap_or(split[split.len() - 1])
-}
 
 /// (batch, rows, cols) of an operand of rank 2 or 3, before transposition.
 fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(Option<usize>, usize, usize)> {
@@ -116,7 +43,7 @@ pub(super) struct Gate<'a> {
 
 impl<'a> Gate<'a> {
     /// What act' is taken from: the pre-activation where it was kept, else the output.
-    fn saved(&self) -> &'a Tensor {
+    pub(super) fn saved(&self) -> &'a Tensor {
         self.input.unwrap_or(self.output)
     }
 
@@ -147,6 +74,7 @@ impl<'a> Gate<'a> {
 }
 
 /// What a product does besides computing C (the last two for 2-D products only).
+#[derive(Clone, Copy)]
 pub(super) enum Finish<'a> {
     /// Nothing: C as computed from A, gated or not.
     Plain { gate: Option<Gate<'a>> },
@@ -165,7 +93,8 @@ pub(super) enum Finish<'a> {
 }
 
 impl Finish<'_> {
-    fn gate(&self) -> Option<Gate<'_>> {
+    /// The gate A is read through, if any.
+    pub(super) fn gate(&self) -> Option<Gate<'_>> {
         match *self {
             Finish::Plain { gate } | Finish::RowSums { gate } => gate,
             Finish::Dense { .. } => None,
@@ -296,113 +225,13 @@ pub(super) fn forward_with(
             Ok((Tensor::from_cpu(shape, out), second))
         }
         Device::Gpu(ctx) => {
-            let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
-            if count > max_groups || m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups
-            {
-                return Err(Error::invalid(
-                    OP,
-                    format!(
-                        "at most {max_groups} batches and {} rows or columns on this GPU, got batch {count}, {m}x{n}",
-                        max_groups * TILE
-                    ),
-                ));
-            }
-            let out = ctx.alloc(count * m * n, "matmul result")?;
-            // The large-tile kernel keeps no row sums and reads no gate.
-            let extras = matches!(finish, Finish::RowSums { .. }) || gate.is_some();
-            let layout = gpu_layout([m, k, n], count, (ta, tb), extras, ctx.occupancy());
-            let (shader, entry) = (layout.shader, layout.entry);
-            let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
-            let keep_input = matches!(
-                finish,
-                Finish::Dense {
-                    keep_input: true,
-                    ..
-                }
-            );
-            let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
-            let [pen_l1, pen_l2] = gate.map_or([0.0; 2], |g| g.penalty);
-            let dropout = match finish {
-                Finish::Dense { dropout, .. } => dropout,
-                _ => gate.and_then(|g| g.dropout),
+            let product = Product {
+                dims: [m, k, n],
+                count,
+                transposed: (ta, tb),
+                strides: [stride_a, stride_b],
             };
-            let (kernel, alpha) = match finish {
-                Finish::Plain { gate: None } => (Kernel::new(shader, entry, 2, 1), 0.0),
-                Finish::Plain { gate: Some(_) } => (
-                    Kernel::new("matmul_gated", entry, 3, 1).with("ACT_A", gate_code),
-                    gate_alpha,
-                ),
-                Finish::Dense { bias, epilogue, .. } => {
-                    let family = match (shader == "matmul_large", keep_input) {
-                        (true, false) => "dense_large",
-                        (true, true) => "dense_large_pre",
-                        (false, false) => "dense",
-                        (false, true) => "dense_pre",
-                    };
-                    let kernel = Kernel::new(family, entry, 3, 1 + keep_input as u8)
-                        .with("ACT", Epilogue::code(epilogue))
-                        .with("HAS_BIAS", bias.is_some() as u32);
-                    (kernel, epilogue.map_or(0.0, |e| e.alpha()))
-                }
-                Finish::RowSums { gate: None } => (
-                    Kernel::new("matmul_row_sums", entry, 2, 2).with("ROW_SUMS", 1),
-                    0.0,
-                ),
-                Finish::RowSums { gate: Some(_) } => (
-                    Kernel::new("matmul_row_sums_gated", entry, 3, 2)
-                        .with("ROW_SUMS", 1)
-                        .with("ACT_A", gate_code),
-                    gate_alpha,
-                ),
-            };
-            let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
-            if let Finish::Dense { bias, .. } = finish {
-                // Without a bias the dense kernel's bias binding reads b (never used).
-                inputs.push(bias.unwrap_or(b).gpu_buffer());
-            }
-            inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
-            let second_shape = match finish {
-                Finish::RowSums { .. } => Some((Shape::new(&[count * m])?, "row sums")),
-                _ if keep_input => Some((shape.clone(), "pre-activation")),
-                _ => None,
-            };
-            let second = second_shape
-                .as_ref()
-                .map(|(s, label)| ctx.alloc(s.numel(), label))
-                .transpose()?;
-            let mut outputs = vec![&out];
-            outputs.extend(second.as_ref());
-            let mut kernel = kernel.with("TRANS_A", ta as u32).with("TRANS_B", tb as u32);
-            if layout.is_split() {
-                kernel = kernel
-                    .with("TM", layout.tile[0] as u32)
-                    .with("TN", layout.tile[1] as u32);
-            }
-            let [groups_x, groups_y, groups_z] = layout.workgroups(m, n, count);
-            ctx.dispatch(
-                &kernel,
-                &inputs,
-                &outputs,
-                super::random::dropout_words(
-                    Params::new()
-                        .u(m)
-                        .u(n)
-                        .u(k)
-                        .u(stride_a)
-                        .u(stride_b)
-                        .u(m * n)
-                        .f(alpha)
-                        .f(pen_l1)
-                        .f(pen_l2)
-                        .flops(2 * count * m * n * k),
-                    dropout,
-                ),
-                [groups_x as u32, groups_y as u32, groups_z as u32],
-            );
-            let second = second_shape
-                .zip(second)
-                .map(|((s, _), buffer)| Tensor::from_gpu(s, buffer, &device));
-            Ok((Tensor::from_gpu(shape, out, &device), second))
+            super::matmul_gpu::product(ctx, &device, [a, b], &product, &finish, shape)
         }
     }
 }

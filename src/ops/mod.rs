@@ -11,6 +11,7 @@ pub(crate) mod gather;
 mod layout;
 mod loss;
 mod matmul;
+mod matmul_gpu;
 mod norm;
 mod penalty;
 mod pool;

@@ -724,6 +724,38 @@ pub fn all() -> Vec<Case> {
             x[0].conv2d_with(&x[1], Some(&x[2]), padding, silu)
         },
     ));
+    // Products whose k is longer than one workgroup sums over (16,384): split over
+    // workgroups and added in a second pass that also finishes them (lavapipe's loop
+    // limiter truncated such sums, silently): plain, a dense layer with bias, ReLU and
+    // dropout, and one whose weight gradient (k = the batch) splits with its row sums
+    // and its gate (last, as above).
+    let longer_than_a_workgroup = |name, shapes: Vec<Vec<usize>>, small, f| Case {
+        name,
+        domains: vec![ANY; shapes.len()],
+        shapes: vec![shapes],
+        grad_shapes: small,
+        f,
+        tol: 1e-3,
+        differentiable: true,
+    };
+    cases.push(longer_than_a_workgroup(
+        "matmul_k_beyond_a_workgroup",
+        vec![vec![3, 70001], vec![70001, 5]],
+        vec![vec![2, 5], vec![5, 3]],
+        |x| x[0].matmul(&x[1]),
+    ));
+    cases.push(longer_than_a_workgroup(
+        "linear_dropout_k_beyond_a_workgroup",
+        vec![vec![6, 40003], vec![7, 40003], vec![7]],
+        vec![vec![2, 5], vec![3, 5], vec![3]],
+        |x| x[0].linear_dropout(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?, 0.3, 5),
+    ));
+    cases.push(longer_than_a_workgroup(
+        "linear_batch_beyond_a_workgroup",
+        vec![vec![40003, 3], vec![2, 3], vec![2]],
+        vec![vec![5, 3], vec![2, 3], vec![2]],
+        |x| x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Tanh, 0.0)?),
+    ));
     // Last, as above.
     cases.extend(heavy());
     cases

@@ -1,0 +1,310 @@
+//! Products on the GPU (shaders/matmul.wgsl, matmul_large.wgsl): which kernel and tile a
+//! product takes, and how a long k is split over workgroups. One dispatch computes a
+//! product and finishes it as [`Finish`] says; a product whose k is longer than
+//! `MAX_K_PER_WORKGROUP` runs in two: the first writes one slab of partial sums per
+//! split of k (raw, gated as A is read), the second (`sum_splits`) adds the slabs and
+//! finishes them through the same output stage.
+
+use super::matmul::{Finish, Gate};
+use super::unary::Epilogue;
+use crate::device::{Device, GpuBuffer, GpuContext, Kernel, Params};
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Tile of C one workgroup of the general kernels computes (BM = BN in matmul.wgsl).
+const TILE: usize = 64;
+/// Tile of C one workgroup of the large kernel computes (matmul_large.wgsl).
+const LARGE_TILE: usize = 128;
+/// Smallest M and N given to the large kernel: below this its 128x128 tiles leave too
+/// few workgroups to fill a GPU. A first guess, to be tuned on hardware.
+const LARGE_MIN_SIDE: usize = 512;
+/// Depth of one step of the tiled kernels (BK in shaders/gemm_tiles.wgsl): a split of k
+/// is a whole number of steps.
+const STEP: usize = 16;
+
+/// One product (or a batch of `count`): op(A) is m x k, op(B) k x n, each operand read
+/// transposed where `transposed` says, `strides` elements between the batches of A and
+/// B (0: shared).
+pub(super) struct Product {
+    pub(super) dims: [usize; 3],
+    pub(super) count: usize,
+    pub(super) transposed: (bool, bool),
+    pub(super) strides: [usize; 2],
+}
+
+/// How a product runs on the GPU: the shader, its entry point and the tile of C
+/// (rows, columns) one workgroup computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GemmLayout {
+    shader: &'static str,
+    entry: &'static str,
+    tile: [usize; 2],
+}
+
+impl GemmLayout {
+    /// Workgroups covering an m x n output, `layers` times (products times splits).
+    fn workgroups(&self, m: usize, n: usize, layers: usize) -> [u32; 3] {
+        [
+            n.div_ceil(self.tile[1]) as u32,
+            m.div_ceil(self.tile[0]) as u32,
+            layers as u32,
+        ]
+    }
+
+    /// Whether this is the small-tile kernel, which takes its tile as constants.
+    fn is_small_tile(&self) -> bool {
+        self.entry == "matmul_split"
+    }
+}
+
+/// Tiles (rows, columns) of the small-tile kernel (`matmul_split`), largest first: each
+/// workgroup's 256 threads split k into 256 / (rows·columns) slices.
+const SMALL_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]];
+
+/// The layout of an m x k · k x n product (`count` of them) with these transposes. The
+/// vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
+/// large one also N (it stores vec4s); `plain` (no row sums, no gated A, k not split)
+/// admits the large one. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch
+/// fewer than `occupancy` workgroups takes the small-tile kernel, with the largest tile
+/// that launches enough (the smallest if none does).
+fn gpu_layout(
+    [m, k, n]: [usize; 3],
+    count: usize,
+    (ta, tb): (bool, bool),
+    plain: bool,
+    occupancy: usize,
+) -> GemmLayout {
+    let contiguous_a = if ta { m } else { k };
+    let contiguous_b = if tb { k } else { n };
+    let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
+    let large = vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
+    let layout = |shader, entry, tile| GemmLayout {
+        shader,
+        entry,
+        tile,
+    };
+    if large && plain {
+        return layout("matmul_large", "matmul_large", [LARGE_TILE; 2]);
+    }
+    let tiled = if vec4 {
+        layout("matmul", "matmul_vec4", [TILE; 2])
+    } else {
+        layout("matmul", "matmul", [TILE; 2])
+    };
+    let enough = |l: &GemmLayout| {
+        let [x, y, z] = l.workgroups(m, n, count);
+        x as usize * y as usize * z as usize >= occupancy
+    };
+    if 2 * count * m * n * k <= super::OCCUPANCY_FLOPS || enough(&tiled) {
+        return tiled;
+    }
+    let small = SMALL_TILES.map(|tile| layout("matmul", "matmul_split", tile));
+    small
+        .into_iter()
+        .find(enough)
+        .unwrap_or(small[small.len() - 1])
+}
+
+/// (k per split, splits) of a product of depth k: one split up to `MAX_K_PER_WORKGROUP`,
+/// else as few as keep each split within it, each a whole number of steps.
+fn k_splits(k: usize) -> (usize, usize) {
+    if k <= super::MAX_K_PER_WORKGROUP {
+        return (k, 1);
+    }
+    let splits = k.div_ceil(super::MAX_K_PER_WORKGROUP);
+    let per_split = k.div_ceil(splits).next_multiple_of(STEP);
+    (per_split, k.div_ceil(per_split))
+}
+
+/// A kernel of the output stage `finish` asks for, around entry point `entry` of
+/// `shader`, with its A gated by `gate` (the `_gated` families) and the activation's
+/// parameter it reads.
+fn stage_kernel(
+    shader: &'static str,
+    entry: &'static str,
+    finish: &Finish,
+    gate: Option<Gate>,
+) -> (Kernel, f32) {
+    let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
+    let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
+    match *finish {
+        Finish::Plain { .. } if gate.is_none() => (Kernel::new(shader, entry, 2, 1), 0.0),
+        Finish::Plain { .. } => (
+            Kernel::new("matmul_gated", entry, 3, 1).with("ACT_A", gate_code),
+            gate_alpha,
+        ),
+        Finish::Dense {
+            bias,
+            epilogue,
+            keep_input,
+            ..
+        } => {
+            let family = match (shader == "matmul_large", keep_input) {
+                (true, false) => "dense_large",
+                (true, true) => "dense_large_pre",
+                (false, false) => "dense",
+                (false, true) => "dense_pre",
+            };
+            let kernel = Kernel::new(family, entry, 3, 1 + keep_input as u8)
+                .with("ACT", Epilogue::code(epilogue))
+                .with("HAS_BIAS", bias.is_some() as u32);
+            (kernel, epilogue.map_or(0.0, |e| e.alpha()))
+        }
+        Finish::RowSums { .. } if gate.is_none() => (
+            Kernel::new("matmul_row_sums", entry, 2, 2).with("ROW_SUMS", 1),
+            0.0,
+        ),
+        Finish::RowSums { .. } => (
+            Kernel::new("matmul_row_sums_gated", entry, 3, 2)
+                .with("ROW_SUMS", 1)
+                .with("ACT_A", gate_code),
+            gate_alpha,
+        ),
+    }
+}
+
+/// op(a)·op(b) on the GPU, finished as `finish` says, giving C (`shape`) and the second
+/// output the finish asks for (row sums of op(A), or the kept pre-activation).
+pub(super) fn product(
+    ctx: &GpuContext,
+    device: &Device,
+    [a, b]: [&Tensor; 2],
+    p: &Product,
+    finish: &Finish,
+    shape: Shape,
+) -> Result<(Tensor, Option<Tensor>)> {
+    const OP: &str = "matmul";
+    let ([m, k, n], count) = (p.dims, p.count);
+    let (k_split, splits) = k_splits(k);
+    let layers = count * splits;
+    let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
+    if layers > max_groups || m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups {
+        return Err(Error::invalid(
+            OP,
+            format!(
+                "at most {max_groups} batches and {} rows or columns on this GPU, got batch {count}, {m}x{n}",
+                max_groups * TILE
+            ),
+        ));
+    }
+    let gate = finish.gate();
+    let row_sums = matches!(finish, Finish::RowSums { .. });
+    let keep_input = matches!(
+        finish,
+        Finish::Dense {
+            keep_input: true,
+            ..
+        }
+    );
+    let plain = !row_sums && gate.is_none() && splits == 1;
+    let layout = gpu_layout(p.dims, count, p.transposed, plain, ctx.occupancy());
+    let dropout = match *finish {
+        Finish::Dense { dropout, .. } => dropout,
+        _ => gate.and_then(|g| g.dropout),
+    };
+    let [pen_l1, pen_l2] = gate.map_or([0.0; 2], |g| g.penalty);
+    let params = |alpha: f32| {
+        let words = Params::new()
+            .u(m)
+            .u(n)
+            .u(k)
+            .u(p.strides[0])
+            .u(p.strides[1])
+            .u(m * n)
+            .f(alpha)
+            .f(pen_l1)
+            .f(pen_l2);
+        super::random::dropout_words(words, dropout)
+            .u(k_split)
+            .u(count)
+            .u(splits)
+    };
+    let second_shape = if row_sums {
+        Some(Shape::new(&[count * m])?)
+    } else if keep_input {
+        Some(shape.clone())
+    } else {
+        None
+    };
+    let alloc_second = |copies: usize| {
+        second_shape
+            .as_ref()
+            .map(|s| ctx.alloc(s.numel() * copies, "product's second output"))
+            .transpose()
+    };
+    let constants = |kernel: Kernel| {
+        let kernel = kernel
+            .with("TRANS_A", p.transposed.0 as u32)
+            .with("TRANS_B", p.transposed.1 as u32);
+        if layout.is_small_tile() {
+            kernel
+                .with("TM", layout.tile[0] as u32)
+                .with("TN", layout.tile[1] as u32)
+        } else {
+            kernel
+        }
+    };
+    let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
+    let bias = match *finish {
+        // Without a bias the dense kernel's bias binding reads b (never used).
+        Finish::Dense { bias, .. } => Some(bias.unwrap_or(b).gpu_buffer()),
+        _ => None,
+    };
+    let groups = layout.workgroups(m, n, layers);
+    let flops = 2 * count * m * n * k;
+    let (out, second) = if splits == 1 {
+        let (kernel, alpha) = stage_kernel(layout.shader, layout.entry, finish, gate);
+        inputs.extend(bias);
+        inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
+        let out = ctx.alloc(count * m * n, "matmul result")?;
+        let second = alloc_second(1)?;
+        let mut outputs = vec![&out];
+        outputs.extend(second.as_ref());
+        let words = params(alpha).flops(flops);
+        ctx.dispatch(&constants(kernel), &inputs, &outputs, words, groups);
+        (out, second)
+    } else {
+        // Pass 1: raw partial sums (and partial row sums), A gated as it is read.
+        let raw = match finish {
+            Finish::Dense { .. } => Finish::Plain { gate: None },
+            Finish::Plain { .. } => Finish::Plain { gate },
+            Finish::RowSums { .. } => Finish::RowSums { gate },
+        };
+        let (kernel, alpha) = stage_kernel(layout.shader, layout.entry, &raw, gate);
+        inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
+        let partials = ctx.alloc(splits * count * m * n, "matmul partial sums")?;
+        let partial_rows = if row_sums {
+            alloc_second(splits)?
+        } else {
+            None
+        };
+        let mut outputs = vec![&partials];
+        outputs.extend(partial_rows.as_ref());
+        let words = params(alpha).flops(flops);
+        ctx.dispatch(&constants(kernel), &inputs, &outputs, words, groups);
+        // Pass 2: the slabs added and finished by the asked-for output stage.
+        let finished = match finish {
+            Finish::Plain { .. } => Finish::Plain { gate: None },
+            Finish::RowSums { .. } => Finish::RowSums { gate: None },
+            dense => *dense,
+        };
+        let (kernel, alpha) = stage_kernel("matmul", "sum_splits", &finished, None);
+        let mut inputs: Vec<&GpuBuffer> =
+            vec![&partials, partial_rows.as_ref().unwrap_or(&partials)];
+        inputs.extend(bias);
+        let out = ctx.alloc(count * m * n, "matmul result")?;
+        let second = alloc_second(1)?;
+        let mut outputs = vec![&out];
+        outputs.extend(second.as_ref());
+        let values = count * m * n + if row_sums { count * m } else { 0 };
+        let words = params(alpha).flops(splits * values);
+        let sum_groups = ctx.groups_1d(count * m * n, super::WORKGROUP);
+        ctx.dispatch(&kernel, &inputs, &outputs, words, sum_groups);
+        (out, second)
+    };
+    let second = second_shape
+        .zip(second)
+        .map(|(s, buffer)| Tensor::from_gpu(s, buffer, device));
+    Ok((Tensor::from_gpu(shape, out, device), second))
+}
