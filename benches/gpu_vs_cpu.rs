@@ -11,7 +11,15 @@
 //! for the GPU to finish.
 //!
 //! cargo bench --bench gpu_vs_cpu [-- --quick] [-- --json FILE] [-- --filter NAME]
-//!     [-- --cpu-only]
+//!     [-- --cpu-only] [-- --check]
+//!
+//! `--check` times nothing: it runs every op of the tests' case table on the GPU against
+//! the CPU path and exits non-zero when one differs (`--filter` picks ops by name).
+
+#[path = "gpu_vs_cpu/check.rs"]
+mod check;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
 use wgnn::{Device, Result, Tensor};
@@ -464,6 +472,11 @@ fn main() -> Result<()> {
     };
     let json = value_of("--json");
     let filter = value_of("--filter").unwrap_or_default();
+    if args.iter().any(|a| a == "--check") {
+        let gpu = Device::gpu()?;
+        println!("{}\n", gpu.describe());
+        std::process::exit(if check::run(&gpu, &filter) { 0 } else { 1 });
+    }
     let wanted = |name: &str| name.contains(filter.as_str());
     let budget = if quick {
         Budget {

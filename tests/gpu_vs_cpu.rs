@@ -4,99 +4,10 @@
 
 mod common;
 
+use common::compare::mismatches;
 use common::{cases, check_close, gpu, report};
 use wgnn::device::GpuOptions;
 use wgnn::{Device, Tensor};
-
-/// The case's inputs on `device`, drawn from `seed`.
-fn inputs(case: &cases::Case, shapes: &[Vec<usize>], seed: u64, device: &Device) -> Vec<Tensor> {
-    let classes = shapes[0].last().copied().unwrap_or(1);
-    shapes
-        .iter()
-        .zip(&case.domains)
-        .enumerate()
-        .map(|(i, (dims, domain))| {
-            let n = dims.iter().product();
-            let t =
-                Tensor::from_vec(domain.sample(n, classes, seed + i as u64), dims, device).unwrap();
-            if case.differentiable && domain.differentiable() {
-                t.requires_grad_()
-            } else {
-                t
-            }
-        })
-        .collect()
-}
-
-/// Output values and, per input, its gradient (if it has one).
-type Outcome = (Vec<f32>, Vec<Option<Vec<f32>>>);
-
-/// Runs the case on one device: output values and each input's gradient of Σ w·out.
-fn run(
-    case: &cases::Case,
-    shapes: &[Vec<usize>],
-    seed: u64,
-    device: &Device,
-) -> wgnn::Result<Outcome> {
-    let xs = inputs(case, shapes, seed, device);
-    let out = (case.f)(&xs)?;
-    let values = out.to_vec()?;
-    let mut grads = vec![None; xs.len()];
-    if case.differentiable {
-        let w = Tensor::uniform(out.dims(), -1.0, 1.0, seed ^ 0x5eed, device)?;
-        out.mul(&w)?.sum()?.backward()?;
-        for (slot, x) in grads.iter_mut().zip(&xs) {
-            if let Some(g) = x.grad() {
-                *slot = Some(g.to_vec()?);
-            }
-        }
-    }
-    Ok((values, grads))
-}
-
-/// Each case of `cases` run on the CPU and on `gpu`: every value and gradient that
-/// differs beyond the case's tolerance, and every case that fails on one device only.
-fn mismatches(cases: &[cases::Case], gpu: &Device) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (ci, case) in cases.iter().enumerate() {
-        for (si, shapes) in case.shapes.iter().enumerate() {
-            let seed = (ci * 100 + si) as u64;
-            let label = format!("{} {:?}", case.name, shapes);
-            let (cpu, gpu_run) = (
-                run(case, shapes, seed, &Device::Cpu),
-                run(case, shapes, seed, gpu),
-            );
-            let ((cv, cg), (gv, gg)) = match (cpu, gpu_run) {
-                (Ok(c), Ok(g)) => (c, g),
-                (c, g) => {
-                    failures.push(format!("{label}: cpu {:?} / gpu {:?}", c.err(), g.err()));
-                    continue;
-                }
-            };
-            if let Err(e) = check_close(&format!("{label} value"), &gv, &cv, case.tol, case.tol) {
-                failures.push(e);
-            }
-            for (i, (g, c)) in gg.iter().zip(&cg).enumerate() {
-                match (g, c) {
-                    (Some(g), Some(c)) => {
-                        if let Err(e) = check_close(
-                            &format!("{label} grad {i}"),
-                            g,
-                            c,
-                            10.0 * case.tol,
-                            10.0 * case.tol,
-                        ) {
-                            failures.push(e);
-                        }
-                    }
-                    (None, None) => {}
-                    _ => failures.push(format!("{label} grad {i}: present on one device only")),
-                }
-            }
-        }
-    }
-    failures
-}
 
 #[test]
 fn every_op_matches_its_cpu_twin() {
