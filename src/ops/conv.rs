@@ -200,6 +200,24 @@ fn gpu_conv(
     } else {
         (depth, 1)
     };
+    if k_split > super::MAX_K_PER_WORKGROUP && ctx.is_software() {
+        // Only the weight gradient splits its K so far; a software adapter's loop limiter
+        // would silently cut the others short (see MAX_K_PER_WORKGROUP).
+        let what = if mode == 0 {
+            "forward"
+        } else {
+            "input gradient"
+        };
+        return Err(Error::invalid(
+            "conv2d",
+            format!(
+                "a {what} summing at most {} terms per output on a software GPU adapter \
+                 (C·KH·KW forward, O·KH·KW for the input gradient), got {depth} for {g:?}; \
+                 use the CPU path or a hardware GPU",
+                super::MAX_K_PER_WORKGROUP
+            ),
+        ));
+    }
     let layers = batches * splits;
     let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
     if layers > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
