@@ -127,10 +127,11 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let n = wid.z; // the image in modes 0 and 1 (unused in mode 2)
-    // Mode 2 takes the k of its split; the others all of K.
-    let k_begin = select(0u, wid.z * P.k_split, MODE == 2u);
-    let k_end = select(mnk.z, min(k_begin + P.k_split, mnk.z), MODE == 2u);
+    // Layer z is split z / images of image z % images (mode 2 sums over every image).
+    let images = select(P.n, 1u, MODE == 2u);
+    let n = wid.z % images; // the image in modes 0 and 1 (unused in mode 2)
+    let k_begin = (wid.z / images) * P.k_split;
+    let k_end = min(k_begin + P.k_split, mnk.z);
     var acc: array<f32, 16>;
     var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
@@ -163,7 +164,8 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         workgroupBarrier();
     }
-    let out_off = wid.z * mnk.x * mnk.y; // an image's output, or a split's partial dW
+    // An image's output, or (split) a slab of partial sums that sum_splits adds.
+    let out_off = wid.z * mnk.x * mnk.y;
     for (var i = 0u; i < 4u; i = i + 1u) {
         let row = row0 + lid.y + 16u * i;
         for (var j = 0u; j < 4u; j = j + 1u) {
@@ -171,7 +173,7 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if (row < mnk.x && col < mnk.y) {
                 var v = acc[i * 4u + j];
                 let i = out_off + row * mnk.y + col;
-                if (MODE == 0u) {
+                if (MODE == 0u && P.splits == 1u) {
                     let z = v + extra[row];
                     keep_input(i, z);
                     v = act_forward(ACT, z, P.alpha, 0.0);
@@ -185,17 +187,28 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
 }
 
-// The weight gradient from the partial sums of a split mode 2: dW (O x C·KH·KW) from the
-// P.splits slabs of src_a, and with row sums the bias gradient from those of src_b.
+// A split product from its P.splits slabs of partial sums in src_a: mode 0's output,
+// finished here (bias, activation, the kept pre-activation), mode 1's dx, mode 2's dW and,
+// with row sums, the bias gradient from the slabs in src_b.
 @compute @workgroup_size(256)
 fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = flat_id(wid, nwg, lid);
-    let size = P.o * P.c * P.kh * P.kw;
+    var size: u32;
+    switch MODE {
+        case 0u: { size = P.n * P.o * P.oh * P.ow; }
+        case 1u: { size = P.n * P.c * P.h * P.w; }
+        default: { size = P.o * P.c * P.kh * P.kw; }
+    }
     if (i < size) {
         var total = 0.0;
         for (var s = 0u; s < P.splits; s = s + 1u) {
             total = total + src_a[s * size + i];
+        }
+        if (MODE == 0u) {
+            let z = total + extra[(i / (P.oh * P.ow)) % P.o];
+            keep_input(i, z);
+            total = act_forward(ACT, z, P.alpha, 0.0);
         }
         out[i] = total;
     }

@@ -1,6 +1,5 @@
 //! GPU faults become `wgnn::Error`s, never aborts: the device running out of memory, a
-//! validation error from other code on the same device, a lost device, and a sum a
-//! software adapter would cut short.
+//! validation error from other code on the same device, and a lost device.
 
 mod common;
 
@@ -144,30 +143,5 @@ fn a_lost_device_is_reported_by_every_later_call() {
     }
     for attempt in [Tensor::zeros(&[5], &g).and_then(|t| t.to_vec()), x.to_vec()] {
         assert!(matches!(attempt, Err(Error::Gpu(_))), "{attempt:?}");
-    }
-}
-
-#[test]
-fn a_convolution_too_deep_for_a_software_adapter_is_an_error_not_a_short_sum() {
-    // 1,900 channels x 3x3 taps: 17,100 terms per output, more than one workgroup sums
-    // (16,384). lavapipe's loop limiter would stop the sum early without a word; a
-    // hardware GPU computes it.
-    let Some(gpu) = common::gpu() else { return };
-    let x = Tensor::uniform(&[1, 1900, 3, 3], -1.0, 1.0, 1, &Device::Cpu).unwrap();
-    let w = Tensor::uniform(&[2, 1900, 3, 3], -1.0, 1.0, 2, &Device::Cpu).unwrap();
-    let options = wgnn::ops::Conv2dOptions::default();
-    let want = x.conv2d(&w, None, options).unwrap().to_vec().unwrap();
-    let (xg, wg) = (x.to_device(&gpu).unwrap(), w.to_device(&gpu).unwrap());
-    let got = xg.conv2d(&wg, None, options);
-    if gpu.gpu_context().unwrap().is_software() {
-        let e = got.unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { .. }), "{e:?}");
-        assert!(
-            e.to_string().contains("16384") && e.to_string().contains("17100"),
-            "{e}"
-        );
-    } else {
-        let got = got.unwrap().to_vec().unwrap();
-        common::check_close("conv2d of 17,100 taps", &got, &want, 1e-3, 1e-3).unwrap();
     }
 }

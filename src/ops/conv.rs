@@ -175,7 +175,9 @@ impl Geometry {
 /// forward applies `epilogue` after the bias; the gradients read dy times its
 /// derivative (`extra` then holds what the forward saved: its output, or its
 /// pre-activation). With `second`, the same dispatch also gives the pre-activation in
-/// mode 0 and the bias gradient in mode 2.
+/// mode 0 and the bias gradient in mode 2. A product whose K is split (`k_splits`) takes
+/// a second dispatch, `sum_splits`, which adds the partial slabs and finishes them (the
+/// forward's bias, activation and pre-activation).
 #[allow(clippy::too_many_arguments)] // the shader's operands, one by one
 fn gpu_conv(
     g: &Geometry,
@@ -194,30 +196,10 @@ fn gpu_conv(
         1 => (g.c, g.h * g.w, g.o * g.kh * g.kw, g.n),
         _ => (g.o, g.taps(), g.n * g.positions(), 1),
     };
-    // A weight gradient on too few tiles splits its K over wid.z.
-    let (k_split, splits) = if mode == 2 {
-        k_splits(rows, cols, depth, ctx.occupancy())
-    } else {
-        (depth, 1)
-    };
-    if k_split > super::MAX_K_PER_WORKGROUP && ctx.is_software() {
-        // Only the weight gradient splits its K so far; a software adapter's loop limiter
-        // would silently cut the others short (see MAX_K_PER_WORKGROUP).
-        let what = if mode == 0 {
-            "forward"
-        } else {
-            "input gradient"
-        };
-        return Err(Error::invalid(
-            "conv2d",
-            format!(
-                "a {what} summing at most {} terms per output on a software GPU adapter \
-                 (C·KH·KW forward, O·KH·KW for the input gradient), got {depth} for {g:?}; \
-                 use the CPU path or a hardware GPU",
-                super::MAX_K_PER_WORKGROUP
-            ),
-        ));
-    }
+    // A K longer than one workgroup sums, or a weight gradient on too few tiles, splits
+    // over workgroup layers (split z / images, image z % images).
+    let occupancy = if mode == 2 { ctx.occupancy() } else { 0 };
+    let (k_split, splits) = k_splits(rows, cols, depth, occupancy);
     let layers = batches * splits;
     let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
     if layers > max_groups || rows.div_ceil(64) > max_groups || cols.div_ceil(64) > max_groups {
@@ -226,15 +208,19 @@ fn gpu_conv(
             format!("{g:?} needs more than {max_groups} workgroups along one axis on this GPU"),
         ));
     }
-    // Split, the product's outputs are partial sums, one slab per split, added below.
-    let out = ctx.alloc(out_shape.numel() * splits, "conv2d result")?;
     let (family, second_shape) = match mode {
         0 if second => ("conv2d_pre", Some(out_shape.clone())),
         2 if second => ("conv2d_row_sums", Some(Shape::new(&[g.o])?)),
         _ => ("conv2d", None),
     };
+    // Split, the first pass writes raw partial sums, one slab per split (the bias
+    // gradient's too), and the forward's epilogue waits for the sum pass.
+    let forward_split = mode == 0 && splits > 1;
+    let first_family = if forward_split { "conv2d" } else { family };
+    let out = ctx.alloc(out_shape.numel() * splits, "conv2d result")?;
     let second_buffer = second_shape
         .as_ref()
+        .filter(|_| !forward_split)
         .map(|s| ctx.alloc(s.numel() * splits, "conv2d second output"))
         .transpose()?;
     let mut outputs = vec![&out];
@@ -244,10 +230,13 @@ fn gpu_conv(
         .f(epilogue.map_or(0.0, |e| e.alpha()))
         .u(k_split)
         .u(splits);
-    ctx.dispatch(
-        &Kernel::new(family, "conv2d", 3, outputs.len() as u8)
+    let kernel = |family, entry, writes: usize| {
+        Kernel::new(family, entry, 3, writes as u8)
             .with("MODE", mode)
-            .with("ACT", Epilogue::code(epilogue)),
+            .with("ACT", Epilogue::code(epilogue))
+    };
+    ctx.dispatch(
+        &kernel(first_family, "conv2d", outputs.len()),
         &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
         &outputs,
         params.flops(2 * rows * cols * depth * batches),
@@ -260,23 +249,23 @@ fn gpu_conv(
     let (out, second_buffer) = if splits == 1 {
         (out, second_buffer)
     } else {
-        let total = ctx.alloc(out_shape.numel(), "conv2d weight gradient")?;
-        let bias_total = second_shape
+        let total = ctx.alloc(out_shape.numel(), "conv2d result")?;
+        let second_total = second_shape
             .as_ref()
-            .map(|s| ctx.alloc(s.numel(), "conv2d bias gradient"))
+            .map(|s| ctx.alloc(s.numel(), "conv2d second output"))
             .transpose()?;
-        let partial_bias = second_buffer.as_ref().unwrap_or(&out);
+        let partial_second = second_buffer.as_ref().unwrap_or(&out);
         let mut totals = vec![&total];
-        totals.extend(bias_total.as_ref());
+        totals.extend(second_total.as_ref());
         let values = out_shape.numel() + second_shape.as_ref().map_or(0, Shape::numel);
         ctx.dispatch(
-            &Kernel::new(family, "sum_splits", 3, totals.len() as u8),
-            &[&out, partial_bias, &out],
+            &kernel(family, "sum_splits", totals.len()),
+            &[&out, partial_second, extra.gpu_buffer()],
             &totals,
             params.flops(splits * values),
             ctx.groups_1d(out_shape.numel().max(g.o), super::WORKGROUP),
         );
-        (total, bias_total)
+        (total, second_total)
     };
     let second = second_shape
         .zip(second_buffer)
@@ -284,7 +273,7 @@ fn gpu_conv(
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
 }
 
-/// (k per split, splits) of a weight gradient's product (rows x cols, K = `depth`): one
+/// (k per split, splits) of a convolution's product (rows x cols, K = `depth`): one
 /// split unless K exceeds `MAX_K_PER_WORKGROUP` or the product does more than
 /// `OCCUPANCY_FLOPS` on fewer than `occupancy` 64x64 tiles; then enough splits, each a
 /// whole number of 16-deep steps, that none is longer and tiles times splits reach that

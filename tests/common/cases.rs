@@ -756,6 +756,38 @@ pub fn all() -> Vec<Case> {
         vec![vec![5, 3], vec![2, 3], vec![2]],
         |x| x[0].linear(&x[1], Some(&x[2]), epilogue(UnaryOp::Tanh, 0.0)?),
     ));
+    // Convolutions whose forward (C·KH·KW) or input gradient (O·KH·KW) sums more terms
+    // than one workgroup does: split, the sum pass adds the slabs and, forward, applies
+    // the bias, the activation and keeps the pre-activation (GELU) (last, as above).
+    let deep_conv =
+        |name, x: [usize; 4], w: [usize; 4], small_x: [usize; 4], small_w: [usize; 4], f| Case {
+            name,
+            domains: vec![ANY, ANY, ANY],
+            shapes: vec![vec![x.to_vec(), w.to_vec(), vec![w[0]]]],
+            grad_shapes: vec![small_x.to_vec(), small_w.to_vec(), vec![small_w[0]]],
+            f,
+            tol: 1e-3,
+            differentiable: true,
+        };
+    cases.push(deep_conv(
+        "conv2d_gelu_1900_channels_in",
+        [2, 1900, 4, 3],
+        [3, 1900, 3, 3],
+        [1, 2, 4, 3],
+        [2, 2, 3, 3],
+        |x| {
+            let gelu = epilogue(UnaryOp::Gelu, 0.0)?;
+            x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), gelu)
+        },
+    ));
+    cases.push(deep_conv(
+        "conv2d_1900_channels_out",
+        [2, 2, 4, 3],
+        [1900, 2, 3, 3],
+        [1, 2, 4, 3],
+        [3, 2, 3, 3],
+        |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::default()),
+    ));
     // Last, as above.
     cases.extend(heavy());
     cases
