@@ -273,13 +273,11 @@ fn gpu_conv(
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
 }
 
-/// (k per split, splits) of a convolution's product (rows x cols, K = `depth`): one
-/// split unless K exceeds `MAX_K_PER_WORKGROUP` or the product does more than
-/// `OCCUPANCY_FLOPS` on fewer than `occupancy` 64x64 tiles; then enough splits, each a
-/// whole number of 16-deep steps, that none is longer and tiles times splits reach that
-/// many workgroups.
+/// (k per split, splits) of a convolution's product (rows x cols, K = `depth`): split
+/// where K exceeds `MAX_K_PER_WORKGROUP`, or where the product does more than
+/// `OCCUPANCY_FLOPS` on fewer than `occupancy` 64x64 tiles, into enough splits that
+/// tiles times splits reach that many workgroups.
 fn k_splits(rows: usize, cols: usize, depth: usize, occupancy: usize) -> (usize, usize) {
-    const STEP: usize = 16; // BK in shaders/gemm_tiles.wgsl
     let tiles = rows.div_ceil(64) * cols.div_ceil(64);
     let underfilled = 2 * rows * cols * depth > super::OCCUPANCY_FLOPS && tiles < occupancy;
     let for_occupancy = if underfilled {
@@ -287,12 +285,7 @@ fn k_splits(rows: usize, cols: usize, depth: usize, occupancy: usize) -> (usize,
     } else {
         1
     };
-    let wanted = for_occupancy.max(depth.div_ceil(super::MAX_K_PER_WORKGROUP));
-    if wanted == 1 {
-        return (depth, 1);
-    }
-    let per_split = (depth / wanted / STEP * STEP).max(STEP);
-    (per_split, depth.div_ceil(per_split))
+    super::split_k(depth, for_occupancy)
 }
 
 /// y = epilogue(conv(x, w) + bias), with the pre-activation too when `keep_input`.

@@ -19,9 +19,6 @@ const LARGE_TILE: usize = 128;
 /// Smallest M and N given to the large kernel: below this its 128x128 tiles leave too
 /// few workgroups to fill a GPU. A first guess, to be tuned on hardware.
 const LARGE_MIN_SIDE: usize = 512;
-/// Depth of one step of the tiled kernels (BK in shaders/gemm_tiles.wgsl): a split of k
-/// is a whole number of steps.
-const STEP: usize = 16;
 
 /// One product (or a batch of `count`): op(A) is m x k, op(B) k x n, each operand read
 /// transposed where `transposed` says, `strides` elements between the batches of A and
@@ -106,17 +103,6 @@ fn gpu_layout(
         .unwrap_or(small[small.len() - 1])
 }
 
-/// (k per split, splits) of a product of depth k: one split up to `MAX_K_PER_WORKGROUP`,
-/// else as few as keep each split within it, each a whole number of steps.
-fn k_splits(k: usize) -> (usize, usize) {
-    if k <= super::MAX_K_PER_WORKGROUP {
-        return (k, 1);
-    }
-    let splits = k.div_ceil(super::MAX_K_PER_WORKGROUP);
-    let per_split = k.div_ceil(splits).next_multiple_of(STEP);
-    (per_split, k.div_ceil(per_split))
-}
-
 /// A kernel of the output stage `finish` asks for, around entry point `entry` of
 /// `shader`, with its A gated by `gate` (the `_gated` families) and the activation's
 /// parameter it reads.
@@ -176,7 +162,7 @@ pub(super) fn product(
 ) -> Result<(Tensor, Option<Tensor>)> {
     const OP: &str = "matmul";
     let ([m, k, n], count) = (p.dims, p.count);
-    let (k_split, splits) = k_splits(k);
+    let (k_split, splits) = super::split_k(k, 1);
     let layers = count * splits;
     let max_groups = ctx.limits().max_compute_workgroups_per_dimension as usize;
     if layers > max_groups || m.div_ceil(TILE) > max_groups || n.div_ceil(TILE) > max_groups {

@@ -46,6 +46,22 @@ pub(crate) const OCCUPANCY_FLOPS: usize = 10_000_000;
 /// steps of 16, far inside that. A hardware GPU's watchdog also favours bounded work.
 pub(crate) const MAX_K_PER_WORKGROUP: usize = 16_384;
 
+/// Depth of one step of the tiled GEMM kernels (BK in shaders/gemm_tiles.wgsl): a split
+/// of k is a whole number of steps.
+const GEMM_STEP: usize = 16;
+
+/// (k per split, splits) of a sum over `depth` terms that at least `wanted` workgroup
+/// layers should share, none summing more than `MAX_K_PER_WORKGROUP`: one split when
+/// one is enough, else splits of whole steps, at least as many as asked.
+pub(crate) fn split_k(depth: usize, wanted: usize) -> (usize, usize) {
+    let wanted = wanted.max(depth.div_ceil(MAX_K_PER_WORKGROUP));
+    if wanted <= 1 {
+        return (depth, 1);
+    }
+    let per_split = (depth / wanted / GEMM_STEP * GEMM_STEP).max(GEMM_STEP);
+    (per_split, depth.div_ceil(per_split))
+}
+
 /// Workgroups for one workgroup per row, folded under the per-dimension limit.
 pub(crate) fn groups_per_row(ctx: &GpuContext, rows: usize) -> [u32; 3] {
     ctx.groups_1d(rows, 1)
