@@ -328,17 +328,21 @@ impl Recorder {
             }
         }
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        if let Some(timer) = self.timer.as_mut() {
-            timer.names.push(kernel_label(kernel));
-            self.end_pass(); // one pass per timed dispatch, so its end timestamp is its own
-        }
-        if self.launches.is_some() || crate::profile::enabled() {
+        // The timer runs only while profiling; the label is made once for all three.
+        let profiling = crate::profile::enabled();
+        if profiling || self.launches.is_some() {
             let launch = Launch {
                 kernel: kernel_label(kernel),
                 groups,
                 flops: params.declared_flops(),
             };
-            crate::profile::add_launch(&launch);
+            if profiling {
+                crate::profile::add_launch(&launch);
+            }
+            if let Some(timer) = self.timer.as_mut() {
+                timer.names.push(launch.kernel.clone());
+                self.end_pass(); // one pass per timed dispatch, so its end timestamp is its own
+            }
             if let Some(log) = self.launches.as_mut() {
                 log.push(launch);
             }
