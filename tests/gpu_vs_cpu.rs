@@ -6,7 +6,6 @@ mod common;
 
 use common::compare::mismatches;
 use common::{cases, check_close, gpu, report};
-use wgnn::device::GpuOptions;
 use wgnn::{Device, Tensor};
 
 #[test]
@@ -19,14 +18,9 @@ fn every_op_matches_its_cpu_twin() {
 fn heavy_products_match_their_cpu_twins_when_laid_out_for_a_large_gpu() {
     // A device that splits products as on hardware (lavapipe's own default does not):
     // the small-tile GEMM and the split weight gradients with their sum pass.
-    if gpu().is_none() {
+    let Some(gpu) = common::large_gpu_layout() else {
         return;
-    }
-    let options = GpuOptions {
-        occupancy: Some(256),
-        ..GpuOptions::default()
     };
-    let gpu = Device::gpu_with(&options).unwrap();
     let ctx = gpu.gpu_context().unwrap();
     ctx.log_launches(true);
     let mut failures = mismatches(&cases::heavy(), &gpu);

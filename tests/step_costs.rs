@@ -6,7 +6,7 @@
 
 mod common;
 
-use wgnn::device::{GpuOptions, Launch};
+use wgnn::device::Launch;
 use wgnn::nn::{Module, Sequential};
 use wgnn::optim::{Clip, Optimizer, Rule};
 use wgnn::train::{fit, FitOptions, Loss};
@@ -42,17 +42,6 @@ const CNN_DISPATCH_BUDGET: u64 = 18;
 /// only; the divergence check and the bar read the running sums without waiting
 /// (`Tensor::read_later`). Counted before issue 17: 7 with the bar off, 15 with it on.
 const EPOCH_WAITS: u64 = 1;
-
-/// A private GPU device (tests running in parallel must not add to its counters) that
-/// lays products out as on a large hardware GPU, splitting those that would launch too
-/// few workgroups (`GpuOptions::occupancy`; a software adapter does not by default).
-fn large_gpu_layout() -> Device {
-    let options = GpuOptions {
-        occupancy: Some(256),
-        ..GpuOptions::default()
-    };
-    Device::gpu_with(&options).unwrap()
-}
 
 /// Runtime counters over one stretch of work.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,8 +114,9 @@ fn epoch_costs(
 /// Dispatches one more training step records, from epochs of 1, 2 and 3 steps (after a
 /// warm-up epoch); asserts that every step records the same number.
 fn dispatches_per_step(cnn: bool, batch: usize, clip: Option<Clip>) -> u64 {
-    let Some(_) = common::gpu() else { return 0 };
-    let device = large_gpu_layout();
+    let Some(device) = common::large_gpu_layout() else {
+        return 0;
+    };
     let mut setup = course_model(cnn, &device, clip);
     epoch_costs(&mut setup, 1, batch, false);
     let counts: Vec<u64> = (1..=3)
@@ -152,10 +142,9 @@ const OCCUPANCY_MIN_WORKGROUPS: u64 = 256;
 /// with the model's penalties, backward, optimizer step), from the launch log. Nothing is
 /// read back, so nothing waits for lavapipe to run them: the step is only recorded.
 fn launches_of_one_step(cnn: bool, batch: usize) -> Vec<Launch> {
-    let Some(_) = common::gpu() else {
+    let Some(device) = common::large_gpu_layout() else {
         return Vec::new();
     };
-    let device = large_gpu_layout();
     let (model, mut optimizer, dims) = course_model(cnn, &device, None);
     let mut shape = vec![batch];
     shape.extend(&dims);
@@ -263,8 +252,9 @@ fn clipping_adds_at_most_the_norm_pass_to_a_step() {
 
 #[test]
 fn a_full_epoch_waits_on_the_gpu_within_its_budget() {
-    let Some(_) = common::gpu() else { return };
-    let device = large_gpu_layout();
+    let Some(device) = common::large_gpu_layout() else {
+        return;
+    };
     let mut setup = course_model(false, &device, None);
     epoch_costs(&mut setup, 1, 8, false);
     // MNIST's 469 steps at batch 128; batch 8 records the same and runs faster here.

@@ -19,22 +19,19 @@ pub fn run(gpu: &Device, filter: &str) -> bool {
             continue;
         }
         checked += 1;
-        match compare::worst_error(case, index, gpu) {
-            Ok(worst) if worst <= 1.0 => {
-                println!(
-                    "pass  {:<44} worst error {worst:.3} of its tolerance",
-                    case.name
-                );
-            }
-            Ok(worst) => {
+        let comparison = compare::compare(case, index, gpu);
+        let worst = comparison.worst;
+        match comparison.failures.first() {
+            None => println!(
+                "pass  {:<44} worst error {worst:.3} of its tolerance",
+                case.name
+            ),
+            Some(first) => {
                 println!(
                     "FAIL  {:<44} worst error {worst:.3} of its tolerance",
                     case.name
                 );
-                failed.push(case.name);
-            }
-            Err(e) => {
-                println!("FAIL  {:<44} {e}", case.name);
+                println!("      {first}");
                 failed.push(case.name);
             }
         }

@@ -120,6 +120,39 @@ fn linear(name: &'static str, f: fn(&[Tensor]) -> Result<Tensor>) -> Case {
     }
 }
 
+/// A case of one shape set whose outputs sum thousands of terms (products and
+/// convolutions split over workgroups): tolerance 1e-3, as f32 sums that long differ that
+/// much by their order alone.
+fn long_sum(
+    name: &'static str,
+    shapes: Vec<Vec<usize>>,
+    grad_shapes: Vec<Vec<usize>>,
+    f: fn(&[Tensor]) -> Result<Tensor>,
+) -> Case {
+    Case {
+        name,
+        domains: vec![ANY; shapes.len()],
+        shapes: vec![shapes],
+        grad_shapes,
+        f,
+        tol: 1e-3,
+        differentiable: true,
+    }
+}
+
+/// [`long_sum`] for a convolution of input and weight shapes `[x, w]` (the bias: one per
+/// output channel), checked for gradients at `[small_x, small_w]`.
+fn long_conv(
+    name: &'static str,
+    [x, w]: [[usize; 4]; 2],
+    [small_x, small_w]: [[usize; 4]; 2],
+    f: fn(&[Tensor]) -> Result<Tensor>,
+) -> Case {
+    let shapes = vec![x.to_vec(), w.to_vec(), vec![w[0]]];
+    let grad_shapes = vec![small_x.to_vec(), small_w.to_vec(), vec![small_w[0]]];
+    long_sum(name, shapes, grad_shapes, f)
+}
+
 /// The epilogue `op` with parameter `alpha`.
 fn epilogue(op: UnaryOp, alpha: f32) -> Result<Option<Epilogue>> {
     Epilogue::new(op, alpha).map(Some)
@@ -729,28 +762,19 @@ pub fn all() -> Vec<Case> {
     // limiter truncated such sums, silently): plain, a dense layer with bias, ReLU and
     // dropout, and one whose weight gradient (k = the batch) splits with its row sums
     // and its gate (last, as above).
-    let longer_than_a_workgroup = |name, shapes: Vec<Vec<usize>>, small, f| Case {
-        name,
-        domains: vec![ANY; shapes.len()],
-        shapes: vec![shapes],
-        grad_shapes: small,
-        f,
-        tol: 1e-3,
-        differentiable: true,
-    };
-    cases.push(longer_than_a_workgroup(
+    cases.push(long_sum(
         "matmul_k_beyond_a_workgroup",
         vec![vec![3, 70001], vec![70001, 5]],
         vec![vec![2, 5], vec![5, 3]],
         |x| x[0].matmul(&x[1]),
     ));
-    cases.push(longer_than_a_workgroup(
+    cases.push(long_sum(
         "linear_dropout_k_beyond_a_workgroup",
         vec![vec![6, 40003], vec![7, 40003], vec![7]],
         vec![vec![2, 5], vec![3, 5], vec![3]],
         |x| x[0].linear_dropout(&x[1], Some(&x[2]), epilogue(UnaryOp::Relu, 0.0)?, 0.3, 5),
     ));
-    cases.push(longer_than_a_workgroup(
+    cases.push(long_sum(
         "linear_batch_beyond_a_workgroup",
         vec![vec![40003, 3], vec![2, 3], vec![2]],
         vec![vec![5, 3], vec![2, 3], vec![2]],
@@ -759,33 +783,19 @@ pub fn all() -> Vec<Case> {
     // Convolutions whose forward (C·KH·KW) or input gradient (O·KH·KW) sums more terms
     // than one workgroup does: split, the sum pass adds the slabs and, forward, applies
     // the bias, the activation and keeps the pre-activation (GELU) (last, as above).
-    let deep_conv =
-        |name, x: [usize; 4], w: [usize; 4], small_x: [usize; 4], small_w: [usize; 4], f| Case {
-            name,
-            domains: vec![ANY, ANY, ANY],
-            shapes: vec![vec![x.to_vec(), w.to_vec(), vec![w[0]]]],
-            grad_shapes: vec![small_x.to_vec(), small_w.to_vec(), vec![small_w[0]]],
-            f,
-            tol: 1e-3,
-            differentiable: true,
-        };
-    cases.push(deep_conv(
+    cases.push(long_conv(
         "conv2d_gelu_1900_channels_in",
-        [2, 1900, 4, 3],
-        [3, 1900, 3, 3],
-        [1, 2, 4, 3],
-        [2, 2, 3, 3],
+        [[2, 1900, 4, 3], [3, 1900, 3, 3]],
+        [[1, 2, 4, 3], [2, 2, 3, 3]],
         |x| {
             let gelu = epilogue(UnaryOp::Gelu, 0.0)?;
             x[0].conv2d_with(&x[1], Some(&x[2]), Conv2dOptions::default(), gelu)
         },
     ));
-    cases.push(deep_conv(
+    cases.push(long_conv(
         "conv2d_1900_channels_out",
-        [2, 2, 4, 3],
-        [1900, 2, 3, 3],
-        [1, 2, 4, 3],
-        [3, 2, 3, 3],
+        [[2, 2, 4, 3], [1900, 2, 3, 3]],
+        [[1, 2, 4, 3], [3, 2, 3, 3]],
         |x| x[0].conv2d(&x[1], Some(&x[2]), Conv2dOptions::default()),
     ));
     // Last, as above.
@@ -802,28 +812,19 @@ pub fn heavy() -> Vec<Case> {
     // Products of few outputs and a long k (over 10 MFLOP, fewer than 256 workgroups of
     // 64x64 tiles), which run on the small-tile kernel: plain, both operands transposed,
     // and a dense layer whose gradient products also split.
-    let long_k = |name: &'static str, shapes: Vec<Vec<usize>>, small, f| Case {
-        name,
-        domains: vec![ANY; shapes.len()],
-        shapes: vec![shapes],
-        grad_shapes: small,
-        f,
-        tol: 1e-3,
-        differentiable: true,
-    };
-    cases.push(long_k(
+    cases.push(long_sum(
         "matmul_long_k",
         vec![vec![37, 4099], vec![4099, 45]],
         vec![vec![3, 7], vec![7, 2]],
         |x| x[0].matmul(&x[1]),
     ));
-    cases.push(long_k(
+    cases.push(long_sum(
         "matmul_long_k_ta_tb",
         vec![vec![4099, 37], vec![45, 4099]],
         vec![vec![7, 3], vec![2, 7]],
         |x| x[0].matmul_t(&x[1], true, true),
     ));
-    cases.push(long_k(
+    cases.push(long_sum(
         "linear_long_k_relu",
         vec![vec![37, 4099], vec![45, 4099], vec![45]],
         vec![vec![3, 7], vec![2, 7], vec![2]],
@@ -832,14 +833,9 @@ pub fn heavy() -> Vec<Case> {
     // Weight gradients over 10 MFLOP on a single 64x64 tile, whose K (images x positions)
     // is split over workgroups and summed in a second pass: with the bias gradient's
     // partial sums, and without a bias.
-    let split_conv = |name, f| Case {
-        name,
-        domains: vec![ANY, ANY, ANY],
-        shapes: vec![vec![vec![13, 3, 71, 67], vec![7, 3, 3, 3], vec![7]]],
-        grad_shapes: vec![vec![2, 2, 5, 4], vec![3, 2, 3, 2], vec![3]],
-        f,
-        tol: 1e-3,
-        differentiable: true,
+    let split_conv = |name, f| {
+        let shapes = [[13, 3, 71, 67], [7, 3, 3, 3]];
+        long_conv(name, shapes, [[2, 2, 5, 4], [3, 2, 3, 2]], f)
     };
     cases.push(split_conv("conv2d_relu_split_weight_gradient", |x| {
         let relu = epilogue(UnaryOp::Relu, 0.0)?;

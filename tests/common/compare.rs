@@ -53,74 +53,75 @@ pub fn run(
     Ok((values, grads))
 }
 
-/// Each case of `cases` run on the CPU and on `gpu`: every value and gradient that
-/// differs beyond the case's tolerance, and every case that fails on one device only.
-pub fn mismatches(cases: &[Case], gpu: &Device) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (ci, case) in cases.iter().enumerate() {
-        for (si, shapes) in case.shapes.iter().enumerate() {
-            let seed = (ci * 100 + si) as u64;
-            let label = format!("{} {:?}", case.name, shapes);
-            let (cpu, gpu_run) = (
-                run(case, shapes, seed, &Device::Cpu),
-                run(case, shapes, seed, gpu),
-            );
-            let ((cv, cg), (gv, gg)) = match (cpu, gpu_run) {
-                (Ok(c), Ok(g)) => (c, g),
-                (c, g) => {
-                    failures.push(format!("{label}: cpu {:?} / gpu {:?}", c.err(), g.err()));
-                    continue;
-                }
-            };
-            if let Err(e) = check_close(&format!("{label} value"), &gv, &cv, case.tol, case.tol) {
-                failures.push(e);
-            }
-            for (i, (g, c)) in gg.iter().zip(&cg).enumerate() {
-                match (g, c) {
-                    (Some(g), Some(c)) => {
-                        if let Err(e) = check_close(
-                            &format!("{label} grad {i}"),
-                            g,
-                            c,
-                            10.0 * case.tol,
-                            10.0 * case.tol,
-                        ) {
-                            failures.push(e);
-                        }
-                    }
-                    (None, None) => {}
-                    _ => failures.push(format!("{label} grad {i}: present on one device only")),
-                }
-            }
-        }
-    }
-    failures
+/// One case run on the CPU and on a GPU.
+pub struct Comparison {
+    /// Every value and gradient that differs beyond the case's tolerance, and every
+    /// shape set that fails, or has a gradient, on one device only.
+    pub failures: Vec<String>,
+    /// The largest error over its values and gradients as a share of what its tolerance
+    /// allows (at most 1 where nothing failed).
+    pub worst: f32,
 }
 
-/// How far one case's GPU results were from its CPU twin's: the largest error over its
-/// values and gradients as a fraction of what its tolerance allows (at most 1 passes).
-pub fn worst_error(case: &Case, case_index: usize, gpu: &Device) -> wgnn::Result<f32> {
+/// The largest |got − want| / (tol·(1 + |want|)) (infinite for a NaN against a number).
+fn worst_scaled(got: &[f32], want: &[f32], tol: f32) -> f32 {
+    got.iter()
+        .zip(want)
+        .filter(|(g, w)| !(g.is_nan() && w.is_nan()) && g != w)
+        .map(|(g, w)| (g - w).abs() / (tol * (1.0 + w.abs())))
+        .fold(
+            0.0,
+            |a, b| if b.is_nan() { f32::INFINITY } else { a.max(b) },
+        )
+}
+
+/// Case `case` (number `case_index` of its table, which seeds its inputs) on the CPU and
+/// on `gpu`, shape set by shape set.
+pub fn compare(case: &Case, case_index: usize, gpu: &Device) -> Comparison {
+    let mut failures = Vec::new();
     let mut worst = 0.0f32;
     for (si, shapes) in case.shapes.iter().enumerate() {
         let seed = (case_index * 100 + si) as u64;
-        let (cv, cg) = run(case, shapes, seed, &Device::Cpu)?;
-        let (gv, gg) = run(case, shapes, seed, gpu)?;
-        let scaled = |got: &[f32], want: &[f32], tol: f32| {
-            got.iter()
-                .zip(want)
-                .filter(|(g, w)| !(g.is_nan() && w.is_nan()) && g != w)
-                .map(|(g, w)| (g - w).abs() / (tol * (1.0 + w.abs())))
-                .fold(
-                    0.0f32,
-                    |a, b| if b.is_nan() { f32::INFINITY } else { a.max(b) },
-                )
+        let label = format!("{} {:?}", case.name, shapes);
+        let (cpu, gpu_run) = (
+            run(case, shapes, seed, &Device::Cpu),
+            run(case, shapes, seed, gpu),
+        );
+        let ((cv, cg), (gv, gg)) = match (cpu, gpu_run) {
+            (Ok(c), Ok(g)) => (c, g),
+            (c, g) => {
+                failures.push(format!("{label}: cpu {:?} / gpu {:?}", c.err(), g.err()));
+                continue;
+            }
         };
-        worst = worst.max(scaled(&gv, &cv, case.tol));
-        for (g, c) in gg.iter().zip(&cg) {
-            if let (Some(g), Some(c)) = (g, c) {
-                worst = worst.max(scaled(g, c, 10.0 * case.tol));
+        if let Err(e) = check_close(&format!("{label} value"), &gv, &cv, case.tol, case.tol) {
+            failures.push(e);
+        }
+        worst = worst.max(worst_scaled(&gv, &cv, case.tol));
+        let grad_tol = 10.0 * case.tol;
+        for (i, (g, c)) in gg.iter().zip(&cg).enumerate() {
+            match (g, c) {
+                (Some(g), Some(c)) => {
+                    let what = format!("{label} grad {i}");
+                    if let Err(e) = check_close(&what, g, c, grad_tol, grad_tol) {
+                        failures.push(e);
+                    }
+                    worst = worst.max(worst_scaled(g, c, grad_tol));
+                }
+                (None, None) => {}
+                _ => failures.push(format!("{label} grad {i}: present on one device only")),
             }
         }
     }
-    Ok(worst)
+    Comparison { failures, worst }
+}
+
+/// Each case of `cases` (seeded by its place in `cases`) run on the CPU and on `gpu`:
+/// all their failures.
+pub fn mismatches(cases: &[Case], gpu: &Device) -> Vec<String> {
+    cases
+        .iter()
+        .enumerate()
+        .flat_map(|(i, case)| compare(case, i, gpu).failures)
+        .collect()
 }

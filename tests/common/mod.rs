@@ -73,6 +73,19 @@ pub fn gpu() -> Option<Device> {
     }
 }
 
+/// A private GPU device (other tests do not add to its counters) that lays products out
+/// as on a large hardware GPU, splitting those that would launch too few workgroups
+/// (`GpuOptions::occupancy` 256; a software adapter does not by default), or None (test
+/// skipped) as [`gpu`] says.
+pub fn large_gpu_layout() -> Option<Device> {
+    gpu()?;
+    let options = wgnn::device::GpuOptions {
+        occupancy: Some(256),
+        ..wgnn::device::GpuOptions::default()
+    };
+    Some(Device::gpu_with(&options).unwrap())
+}
+
 /// The CPU and, when there is an adapter, the GPU.
 pub fn devices() -> Vec<Device> {
     let mut devices = vec![Device::Cpu];
