@@ -39,3 +39,6 @@ pub use device::Device;
 pub use error::{Error, Result};
 pub use shape::{Shape, MAX_RANK};
 pub use tensor::{ByteTensor, LaterRead, Tensor};
+/// The wgpu this build uses, for naming its types ([`device::GpuOptions`] takes
+/// `wgpu::Features`) without a second, mismatched copy.
+pub use wgpu;

@@ -216,7 +216,11 @@ pub fn report() -> Option<String> {
             String::clone,
         );
     }
-    if let Some(note) = &p.gpu_note {
+    let untimed = p.kernels.is_empty() && !p.launches.is_empty();
+    let note = p.gpu_note.as_deref().or(untimed.then_some(
+        "no kernel timer: the device opened before profiling began, or without timestamp queries",
+    ));
+    if let Some(note) = note {
         let _ = writeln!(out, "GPU time per kernel: not measured ({note})");
     }
     if p.recording.count > 0 {

@@ -91,7 +91,12 @@ fn child_allocates_until_the_device_refuses() {
 
 #[test]
 fn running_out_of_gpu_memory_is_an_error_and_the_device_recovers() {
-    if common::gpu().is_none() {
+    let Some(gpu) = common::gpu() else { return };
+    if gpu.gpu_context().unwrap().info().backend == wgnn::wgpu::Backend::Gl {
+        // Seen on Mesa's llvmpipe through wgpu's GL backend: 64 buffers of the largest
+        // binding were all granted with 1 GiB of address space left, and no error came
+        // back, so there is no refusal for wgnn to report.
+        println!("skipped: the GL backend never refused an allocation here");
         return;
     }
     let output = Command::new(std::env::current_exe().unwrap())

@@ -4,10 +4,11 @@
 mod common;
 
 use common::{check_close, gpu, report};
-use wgnn::device::GpuOptions;
+use wgnn::device::{DeviceLimits, GpuOptions};
 use wgnn::nn::{Activation, Linear, Module, Sequential};
 use wgnn::optim::Optimizer;
 use wgnn::train::{fit, FitOptions, Loss};
+use wgnn::wgpu;
 use wgnn::{Device, Error, Tensor};
 
 /// One step of a tiny training loop: forward, loss, backward, an SGD update computed
@@ -182,7 +183,7 @@ fn later_epochs_find_every_bind_group_cached() {
 fn the_uniform_arena_path_gives_the_same_results_as_immediates() {
     let Some(device) = gpu() else { return };
     let arena = Device::gpu_with(&GpuOptions {
-        use_immediates: false,
+        without_features: Some(wgpu::Features::IMMEDIATES),
         max_pending: 7,
         ..GpuOptions::default()
     })
@@ -226,6 +227,68 @@ fn the_uniform_arena_path_gives_the_same_results_as_immediates() {
         check_close(
             "arena vs cpu",
             &compute(&arena),
+            &compute(&Device::Cpu),
+            1e-4,
+            1e-4,
+        )
+        .err()
+        .into_iter()
+        .collect(),
+    );
+}
+
+#[test]
+fn a_device_under_webgpu_default_limits_asks_for_no_more_and_computes_the_same() {
+    let Some(_) = gpu() else { return };
+    let leg = GpuOptions {
+        limits: Some(DeviceLimits::WebGpuDefault),
+        without_features: Some(wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
+        ..GpuOptions::default()
+    };
+    let device = Device::gpu_with(&leg).unwrap();
+    let ctx = device.gpu_context().unwrap();
+    let (got, defaults) = (ctx.limits(), wgpu::Limits::default());
+    assert!(got.max_storage_buffer_binding_size <= defaults.max_storage_buffer_binding_size);
+    assert!(got.max_compute_workgroup_storage_size <= defaults.max_compute_workgroup_storage_size);
+    assert!(
+        got.max_storage_buffers_per_shader_stage <= defaults.max_storage_buffers_per_shader_stage
+    );
+    assert_eq!(got.max_immediate_size, 0);
+    assert!(
+        !ctx.uses_immediates(),
+        "WebGPU's defaults have no immediates"
+    );
+    assert!(!ctx
+        .features()
+        .intersects(wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16));
+    assert!(
+        ctx.describe().contains("limits: WebGPU's defaults"),
+        "{}",
+        ctx.describe()
+    );
+    // A product, a convolution and their gradients run within those limits.
+    let compute = |d: &Device| {
+        let x = Tensor::uniform(&[3, 2, 9, 7], -1.0, 1.0, 5, d).unwrap();
+        let w = Tensor::uniform(&[4, 2, 3, 3], -1.0, 1.0, 6, d)
+            .unwrap()
+            .requires_grad_();
+        let m = Tensor::uniform(&[140, 33], -1.0, 1.0, 7, d).unwrap();
+        let options = wgnn::ops::Conv2dOptions::default();
+        let y = x
+            .conv2d(&w, None, options)
+            .unwrap()
+            .reshape(&[3, 140])
+            .unwrap();
+        let loss = y.matmul(&m).unwrap().relu().unwrap().sum().unwrap();
+        loss.backward().unwrap();
+        let mut out = y.to_vec().unwrap();
+        out.extend(w.grad().unwrap().to_vec().unwrap());
+        out
+    };
+    report(
+        check_close(
+            "default limits vs cpu",
+            &compute(&device),
             &compute(&Device::Cpu),
             1e-4,
             1e-4,

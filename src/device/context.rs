@@ -1,43 +1,14 @@
 //! The GPU context: adapter choice, device limits and features, and the entry points
 //! ops use to allocate, upload, dispatch and read back.
 
+use super::options::{DeviceLimits, GpuOptions};
 use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::{BufferKind, BufferPool, GpuBuffer};
-use super::recorder::{Launch, Recorder, DEFAULT_MAX_PENDING};
+use super::recorder::{Launch, Recorder};
 use super::waits::HostWaits;
 use crate::error::{Error, Result};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-
-/// Options for opening a GPU device.
-#[derive(Clone, Debug)]
-pub struct GpuOptions {
-    /// Pick the first adapter whose name contains this (case-insensitive). Defaults to
-    /// `$WGNN_ADAPTER`.
-    pub adapter: Option<String>,
-    /// Pass per-dispatch parameters as immediates when the adapter has them (else the
-    /// uniform arena is used).
-    pub use_immediates: bool,
-    /// Dispatches recorded before the recorder submits on its own.
-    pub max_pending: usize,
-    /// Workgroups a product doing over 10 MFLOP must launch: one whose usual 64x64 tiles
-    /// launch fewer takes smaller tiles or splits its k over workgroups, so that a large
-    /// GPU is not left idle. `None` (the default) is `$WGNN_OCCUPANCY` when set, else 256
-    /// on a hardware adapter and 0 (no splitting) on a software one such as lavapipe,
-    /// whose few CPU cores run fewer, larger workgroups faster.
-    pub occupancy: Option<usize>,
-}
-
-impl Default for GpuOptions {
-    fn default() -> Self {
-        GpuOptions {
-            adapter: std::env::var("WGNN_ADAPTER").ok().filter(|s| !s.is_empty()),
-            use_immediates: true,
-            max_pending: DEFAULT_MAX_PENDING,
-            occupancy: None,
-        }
-    }
-}
 
 /// Counters of the GPU runtime, for tests and profiling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +106,8 @@ pub struct GpuContext {
     waits: Arc<HostWaits>,
     unit: std::sync::OnceLock<Arc<GpuBuffer>>,
     occupancy: usize,
+    /// Which limits the device was opened with.
+    limits_choice: DeviceLimits,
 }
 
 /// What wgpu reported outside any error scope, kept until the next call that can
@@ -155,17 +128,6 @@ fn wanted_features() -> wgpu::Features {
         | wgpu::Features::TIMESTAMP_QUERY
 }
 
-/// The occupancy a device opens with when its options name none: `$WGNN_OCCUPANCY`, else
-/// 256 on hardware and 0 on a software adapter.
-fn default_occupancy(info: &wgpu::AdapterInfo) -> usize {
-    let from_env = std::env::var("WGNN_OCCUPANCY").ok();
-    match from_env.and_then(|v| v.trim().parse().ok()) {
-        Some(workgroups) => workgroups,
-        None if info.device_type == wgpu::DeviceType::Cpu => 0,
-        None => 256,
-    }
-}
-
 fn device_type_rank(kind: wgpu::DeviceType) -> u8 {
     match kind {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -181,8 +143,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GpuContext {
-    /// Opens the adapter `options` selects, with its own limits and wanted features.
+    /// Opens the adapter `options` selects, with the limits and optional features they
+    /// choose (by default the adapter's own limits and every wanted feature it has).
     pub fn new(options: &GpuOptions) -> Result<Self> {
+        let chosen_limits = options.chosen_limits()?;
+        let left_off = options.features_left_off()?;
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends,
@@ -208,8 +173,8 @@ impl GpuContext {
             )
         })?;
         let info = adapter.get_info();
-        let features = adapter.features() & wanted_features();
-        let limits = adapter.limits();
+        let features = adapter.features() & wanted_features() & !left_off;
+        let limits = chosen_limits.resolve(&adapter.limits());
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgnn"),
             required_features: features,
@@ -230,8 +195,7 @@ impl GpuContext {
             });
         });
 
-        let immediates = options.use_immediates
-            && features.contains(wgpu::Features::IMMEDIATES)
+        let immediates = features.contains(wgpu::Features::IMMEDIATES)
             && limits.max_immediate_size >= PARAM_BYTES;
         let mode = if immediates {
             ParamsMode::Immediates
@@ -249,9 +213,7 @@ impl GpuContext {
             features,
             waits.clone(),
         );
-        let occupancy = options
-            .occupancy
-            .unwrap_or_else(|| default_occupancy(&info));
+        let occupancy = options.chosen_occupancy(&info)?;
         Ok(GpuContext {
             pool: BufferPool::new(device.clone()),
             device,
@@ -265,6 +227,7 @@ impl GpuContext {
             waits,
             unit: std::sync::OnceLock::new(),
             occupancy,
+            limits_choice: chosen_limits,
         })
     }
 
@@ -279,7 +242,7 @@ impl GpuContext {
         &self.info
     }
 
-    /// The limits the device was opened with (the adapter's own).
+    /// The limits the device was opened with ([`GpuOptions::limits`]).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }
@@ -316,16 +279,21 @@ impl GpuContext {
     pub fn describe(&self) -> String {
         let features: Vec<String> = self.features.iter_names().map(|(n, _)| n.into()).collect();
         format!(
-            "GPU: {} ({:?}, {:?})\ndriver: {} {}\nmax storage binding: {} MiB, max buffer: {} MiB, \
-             workgroup storage: {} KiB\nfeatures: {}\nparameters via: {}",
+            "GPU: {} ({:?}, {:?})\ndriver: {} {}\nlimits: {}: storage binding {} MiB, buffer {} MiB, \
+             workgroup storage {} KiB, {} invocations\nfeatures: {}\nparameters via: {}",
             self.info.name,
             self.info.backend,
             self.info.device_type,
             self.info.driver,
             self.info.driver_info,
+            match self.limits_choice {
+                DeviceLimits::Adapter => "the adapter's",
+                DeviceLimits::WebGpuDefault => "WebGPU's defaults",
+            },
             self.limits.max_storage_buffer_binding_size >> 20,
             self.limits.max_buffer_size >> 20,
             self.limits.max_compute_workgroup_storage_size >> 10,
+            self.limits.max_compute_invocations_per_workgroup,
             if features.is_empty() {
                 "none".to_string()
             } else {

@@ -1,13 +1,15 @@
 //! Devices: the GPU through wgpu, or the CPU path behind the same API.
 
 mod context;
+mod options;
 mod params;
 mod pipelines;
 mod pool;
 mod recorder;
 mod waits;
 
-pub use context::{GpuContext, GpuOptions, GpuStats, PendingRead};
+pub use context::{GpuContext, GpuStats, PendingRead};
+pub use options::{parse_features, DeviceLimits, GpuOptions, OPTIONAL_FEATURES};
 pub use params::Params;
 pub use pipelines::Kernel;
 pub use pool::GpuBuffer;

@@ -76,11 +76,17 @@ pub fn gpu() -> Option<Device> {
 /// A private GPU device (other tests do not add to its counters) that lays products out
 /// as on a large hardware GPU, splitting those that would launch too few workgroups
 /// (`GpuOptions::occupancy` 256; a software adapter does not by default), or None (test
-/// skipped) as [`gpu`] says.
+/// skipped) as [`gpu`] says. Its limits are those `$WGNN_LIMITS` chooses.
 pub fn large_gpu_layout() -> Option<Device> {
+    large_gpu_layout_under(None)
+}
+
+/// [`large_gpu_layout`] opened with `limits` (`None`: as `$WGNN_LIMITS` chooses).
+pub fn large_gpu_layout_under(limits: Option<wgnn::device::DeviceLimits>) -> Option<Device> {
     gpu()?;
     let options = wgnn::device::GpuOptions {
         occupancy: Some(256),
+        limits,
         ..wgnn::device::GpuOptions::default()
     };
     Some(Device::gpu_with(&options).unwrap())
