@@ -11,15 +11,20 @@
 //! for the GPU to finish.
 //!
 //! cargo bench --bench gpu_vs_cpu [-- --quick] [-- --json FILE] [-- --filter NAME]
-//!     [-- --cpu-only] [-- --check]
+//!     [-- --cpu-only] [-- --check] [-- --tune]
 //!
 //! `--check` times nothing: it runs every op of the tests' case table on the GPU against
 //! the CPU path and exits non-zero when one differs (`--filter` picks ops by name).
+//! `--tune` runs a full autotuning sweep over the products (the matmul rows), keeps its
+//! choices in the tuning file, and times each product with every variant forced and with
+//! the tuner's choice.
 
 #[path = "gpu_vs_cpu/check.rs"]
 mod check;
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "gpu_vs_cpu/tune.rs"]
+mod tune;
 
 use std::time::{Duration, Instant};
 use wgnn::{Device, Result, Tensor};
@@ -492,6 +497,9 @@ fn main() -> Result<()> {
         }
     };
 
+    if args.iter().any(|a| a == "--tune") {
+        return tune::run(quick, &filter, budget);
+    }
     let gpu = match Device::gpu() {
         Ok(_) if args.iter().any(|a| a == "--cpu-only") => None,
         Ok(d) => Some(d),

@@ -6,6 +6,7 @@ mod common;
 
 use common::compare::mismatches;
 use common::{cases, check_close, gpu, report};
+use wgnn::device::GpuOptions;
 use wgnn::{Device, Tensor};
 
 #[test]
@@ -32,6 +33,57 @@ fn heavy_products_match_their_cpu_twins_when_laid_out_for_a_large_gpu() {
     }
     report(failures);
 }
+
+/// Every layout of a product, forced in turn: the matmul and linear cases (forward and
+/// backward) each run on the forced variant wherever their shapes admit it.
+#[test]
+fn every_product_variant_matches_its_cpu_twin_when_forced() {
+    if gpu().is_none() {
+        return;
+    }
+    // A private device: forcing a variant would change the shared device's products.
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let ctx = device.gpu_context().unwrap();
+    let products: Vec<_> = cases::all()
+        .into_iter()
+        .filter(|c| c.name.starts_with("matmul") || c.name.starts_with("linear"))
+        .collect();
+    let mut failures = Vec::new();
+    for variant in PRODUCT_VARIANTS {
+        ctx.force_variant("matmul", Some(variant));
+        ctx.log_launches(true);
+        failures.extend(
+            mismatches(&products, &device)
+                .into_iter()
+                .map(|f| format!("{variant}: {f}")),
+        );
+        let entry = format!(".{}", variant.split(' ').next().unwrap_or(variant));
+        let tile = variant
+            .split(' ')
+            .nth(1)
+            .map(|t| t.replace('x', " TN="))
+            .map(|t| format!("TM={t}"));
+        let ran = ctx.take_launches().iter().any(|l| {
+            l.kernel.contains(&entry) && tile.as_ref().is_none_or(|t| l.kernel.contains(t.as_str()))
+        });
+        if !ran {
+            failures.push(format!("{variant} never ran"));
+        }
+    }
+    report(failures);
+}
+
+/// The product variants the tuner chooses among (`GpuContext::tuning_records` names).
+const PRODUCT_VARIANTS: [&str; 8] = [
+    "matmul",
+    "matmul_vec4",
+    "matmul_large",
+    "matmul_split 16x16",
+    "matmul_split 8x16",
+    "matmul_split 8x8",
+    "matmul_split 4x8",
+    "matmul_split 4x4",
+];
 
 #[test]
 fn large_sum_takes_the_two_stage_path() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{check_close, gpu, report};
-use wgnn::device::{DeviceLimits, GpuOptions};
+use wgnn::device::{Autotune, DeviceLimits, GpuOptions};
 use wgnn::nn::{Activation, Linear, Module, Sequential};
 use wgnn::optim::Optimizer;
 use wgnn::train::{fit, FitOptions, Loss};
@@ -297,6 +297,75 @@ fn a_device_under_webgpu_default_limits_asks_for_no_more_and_computes_the_same()
         .into_iter()
         .collect(),
     );
+}
+
+#[test]
+fn a_shape_is_tuned_once_per_adapter_and_its_choice_read_back_by_the_next_process() {
+    if gpu().is_none() {
+        return;
+    }
+    let folder = std::env::temp_dir().join(format!("wgnn-autotune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    let file = folder.join("choices.json");
+    let open = |autotune| {
+        let options = GpuOptions {
+            autotune: Some(autotune),
+            tune_file: Some(file.clone()),
+            ..GpuOptions::default()
+        };
+        Device::gpu_with(&options).unwrap()
+    };
+    // A product whose operands admit the scalar, vec4 and large kernels.
+    let product = |d: &Device| {
+        let a = Tensor::uniform(&[40, 24], -1.0, 1.0, 1, d).unwrap();
+        let b = Tensor::uniform(&[24, 36], -1.0, 1.0, 2, d).unwrap();
+        a.matmul(&b).unwrap().to_vec().unwrap()
+    };
+    let want = product(&Device::Cpu);
+    let first = open(Autotune::Fast);
+    let got = product(&first);
+    let ctx = first.gpu_context().unwrap();
+    let (records, spent, write_error) = ctx.tuning_records();
+    assert_eq!(write_error, None);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let names: Vec<&str> = records[0].timings.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["matmul", "matmul_vec4", "matmul_large"]);
+    assert!(spent > std::time::Duration::ZERO);
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(kept.contains(&records[0].winner), "{kept}");
+    // Tuning left no trace in the runtime's counts of a step: a second identical
+    // product records one dispatch and waits once.
+    let before = ctx.stats();
+    product(&first);
+    let after = ctx.stats();
+    assert_eq!(
+        (
+            after.dispatches - before.dispatches,
+            after.host_waits - before.host_waits
+        ),
+        (1, 1)
+    );
+    // The next process's device reads the choice and times nothing.
+    let second = open(Autotune::Fast);
+    report(
+        check_close("tuned product", &product(&second), &want, 1e-4, 1e-4)
+            .err()
+            .into_iter()
+            .collect(),
+    );
+    assert!(second.gpu_context().unwrap().tuning_records().0.is_empty());
+    report(
+        check_close("tuned product", &got, &want, 1e-4, 1e-4)
+            .err()
+            .into_iter()
+            .collect(),
+    );
+    // Off neither times nor reads.
+    let off = open(Autotune::Off);
+    product(&off);
+    let ctx = off.gpu_context().unwrap();
+    assert!(ctx.tuning_records().0.is_empty() && ctx.tune_file().is_none());
+    let _ = std::fs::remove_dir_all(&folder);
 }
 
 #[test]

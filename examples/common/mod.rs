@@ -186,6 +186,9 @@ pub fn train_mnist(
             seconds / history.epochs.len() as f64
         );
     }
+    if let Some(ctx) = device.gpu_context() {
+        print_tuning(ctx);
+    }
     let result = evaluate(&model, &test, Loss::CrossEntropy, 1000)?;
     println!("test loss: {:.4}", result.loss);
     println!(
@@ -233,6 +236,31 @@ pub struct SmallArgs {
     /// classifiers (xor, circles, moons), the loss curve of the regression
     #[arg(long)]
     pub plot: Option<PathBuf>,
+}
+
+/// Prints what the autotuner did in this run, if anything: shapes tuned, the time it
+/// took and where the choices are kept.
+pub fn print_tuning(ctx: &wgnn::device::GpuContext) {
+    let (records, spent, write_error) = ctx.tuning_records();
+    if records.is_empty() {
+        return;
+    }
+    let kept = ctx
+        .tune_file()
+        .map_or("nowhere".to_string(), |f| f.display().to_string());
+    println!(
+        "autotune: {} shapes tuned in {:.3} s (choices kept in {kept})",
+        records.len(),
+        spent.as_secs_f64()
+    );
+    if let Some(e) = write_error {
+        println!("autotune: {e}");
+    }
+    if std::env::var_os("WGNN_TUNE_DEBUG").is_some() {
+        for r in &records {
+            println!("  {} -> {} {:?}", r.key, r.winner, r.timings);
+        }
+    }
 }
 
 /// Prints the device's first description line.

@@ -6,6 +6,7 @@ use super::params::{Params, PARAM_BYTES};
 use super::pipelines::{Kernel, ParamsMode, PipelineCache};
 use super::pool::{BufferKind, BufferPool, GpuBuffer};
 use super::recorder::{Launch, Recorder};
+use super::tune::{Autotune, ShapeKey, TuneRecord, Tuner};
 use super::waits::HostWaits;
 use crate::error::{Error, Result};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -108,6 +109,8 @@ pub struct GpuContext {
     occupancy: usize,
     /// Which limits the device was opened with.
     limits_choice: DeviceLimits,
+    /// The kernel variants chosen for the shapes met so far.
+    tuner: Mutex<Tuner>,
 }
 
 /// What wgpu reported outside any error scope, kept until the next call that can
@@ -214,6 +217,11 @@ impl GpuContext {
             waits.clone(),
         );
         let occupancy = options.chosen_occupancy(&info)?;
+        let tune_file = options
+            .tune_file
+            .clone()
+            .or_else(|| super::tune::default_cache_file(&info));
+        let tuner = Tuner::new(options.chosen_autotune()?, tune_file, &info);
         Ok(GpuContext {
             pool: BufferPool::new(device.clone()),
             device,
@@ -228,6 +236,7 @@ impl GpuContext {
             unit: std::sync::OnceLock::new(),
             occupancy,
             limits_choice: chosen_limits,
+            tuner: Mutex::new(tuner),
         })
     }
 
@@ -261,6 +270,101 @@ impl GpuContext {
     /// (0: never split); see [`GpuOptions::occupancy`].
     pub fn occupancy(&self) -> usize {
         self.occupancy
+    }
+
+    /// How this device tunes its kernels ([`GpuOptions::autotune`]).
+    pub fn autotune(&self) -> Autotune {
+        lock(&self.tuner).mode()
+    }
+
+    /// The file tuning choices are read from and written to, if any.
+    pub fn tune_file(&self) -> Option<std::path::PathBuf> {
+        lock(&self.tuner).file().map(Into::into)
+    }
+
+    /// Makes `op` (`"matmul"`) take the variant named `variant` wherever it is eligible
+    /// (elsewhere the fixed rule's choice), or, with `None`, tune or follow the rule again:
+    /// for tests and benchmarks that compare variants. The names are those
+    /// [`GpuContext::tuning_records`] lists.
+    pub fn force_variant(&self, op: &str, variant: Option<&str>) {
+        lock(&self.tuner).force(op, variant);
+    }
+
+    /// Whether a variant of `op` is forced ([`GpuContext::force_variant`]).
+    pub(crate) fn is_forced(&self, op: &str) -> bool {
+        lock(&self.tuner).is_forced(op)
+    }
+
+    /// What tuning decided in this process so far, and the time it took; and why the
+    /// choices could not be kept on disk, if they could not.
+    pub fn tuning_records(&self) -> (Vec<TuneRecord>, std::time::Duration, Option<String>) {
+        let tuner = lock(&self.tuner);
+        let (records, spent) = tuner.records();
+        (records, spent, tuner.write_error().map(String::from))
+    }
+
+    /// The variant among `candidates` (names) that `key`'s op takes: a forced one, one
+    /// chosen earlier (in this process or a cached one), or, when tuning may, the fastest
+    /// by `run(index, dispatches)` (see [`GpuContext::time_alone`]); else `fallback`, the
+    /// fixed rule's.
+    pub(crate) fn choose_variant(
+        &self,
+        key: ShapeKey,
+        candidates: &[String],
+        fallback: usize,
+        run: impl FnMut(usize, u32) -> Option<std::time::Duration>,
+    ) -> usize {
+        let mode = {
+            let mut tuner = lock(&self.tuner);
+            if let Some(known) = tuner.known(&key, candidates, fallback) {
+                return known;
+            }
+            if candidates.len() < 2 || !tuner.may_tune() {
+                tuner.settle(key, fallback);
+                return fallback;
+            }
+            tuner.mode()
+        };
+        // The GPU finishes what is recorded first (a host wait), so that its time is
+        // not counted as tuning's.
+        let _ = self.synchronize();
+        let start = std::time::Instant::now();
+        let tuned = super::tune::time_candidates(mode, &key, candidates, run);
+        let mut tuner = lock(&self.tuner);
+        match tuned {
+            Some((index, record)) => {
+                tuner.keep(key, index, record, start.elapsed());
+                index
+            }
+            None => {
+                tuner.settle(key, fallback);
+                fallback
+            }
+        }
+    }
+
+    /// Runs `dispatches` dispatches of `kernel` alone and waits for them (after submitting
+    /// what is recorded); returns their wall time, or None if the device failed. For the
+    /// autotuner; counted in no statistic.
+    pub(crate) fn time_alone(
+        &self,
+        kernel: &Kernel,
+        reads: &[&GpuBuffer],
+        writes: &[&GpuBuffer],
+        params: Params,
+        groups: [u32; 3],
+        dispatches: u32,
+    ) -> Option<std::time::Duration> {
+        let mut pipelines = lock(&self.pipelines);
+        lock(&self.recorder).time_alone(
+            &mut pipelines,
+            kernel,
+            reads,
+            writes,
+            &params,
+            groups,
+            dispatches,
+        )
     }
 
     /// Whether this is a software adapter (lavapipe, WARP, ...).

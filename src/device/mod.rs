@@ -6,6 +6,7 @@ mod params;
 mod pipelines;
 mod pool;
 mod recorder;
+mod tune;
 mod waits;
 
 pub use context::{GpuContext, GpuStats, PendingRead};
@@ -14,6 +15,8 @@ pub use params::Params;
 pub use pipelines::Kernel;
 pub use pool::GpuBuffer;
 pub use recorder::Launch;
+pub(crate) use tune::ShapeKey;
+pub use tune::{Autotune, TuneRecord, FAST_BUDGET};
 pub use waits::thread_cpu_time;
 
 use crate::error::Result;

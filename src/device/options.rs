@@ -4,7 +4,9 @@
 //! so on, without changing its code.
 
 use super::recorder::DEFAULT_MAX_PENDING;
+use super::tune::Autotune;
 use crate::error::{Error, Result};
+use std::path::PathBuf;
 
 /// The limits a device is opened with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +102,13 @@ pub struct GpuOptions {
     /// on a hardware adapter and 0 (no splitting) on a software one such as lavapipe,
     /// whose few CPU cores run fewer, larger workgroups faster.
     pub occupancy: Option<usize>,
+    /// How much kernels are tuned on this adapter. `None` (the default) is
+    /// `$WGNN_AUTOTUNE` (`off`, `fast` or `full`), else [`Autotune::Fast`].
+    pub autotune: Option<Autotune>,
+    /// The file tuning choices are kept in. `None` (the default) is one file per adapter
+    /// under `$WGNN_CACHE_DIR`, else under the platform's cache directory (`wgnn/` in
+    /// `~/.cache` on Linux).
+    pub tune_file: Option<PathBuf>,
 }
 
 impl Default for GpuOptions {
@@ -110,6 +119,8 @@ impl Default for GpuOptions {
             without_features: None,
             max_pending: DEFAULT_MAX_PENDING,
             occupancy: None,
+            autotune: None,
+            tune_file: None,
         }
     }
 }
@@ -132,6 +143,16 @@ impl GpuOptions {
             None => env_text("WGNN_WITHOUT")
                 .map(|text| parse_features(&text))
                 .unwrap_or(Ok(wgpu::Features::empty())),
+        }
+    }
+
+    /// The tuning mode chosen, from the options or the environment.
+    pub(crate) fn chosen_autotune(&self) -> Result<Autotune> {
+        match self.autotune {
+            Some(mode) => Ok(mode),
+            None => env_text("WGNN_AUTOTUNE")
+                .map(|text| Autotune::parse(&text))
+                .unwrap_or(Ok(Autotune::Fast)),
         }
     }
 

@@ -173,6 +173,9 @@ pub(crate) struct Recorder {
     waits: Arc<HostWaits>,
     /// Every dispatch since the log was switched on, when it is.
     launches: Option<Vec<Launch>>,
+    /// The parameters of a timed dispatch where immediates are missing
+    /// ([`Recorder::time_alone`]), made at the first.
+    tuning_params: Option<(wgpu::Buffer, wgpu::BindGroup)>,
     pub(crate) dispatches: u64,
     pub(crate) submits: u64,
 }
@@ -236,6 +239,7 @@ impl Recorder {
             timer,
             waits,
             launches: None,
+            tuning_params: None,
             dispatches: 0,
             submits: 0,
         }
@@ -392,6 +396,77 @@ impl Recorder {
         });
         self.bind_groups.insert(key, group.clone());
         group
+    }
+
+    /// Runs `dispatches` dispatches of `kernel` in a submission of their own, after
+    /// submitting what is recorded (so that a recycled buffer is not written before
+    /// earlier work reads it) and waiting for the GPU to finish it, and returns the wall
+    /// time from that submission to its end: the kernel's time, for the autotuner. None if
+    /// the device failed. Counted in no statistic but the submit of the recorded work.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn time_alone(
+        &mut self,
+        cache: &mut PipelineCache,
+        kernel: &Kernel,
+        reads: &[&GpuBuffer],
+        writes: &[&GpuBuffer],
+        params: &Params,
+        groups: [u32; 3],
+        dispatches: u32,
+    ) -> Option<std::time::Duration> {
+        self.submit();
+        let pipeline = cache.pipeline(kernel);
+        let bind_group = self.bind_group(cache, kernel, reads, writes);
+        let uniform = cache.uniform_layout.as_ref().map(|layout| {
+            let (buffer, group) = self.tuning_params.get_or_insert_with(|| {
+                let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("wgnn tuning params"),
+                    size: u64::from(PARAM_BYTES),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("wgnn tuning params"),
+                    layout,
+                    entries: &[wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: buffer.as_entire_binding(),
+                    }],
+                });
+                (buffer, group)
+            });
+            self.queue.write_buffer(buffer, 0, params.bytes());
+            group.clone()
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgnn tuning"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("wgnn tuning"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            match &uniform {
+                Some(group) => pass.set_bind_group(1, group, &[0]),
+                None => pass.set_immediates(0, params.bytes()),
+            }
+            for _ in 0..dispatches {
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+        }
+        let commands = encoder.finish();
+        let idle = self.device.poll(wgpu::PollType::wait_indefinitely());
+        idle.ok()?;
+        super::tune::timed(|| {
+            self.queue.submit([commands]);
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .is_ok()
+        })
     }
 
     /// Records a buffer-to-buffer copy.

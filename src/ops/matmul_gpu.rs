@@ -7,7 +7,7 @@
 
 use super::matmul::{Finish, Gate};
 use super::unary::Epilogue;
-use crate::device::{Device, GpuBuffer, GpuContext, Kernel, Params};
+use crate::device::{Autotune, Device, GpuBuffer, GpuContext, Kernel, Params, ShapeKey};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -53,18 +53,96 @@ impl GemmLayout {
     fn is_small_tile(&self) -> bool {
         self.entry == "matmul_split"
     }
+
+    /// The variant's name, as the tuner records it: the entry point, and the tile of the
+    /// small-tile kernel.
+    fn name(&self) -> String {
+        if self.is_small_tile() {
+            format!("{} {}x{}", self.entry, self.tile[0], self.tile[1])
+        } else {
+            self.entry.to_string()
+        }
+    }
+
+    /// `kernel` with the constants this layout and `transposed` need.
+    fn specialize(&self, kernel: Kernel, transposed: (bool, bool)) -> Kernel {
+        let kernel = kernel
+            .with("TRANS_A", transposed.0 as u32)
+            .with("TRANS_B", transposed.1 as u32);
+        if self.is_small_tile() {
+            kernel
+                .with("TM", self.tile[0] as u32)
+                .with("TN", self.tile[1] as u32)
+        } else {
+            kernel
+        }
+    }
 }
 
 /// Tiles (rows, columns) of the small-tile kernel (`matmul_split`), largest first: each
 /// workgroup's 256 threads split k into 256 / (rows·columns) slices.
 const SMALL_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]];
 
-/// The layout of an m x k · k x n product (`count` of them) with these transposes. The
-/// vec4 kernels need each operand's contiguous axis to be a multiple of 4, and the
-/// large one also N (it stores vec4s); `plain` (no row sums, no gated A, k not split)
-/// admits the large one. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch
-/// fewer than `occupancy` workgroups takes the small-tile kernel, with the largest tile
-/// that launches enough (the smallest if none does).
+/// Whether each operand's contiguous axis is a multiple of 4 (the vec4 kernels need it),
+/// and whether the large kernel may run (it also stores vec4s of C, and has no row sums,
+/// gated A or split k: `plain`).
+fn vec4_and_large([m, k, n]: [usize; 3], (ta, tb): (bool, bool), plain: bool) -> (bool, bool) {
+    let contiguous_a = if ta { m } else { k };
+    let contiguous_b = if tb { k } else { n };
+    let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
+    (vec4, vec4 && n.is_multiple_of(4) && plain)
+}
+
+/// Whether `layout` launches at least `occupancy` workgroups for this product, or the
+/// product is too light to need them (at most `OCCUPANCY_FLOPS`).
+fn fills(layout: &GemmLayout, [m, k, n]: [usize; 3], count: usize, occupancy: usize) -> bool {
+    let [x, y, z] = layout.workgroups(m, n, count);
+    2 * count * m * n * k <= super::OCCUPANCY_FLOPS
+        || x as usize * y as usize * z as usize >= occupancy
+}
+
+/// The layouts the tuner times for a product: the 64-tile scalar kernel, the vec4 one
+/// and the large one where [`vec4_and_large`] admits them, and the small tiles when
+/// `thorough` or when the 64-tile kernels leave the GPU short of `occupancy` workgroups
+/// (elsewhere they lose: 2x slower on lavapipe); of those, the ones that fill
+/// `occupancy` ([`fills`]), or the fixed rule's alone if none does.
+fn candidate_layouts(
+    dims: [usize; 3],
+    count: usize,
+    transposed: (bool, bool),
+    plain: bool,
+    occupancy: usize,
+    thorough: bool,
+) -> Vec<GemmLayout> {
+    let (vec4, large) = vec4_and_large(dims, transposed, plain);
+    let layout = |shader, entry, tile| GemmLayout {
+        shader,
+        entry,
+        tile,
+    };
+    let mut all = vec![layout("matmul", "matmul", [TILE; 2])];
+    if vec4 {
+        all.push(layout("matmul", "matmul_vec4", [TILE; 2]));
+    }
+    if large {
+        all.push(layout("matmul_large", "matmul_large", [LARGE_TILE; 2]));
+    }
+    if thorough || !fills(&all[0], dims, count, occupancy) {
+        all.extend(SMALL_TILES.map(|tile| layout("matmul", "matmul_split", tile)));
+    }
+    all.retain(|l| fills(l, dims, count, occupancy));
+    if all.is_empty() {
+        all.push(gpu_layout(dims, count, transposed, plain, occupancy));
+    }
+    all
+}
+
+/// The fixed rule's layout of an m x k · k x n product (`count` of them) with these
+/// transposes, where tuning is off: the large kernel where admitted
+/// ([`vec4_and_large`]) and M and N are at least `LARGE_MIN_SIDE`, else the 64-tile vec4
+/// or scalar kernel. A product above `OCCUPANCY_FLOPS` whose 64x64 tiles launch fewer
+/// than `occupancy` workgroups takes the small-tile kernel, with the largest tile that
+/// launches enough (the smallest if none does).
 fn gpu_layout(
     [m, k, n]: [usize; 3],
     count: usize,
@@ -72,16 +150,14 @@ fn gpu_layout(
     plain: bool,
     occupancy: usize,
 ) -> GemmLayout {
-    let contiguous_a = if ta { m } else { k };
-    let contiguous_b = if tb { k } else { n };
-    let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
-    let large = vec4 && n.is_multiple_of(4) && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
+    let (vec4, large) = vec4_and_large([m, k, n], (ta, tb), plain);
+    let large = large && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
     let layout = |shader, entry, tile| GemmLayout {
         shader,
         entry,
         tile,
     };
-    if large && plain {
+    if large {
         return layout("matmul_large", "matmul_large", [LARGE_TILE; 2]);
     }
     let tiled = if vec4 {
@@ -89,18 +165,48 @@ fn gpu_layout(
     } else {
         layout("matmul", "matmul", [TILE; 2])
     };
-    let enough = |l: &GemmLayout| {
-        let [x, y, z] = l.workgroups(m, n, count);
-        x as usize * y as usize * z as usize >= occupancy
-    };
-    if 2 * count * m * n * k <= super::OCCUPANCY_FLOPS || enough(&tiled) {
+    if fills(&tiled, [m, k, n], count, occupancy) {
         return tiled;
     }
     let small = SMALL_TILES.map(|tile| layout("matmul", "matmul_split", tile));
     small
         .into_iter()
-        .find(enough)
+        .find(|l| fills(l, [m, k, n], count, occupancy))
         .unwrap_or(small[small.len() - 1])
+}
+
+/// The layout a product takes on `ctx`: the tuner's choice among [`candidate_layouts`]
+/// for its shape and `finish` (`family` numbers the finish: see [`product`]), timed the
+/// first time the shape is met by `run(layout, dispatches)`, else the fixed rule's.
+fn choose_layout(
+    ctx: &GpuContext,
+    p: &Product,
+    plain: bool,
+    family: usize,
+    mut run: impl FnMut(&GemmLayout, u32) -> Option<std::time::Duration>,
+) -> GemmLayout {
+    let ([m, k, n], count) = (p.dims, p.count);
+    let occupancy = ctx.occupancy();
+    let rule = gpu_layout(p.dims, count, p.transposed, plain, occupancy);
+    let mode = ctx.autotune();
+    let forced = ctx.is_forced("matmul");
+    if mode == Autotune::Off && !forced {
+        return rule;
+    }
+    // A forced variant may be any the shape admits.
+    let thorough = mode == Autotune::Full || forced;
+    let candidates = candidate_layouts(p.dims, count, p.transposed, plain, occupancy, thorough);
+    let names: Vec<String> = candidates.iter().map(GemmLayout::name).collect();
+    let fallback = candidates.iter().position(|l| *l == rule).unwrap_or(0);
+    let (ta, tb) = (p.transposed.0 as usize, p.transposed.1 as usize);
+    let key = ShapeKey {
+        op: "matmul",
+        numbers: [m, k, n, count, ta, tb, family, occupancy],
+    };
+    let index = ctx.choose_variant(key, &names, fallback, |i, dispatches| {
+        run(&candidates[i], dispatches)
+    });
+    candidates[index]
 }
 
 /// A kernel of the output stage `finish` asks for, around entry point `entry` of
@@ -184,7 +290,6 @@ pub(super) fn product(
         }
     );
     let plain = !row_sums && gate.is_none() && splits == 1;
-    let layout = gpu_layout(p.dims, count, p.transposed, plain, ctx.occupancy());
     let dropout = match *finish {
         Finish::Dense { dropout, .. } => dropout,
         _ => gate.and_then(|g| g.dropout),
@@ -213,62 +318,75 @@ pub(super) fn product(
     } else {
         None
     };
-    let alloc_second = |copies: usize| {
-        second_shape
-            .as_ref()
-            .map(|s| ctx.alloc(s.numel() * copies, "product's second output"))
-            .transpose()
-    };
-    let constants = |kernel: Kernel| {
-        let kernel = kernel
-            .with("TRANS_A", p.transposed.0 as u32)
-            .with("TRANS_B", p.transposed.1 as u32);
-        if layout.is_small_tile() {
-            kernel
-                .with("TM", layout.tile[0] as u32)
-                .with("TN", layout.tile[1] as u32)
-        } else {
-            kernel
-        }
-    };
-    let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
     let bias = match *finish {
         // Without a bias the dense kernel's bias binding reads b (never used).
         Finish::Dense { bias, .. } => Some(bias.unwrap_or(b).gpu_buffer()),
         _ => None,
     };
-    let groups = layout.workgroups(m, n, layers);
-    let flops = 2 * count * m * n * k;
-    let (out, second) = if splits == 1 {
-        let (kernel, alpha) = stage_kernel(layout.shader, layout.entry, finish, gate);
+    // The first (or only) pass: with k split, raw partial sums (and partial row sums), A
+    // gated as it is read; else the whole finish.
+    let first_finish = match (splits, finish) {
+        (1, _) => *finish,
+        (_, Finish::Dense { .. }) => Finish::Plain { gate: None },
+        (_, Finish::Plain { .. }) => Finish::Plain { gate },
+        (_, Finish::RowSums { .. }) => Finish::RowSums { gate },
+    };
+    let mut inputs = vec![a.gpu_buffer(), b.gpu_buffer()];
+    if splits == 1 {
         inputs.extend(bias);
-        inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
-        let out = ctx.alloc(count * m * n, "matmul result")?;
-        let second = alloc_second(1)?;
-        let mut outputs = vec![&out];
+    }
+    inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
+    let second_floats = match (splits, &second_shape) {
+        (1, Some(s)) => Some(s.numel()),
+        (_, Some(s)) if row_sums => Some(s.numel() * splits),
+        _ => None,
+    };
+    let flops = 2 * count * m * n * k;
+    let first_pass = |layout: &GemmLayout| {
+        let (kernel, alpha) = stage_kernel(layout.shader, layout.entry, &first_finish, gate);
+        let kernel = layout.specialize(kernel, p.transposed);
+        (
+            kernel,
+            params(alpha).flops(flops),
+            layout.workgroups(m, n, layers),
+        )
+    };
+    let alloc_outputs = |what: &str| -> Result<(GpuBuffer, Option<GpuBuffer>)> {
+        let out = ctx.alloc(splits * count * m * n, what)?;
+        let second = second_floats
+            .map(|floats| ctx.alloc(floats, "product's second output"))
+            .transpose()?;
+        Ok((out, second))
+    };
+    // The tuner times each candidate's first pass on these operands, into scratch.
+    let family = usize::from(row_sums)
+        | usize::from(gate.is_some()) << 1
+        | usize::from(matches!(finish, Finish::Dense { .. })) << 2
+        | usize::from(keep_input) << 3;
+    let mut scratch = None;
+    let layout = choose_layout(ctx, p, plain, family, |layout, dispatches| {
+        if scratch.is_none() {
+            scratch = Some(alloc_outputs("autotuning scratch").ok()?);
+        }
+        let (out, second) = scratch.as_ref()?;
+        let mut outputs = vec![out];
         outputs.extend(second.as_ref());
-        let words = params(alpha).flops(flops);
-        ctx.dispatch(&constants(kernel), &inputs, &outputs, words, groups);
-        (out, second)
+        let (kernel, words, groups) = first_pass(layout);
+        ctx.time_alone(&kernel, &inputs, &outputs, words, groups, dispatches)
+    });
+    drop(scratch);
+    let (kernel, words, groups) = first_pass(&layout);
+    let (first, first_second) = alloc_outputs(if splits == 1 {
+        "matmul result"
     } else {
-        // Pass 1: raw partial sums (and partial row sums), A gated as it is read.
-        let raw = match finish {
-            Finish::Dense { .. } => Finish::Plain { gate: None },
-            Finish::Plain { .. } => Finish::Plain { gate },
-            Finish::RowSums { .. } => Finish::RowSums { gate },
-        };
-        let (kernel, alpha) = stage_kernel(layout.shader, layout.entry, &raw, gate);
-        inputs.extend(gate.map(|g| g.saved().gpu_buffer()));
-        let partials = ctx.alloc(splits * count * m * n, "matmul partial sums")?;
-        let partial_rows = if row_sums {
-            alloc_second(splits)?
-        } else {
-            None
-        };
-        let mut outputs = vec![&partials];
-        outputs.extend(partial_rows.as_ref());
-        let words = params(alpha).flops(flops);
-        ctx.dispatch(&constants(kernel), &inputs, &outputs, words, groups);
+        "matmul partial sums"
+    })?;
+    let mut outputs = vec![&first];
+    outputs.extend(first_second.as_ref());
+    ctx.dispatch(&kernel, &inputs, &outputs, words, groups);
+    let (out, second) = if splits == 1 {
+        (first, first_second)
+    } else {
         // Pass 2: the slabs added and finished by the asked-for output stage.
         let finished = match finish {
             Finish::Plain { .. } => Finish::Plain { gate: None },
@@ -276,11 +394,13 @@ pub(super) fn product(
             dense => *dense,
         };
         let (kernel, alpha) = stage_kernel("matmul", "sum_splits", &finished, None);
-        let mut inputs: Vec<&GpuBuffer> =
-            vec![&partials, partial_rows.as_ref().unwrap_or(&partials)];
+        let mut inputs: Vec<&GpuBuffer> = vec![&first, first_second.as_ref().unwrap_or(&first)];
         inputs.extend(bias);
         let out = ctx.alloc(count * m * n, "matmul result")?;
-        let second = alloc_second(1)?;
+        let second = second_shape
+            .as_ref()
+            .map(|s| ctx.alloc(s.numel(), "product's second output"))
+            .transpose()?;
         let mut outputs = vec![&out];
         outputs.extend(second.as_ref());
         let values = count * m * n + if row_sums { count * m } else { 0 };
