@@ -17,10 +17,7 @@
 // sums) into a slab of its own, and `sum_splits` adds the slabs.
 
 struct Params {
-    n: u32, c: u32, h: u32, w: u32,
-    o: u32, kh: u32, kw: u32, oh: u32,
-    ow: u32, sh: u32, sw: u32, ph: u32,
-    pw: u32, dh: u32, dw: u32,
+    n: u32, // images
     alpha: f32, // the activation's parameter
     k_split: u32, // mode 2: k values per split (wid.z); the whole K when not split
     splits: u32, // sum_splits: how many partial sums to add
@@ -28,6 +25,24 @@ struct Params {
 //@params
 
 override MODE: u32 = 0u;
+// The layer's geometry, as constants of the pipeline (one pipeline per layer shape): the
+// compiler turns the gathers' divisions and modulos by them into multiplications and
+// shifts, and drops the stride and dilation arithmetic where they are 1. The batch stays
+// in Params (a last, smaller batch takes the same pipeline).
+override IN_C: u32;
+override IN_H: u32;
+override IN_W: u32;
+override OUT_C: u32;
+override K_H: u32;
+override K_W: u32;
+override OUT_H: u32;
+override OUT_W: u32;
+override STRIDE_H: u32;
+override STRIDE_W: u32;
+override PAD_H: u32;
+override PAD_W: u32;
+override DIL_H: u32;
+override DIL_W: u32;
 // The activation mode 0 applies after the bias (ACT_IDENTITY: none), so Conv2d +
 // activation is one dispatch; modes 1 and 2 gate dy with its derivative.
 override ACT: u32 = 255u;
@@ -52,55 +67,55 @@ fn gated_dy(v: f32, i: u32) -> f32 {
 
 // (M, N, K) of the product.
 fn dims() -> vec3<u32> {
-    let taps = P.kh * P.kw;
+    let taps = K_H * K_W;
     switch MODE {
-        case 0u: { return vec3<u32>(P.o, P.oh * P.ow, P.c * taps); }
-        case 1u: { return vec3<u32>(P.c, P.h * P.w, P.o * taps); }
-        default: { return vec3<u32>(P.o, P.c * taps, P.n * P.oh * P.ow); }
+        case 0u: { return vec3<u32>(OUT_C, OUT_H * OUT_W, IN_C * taps); }
+        case 1u: { return vec3<u32>(IN_C, IN_H * IN_W, OUT_C * taps); }
+        default: { return vec3<u32>(OUT_C, IN_C * taps, P.n * OUT_H * OUT_W); }
     }
 }
 
 // col_n[k, p]: the input pixel tap k sees at output position p, or 0 in the padding.
 fn im2col(n: u32, k: u32, p: u32) -> f32 {
-    let taps = P.kh * P.kw;
+    let taps = K_H * K_W;
     let c = k / taps;
     let tap = k % taps;
-    let ih = i32((p / P.ow) * P.sh + (tap / P.kw) * P.dh) - i32(P.ph);
-    let iw = i32((p % P.ow) * P.sw + (tap % P.kw) * P.dw) - i32(P.pw);
-    if (ih < 0 || iw < 0 || ih >= i32(P.h) || iw >= i32(P.w)) {
+    let ih = i32((p / OUT_W) * STRIDE_H + (tap / K_W) * DIL_H) - i32(PAD_H);
+    let iw = i32((p % OUT_W) * STRIDE_W + (tap % K_W) * DIL_W) - i32(PAD_W);
+    if (ih < 0 || iw < 0 || ih >= i32(IN_H) || iw >= i32(IN_W)) {
         return 0.0;
     }
-    return src_b[((n * P.c + c) * P.h + u32(ih)) * P.w + u32(iw)];
+    return src_b[((n * IN_C + c) * IN_H + u32(ih)) * IN_W + u32(iw)];
 }
 
 // dy[n, o, oh, ow] for the output position that input pixel q sees through tap (kh, kw).
 fn dy_through_tap(n: u32, o: u32, tap: u32, q: u32) -> f32 {
-    let y = i32(q / P.w) + i32(P.ph) - i32((tap / P.kw) * P.dh);
-    let x = i32(q % P.w) + i32(P.pw) - i32((tap % P.kw) * P.dw);
-    if (y < 0 || x < 0 || y % i32(P.sh) != 0 || x % i32(P.sw) != 0) {
+    let y = i32(q / IN_W) + i32(PAD_H) - i32((tap / K_W) * DIL_H);
+    let x = i32(q % IN_W) + i32(PAD_W) - i32((tap % K_W) * DIL_W);
+    if (y < 0 || x < 0 || y % i32(STRIDE_H) != 0 || x % i32(STRIDE_W) != 0) {
         return 0.0;
     }
-    let oy = u32(y) / P.sh;
-    let ox = u32(x) / P.sw;
-    if (oy >= P.oh || ox >= P.ow) {
+    let oy = u32(y) / STRIDE_H;
+    let ox = u32(x) / STRIDE_W;
+    if (oy >= OUT_H || ox >= OUT_W) {
         return 0.0;
     }
-    let i = ((n * P.o + o) * P.oh + oy) * P.ow + ox;
+    let i = ((n * OUT_C + o) * OUT_H + oy) * OUT_W + ox;
     return gated_dy(src_b[i], i);
 }
 
 fn load_a(row: u32, k: u32) -> f32 {
-    let taps = P.kh * P.kw;
+    let taps = K_H * K_W;
     switch MODE {
-        case 0u: { return src_a[row * P.c * taps + k]; }
+        case 0u: { return src_a[row * IN_C * taps + k]; }
         case 1u: {
             // row = c, k = (o, tap)
-            return src_a[((k / taps) * P.c + row) * taps + k % taps];
+            return src_a[((k / taps) * IN_C + row) * taps + k % taps];
         }
         default: {
             // row = o, k = (n, p)
-            let positions = P.oh * P.ow;
-            let i = ((k / positions) * P.o + row) * positions + k % positions;
+            let positions = OUT_H * OUT_W;
+            let i = ((k / positions) * OUT_C + row) * positions + k % positions;
             return gated_dy(src_a[i], i);
         }
     }
@@ -110,12 +125,12 @@ fn load_b(k: u32, col: u32, n: u32) -> f32 {
     switch MODE {
         case 0u: { return im2col(n, k, col); }
         case 1u: {
-            let taps = P.kh * P.kw;
+            let taps = K_H * K_W;
             return dy_through_tap(n, k / taps, k % taps, col);
         }
         default: {
             // k = (n, p), col = tap index into C·KH·KW
-            let positions = P.oh * P.ow;
+            let positions = OUT_H * OUT_W;
             return im2col(k / positions, col, k % positions);
         }
     }
@@ -196,9 +211,9 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let i = flat_id(wid, nwg, lid);
     var size: u32;
     switch MODE {
-        case 0u: { size = P.n * P.o * P.oh * P.ow; }
-        case 1u: { size = P.n * P.c * P.h * P.w; }
-        default: { size = P.o * P.c * P.kh * P.kw; }
+        case 0u: { size = P.n * OUT_C * OUT_H * OUT_W; }
+        case 1u: { size = P.n * IN_C * IN_H * IN_W; }
+        default: { size = OUT_C * IN_C * K_H * K_W; }
     }
     if (i < size) {
         var total = 0.0;
@@ -206,16 +221,16 @@ fn sum_splits(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             total = total + src_a[s * size + i];
         }
         if (MODE == 0u) {
-            let z = total + extra[(i / (P.oh * P.ow)) % P.o];
+            let z = total + extra[(i / (OUT_H * OUT_W)) % OUT_C];
             keep_input(i, z);
             total = act_forward(ACT, z, P.alpha, 0.0);
         }
         out[i] = total;
     }
-    if (ROW_SUMS && i < P.o) {
+    if (ROW_SUMS && i < OUT_C) {
         var total = 0.0;
         for (var s = 0u; s < P.splits; s = s + 1u) {
-            total = total + src_b[s * P.o + i];
+            total = total + src_b[s * OUT_C + i];
         }
         store_row_sum(i, total);
     }

@@ -3,7 +3,9 @@
 // in steps of 8 through two workgroup buffers (one being read while the next is filled,
 // one barrier per step). Every global load, workgroup read and store is a vec4, so each
 // operand's contiguous axis and N must be multiples of 4 (src/ops/matmul.rs checks).
-// C is written through `store4` (the gemm_output marker), as matmul.wgsl's `store`.
+// C is written through `store4` (the gemm_output marker), as matmul.wgsl's `store`; A is
+// read through `load_a4` (the gemm_input marker), gated in the `_gated` families; the
+// `_row_sums` families also write the row sums of op(A), as matmul.wgsl's do.
 
 struct Params {
     m: u32,
@@ -24,38 +26,41 @@ struct Params {
 
 override TRANS_A: u32 = 0u;
 override TRANS_B: u32 = 0u;
+override ROW_SUMS: bool = false;
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
 const BK: u32 = 8u;
 
+@group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
 //@gemm_output
+//@gemm_input
 
 // [buffer * BK + k][m / 4] and [buffer * BK + k][n / 4]
 var<workgroup> tile_a: array<array<vec4<f32>, 32>, 16>;
 var<workgroup> tile_b: array<array<vec4<f32>, 32>, 16>;
 
 // One vec4 of A for step k0: (m, k) coordinates and value, zero outside the matrix.
-fn load_a(tid: u32, row0: u32, k0: u32, a_off: u32) -> vec4<f32> {
+fn fetch_a(tid: u32, row0: u32, k0: u32, a_off: u32) -> vec4<f32> {
     if (TRANS_A == 1u) {
         let gk = k0 + tid / 32u;
         let gm = row0 + (tid % 32u) * 4u;
         if (gk < P.k && gm < P.m) {
-            return a4[(a_off + gk * P.m + gm) / 4u];
+            return load_a4((a_off + gk * P.m + gm) / 4u);
         }
     } else {
         let gm = row0 + tid / 2u;
         let gk = k0 + (tid % 2u) * 4u;
         if (gm < P.m && gk < P.k) {
-            return a4[(a_off + gm * P.k + gk) / 4u];
+            return load_a4((a_off + gm * P.k + gk) / 4u);
         }
     }
     return vec4<f32>(0.0);
 }
 
-fn load_b(tid: u32, col0: u32, k0: u32, b_off: u32) -> vec4<f32> {
+fn fetch_b(tid: u32, col0: u32, k0: u32, b_off: u32) -> vec4<f32> {
     if (TRANS_B == 1u) {
         let gn = col0 + tid / 2u;
         let gk = k0 + (tid % 2u) * 4u;
@@ -106,8 +111,13 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     let steps = (P.k + BK - 1u) / BK;
     if (steps > 0u) {
-        stash(tid, 0u, load_a(tid, row0, 0u, a_off), load_b(tid, col0, 0u, b_off));
+        stash(tid, 0u, fetch_a(tid, row0, 0u, a_off), fetch_b(tid, col0, 0u, b_off));
     }
+    // The row sums of op(A) over this thread's rows: kept by the first column of threads
+    // in the first column of workgroups (which sees every k of its rows).
+    let keeps_row_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    var sums_lo = vec4<f32>(0.0);
+    var sums_hi = vec4<f32>(0.0);
     workgroupBarrier();
     for (var s = 0u; s < steps; s = s + 1u) {
         let cur = s % 2u;
@@ -115,8 +125,8 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         var next_a = vec4<f32>(0.0);
         var next_b = vec4<f32>(0.0);
         if (more) {
-            next_a = load_a(tid, row0, (s + 1u) * BK, a_off);
-            next_b = load_b(tid, col0, (s + 1u) * BK, b_off);
+            next_a = fetch_a(tid, row0, (s + 1u) * BK, a_off);
+            next_b = fetch_b(tid, col0, (s + 1u) * BK, b_off);
         }
         for (var kk = 0u; kk < BK; kk = kk + 1u) {
             let row_k = cur * BK + kk;
@@ -124,6 +134,10 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             let a_hi = tile_a[row_k][lid.y + 16u];
             let b_lo = tile_b[row_k][lid.x];
             let b_hi = tile_b[row_k][lid.x + 16u];
+            if (keeps_row_sums) {
+                sums_lo = sums_lo + a_lo;
+                sums_hi = sums_hi + a_hi;
+            }
             for (var r = 0u; r < 4u; r = r + 1u) {
                 acc[r * 2u] = fma(vec4<f32>(a_lo[r]), b_lo, acc[r * 2u]);
                 acc[r * 2u + 1u] = fma(vec4<f32>(a_lo[r]), b_hi, acc[r * 2u + 1u]);
@@ -135,6 +149,18 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             stash(tid, 1u - cur, next_a, next_b);
         }
         workgroupBarrier();
+    }
+    if (keeps_row_sums) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let lo = row0 + lid.y * 4u + r;
+            let hi = lo + 64u;
+            if (lo < P.m) {
+                store_row_sum(wid.z * P.m + lo, sums_lo[r]);
+            }
+            if (hi < P.m) {
+                store_row_sum(wid.z * P.m + hi, sums_hi[r]);
+            }
+        }
     }
     let c_off = wid.z * P.batch_c;
     for (var r = 0u; r < 8u; r = r + 1u) {

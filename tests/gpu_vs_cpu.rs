@@ -63,11 +63,28 @@ fn every_product_variant_matches_its_cpu_twin_when_forced() {
             .nth(1)
             .map(|t| t.replace('x', " TN="))
             .map(|t| format!("TM={t}"));
-        let ran = ctx.take_launches().iter().any(|l| {
-            l.kernel.contains(&entry) && tile.as_ref().is_none_or(|t| l.kernel.contains(t.as_str()))
-        });
-        if !ran {
+        let launches = ctx.take_launches();
+        let ran = |family: &str| {
+            launches.iter().any(|l| {
+                l.kernel.starts_with(family)
+                    && l.kernel.contains(&entry)
+                    && tile.as_ref().is_none_or(|t| l.kernel.contains(t.as_str()))
+            })
+        };
+        if !ran("") {
             failures.push(format!("{variant} never ran"));
+        }
+        // The large kernel also serves the gradient products: gated, with row sums.
+        if variant == "matmul_large" {
+            for family in [
+                "matmul_large_gated.",
+                "matmul_large_row_sums_gated.",
+                "matmul_large_row_sums.",
+            ] {
+                if !ran(family) {
+                    failures.push(format!("{family} never ran"));
+                }
+            }
         }
     }
     report(failures);

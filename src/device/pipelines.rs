@@ -68,6 +68,9 @@ const SHADERS: &[(&str, &str)] = &[
     ("dense_large", MATMUL_LARGE),
     ("dense_pre", MATMUL),
     ("dense_large_pre", MATMUL_LARGE),
+    ("matmul_large_gated", MATMUL_LARGE),
+    ("matmul_large_row_sums", MATMUL_LARGE),
+    ("matmul_large_row_sums_gated", MATMUL_LARGE),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("loss", include_str!("../../shaders/loss.wgsl")),
@@ -99,11 +102,11 @@ const GEMM_INPUT_MARKER: &str = "//@gemm_input";
 const GATED: &str = "_gated";
 
 /// The output stage of GEMM family `shader`: bias and activation for the `dense`
-/// families, C and the row sums of op(A) for `matmul_row_sums`, C as computed otherwise.
+/// families, C and the row sums of op(A) for the `_row_sums` ones, C as computed otherwise.
 /// A gated family's gate takes binding 2, so its output bindings move up by one.
 fn gemm_output(shader: &str) -> String {
     let base = shader.strip_suffix(GATED).unwrap_or(shader);
-    let stage = if base == "matmul_row_sums" {
+    let stage = if base.ends_with("_row_sums") {
         include_str!("../../shaders/gemm_store_row_sums.wgsl").to_string()
     } else if base.starts_with("dense") {
         format!(

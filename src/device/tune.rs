@@ -49,7 +49,7 @@ impl Autotune {
     fn runs(self) -> (usize, Duration) {
         match self {
             Autotune::Off => (0, Duration::ZERO),
-            Autotune::Fast => (2, Duration::from_millis(2)),
+            Autotune::Fast => (1, Duration::from_millis(2)),
             Autotune::Full => (5, Duration::from_millis(20)),
         }
     }

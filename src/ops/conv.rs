@@ -152,21 +152,28 @@ impl Geometry {
         self.oh * self.ow
     }
 
-    fn params(&self) -> Params {
+    /// `kernel` specialised to this layer: conv2d.wgsl takes everything but the batch as
+    /// override constants, so that its gathers divide by constants.
+    fn specialize(&self, kernel: Kernel) -> Kernel {
         let o = &self.opts;
         [
-            self.n, self.c, self.h, self.w, self.o, self.kh, self.kw, self.oh, self.ow,
+            ("IN_C", self.c),
+            ("IN_H", self.h),
+            ("IN_W", self.w),
+            ("OUT_C", self.o),
+            ("K_H", self.kh),
+            ("K_W", self.kw),
+            ("OUT_H", self.oh),
+            ("OUT_W", self.ow),
+            ("STRIDE_H", o.stride[0]),
+            ("STRIDE_W", o.stride[1]),
+            ("PAD_H", o.padding[0]),
+            ("PAD_W", o.padding[1]),
+            ("DIL_H", o.dilation[0]),
+            ("DIL_W", o.dilation[1]),
         ]
         .into_iter()
-        .chain([
-            o.stride[0],
-            o.stride[1],
-            o.padding[0],
-            o.padding[1],
-            o.dilation[0],
-            o.dilation[1],
-        ])
-        .fold(Params::new(), |p, v| p.u(v))
+        .fold(kernel, |k, (name, value)| k.with(name, value as u32))
     }
 }
 
@@ -225,15 +232,17 @@ fn gpu_conv(
         .transpose()?;
     let mut outputs = vec![&out];
     outputs.extend(second_buffer.as_ref());
-    let params = g
-        .params()
+    let params = Params::new()
+        .u(g.n)
         .f(epilogue.map_or(0.0, |e| e.alpha()))
         .u(k_split)
         .u(splits);
     let kernel = |family, entry, writes: usize| {
-        Kernel::new(family, entry, 3, writes as u8)
-            .with("MODE", mode)
-            .with("ACT", Epilogue::code(epilogue))
+        g.specialize(
+            Kernel::new(family, entry, 3, writes as u8)
+                .with("MODE", mode)
+                .with("ACT", Epilogue::code(epilogue)),
+        )
     };
     ctx.dispatch(
         &kernel(first_family, "conv2d", outputs.len()),

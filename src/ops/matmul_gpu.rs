@@ -84,13 +84,13 @@ impl GemmLayout {
 const SMALL_TILES: [[usize; 2]; 5] = [[16, 16], [8, 16], [8, 8], [4, 8], [4, 4]];
 
 /// Whether each operand's contiguous axis is a multiple of 4 (the vec4 kernels need it),
-/// and whether the large kernel may run (it also stores vec4s of C, and has no row sums,
-/// gated A or split k: `plain`).
-fn vec4_and_large([m, k, n]: [usize; 3], (ta, tb): (bool, bool), plain: bool) -> (bool, bool) {
+/// and whether the large kernel may run (it also stores vec4s of C, and does not split k:
+/// `whole_k`).
+fn vec4_and_large([m, k, n]: [usize; 3], (ta, tb): (bool, bool), whole_k: bool) -> (bool, bool) {
     let contiguous_a = if ta { m } else { k };
     let contiguous_b = if tb { k } else { n };
     let vec4 = contiguous_a.is_multiple_of(4) && contiguous_b.is_multiple_of(4);
-    (vec4, vec4 && n.is_multiple_of(4) && plain)
+    (vec4, vec4 && n.is_multiple_of(4) && whole_k)
 }
 
 /// Whether `layout` launches at least `occupancy` workgroups for this product, or the
@@ -110,11 +110,11 @@ fn candidate_layouts(
     dims: [usize; 3],
     count: usize,
     transposed: (bool, bool),
-    plain: bool,
+    whole_k: bool,
     occupancy: usize,
     thorough: bool,
 ) -> Vec<GemmLayout> {
-    let (vec4, large) = vec4_and_large(dims, transposed, plain);
+    let (vec4, large) = vec4_and_large(dims, transposed, whole_k);
     let layout = |shader, entry, tile| GemmLayout {
         shader,
         entry,
@@ -132,7 +132,7 @@ fn candidate_layouts(
     }
     all.retain(|l| fills(l, dims, count, occupancy));
     if all.is_empty() {
-        all.push(gpu_layout(dims, count, transposed, plain, occupancy));
+        all.push(gpu_layout(dims, count, transposed, whole_k, occupancy));
     }
     all
 }
@@ -147,10 +147,10 @@ fn gpu_layout(
     [m, k, n]: [usize; 3],
     count: usize,
     (ta, tb): (bool, bool),
-    plain: bool,
+    whole_k: bool,
     occupancy: usize,
 ) -> GemmLayout {
-    let (vec4, large) = vec4_and_large([m, k, n], (ta, tb), plain);
+    let (vec4, large) = vec4_and_large([m, k, n], (ta, tb), whole_k);
     let large = large && m >= LARGE_MIN_SIDE && n >= LARGE_MIN_SIDE;
     let layout = |shader, entry, tile| GemmLayout {
         shader,
@@ -181,13 +181,13 @@ fn gpu_layout(
 fn choose_layout(
     ctx: &GpuContext,
     p: &Product,
-    plain: bool,
+    whole_k: bool,
     family: usize,
     mut run: impl FnMut(&GemmLayout, u32) -> Option<std::time::Duration>,
 ) -> GemmLayout {
     let ([m, k, n], count) = (p.dims, p.count);
     let occupancy = ctx.occupancy();
-    let rule = gpu_layout(p.dims, count, p.transposed, plain, occupancy);
+    let rule = gpu_layout(p.dims, count, p.transposed, whole_k, occupancy);
     let mode = ctx.autotune();
     let forced = ctx.is_forced("matmul");
     if mode == Autotune::Off && !forced {
@@ -195,7 +195,7 @@ fn choose_layout(
     }
     // A forced variant may be any the shape admits.
     let thorough = mode == Autotune::Full || forced;
-    let candidates = candidate_layouts(p.dims, count, p.transposed, plain, occupancy, thorough);
+    let candidates = candidate_layouts(p.dims, count, p.transposed, whole_k, occupancy, thorough);
     let names: Vec<String> = candidates.iter().map(GemmLayout::name).collect();
     let fallback = candidates.iter().position(|l| *l == rule).unwrap_or(0);
     let (ta, tb) = (p.transposed.0 as usize, p.transposed.1 as usize);
@@ -220,12 +220,20 @@ fn stage_kernel(
 ) -> (Kernel, f32) {
     let gate_code = Epilogue::code(gate.and_then(|g| g.epilogue));
     let gate_alpha = gate.and_then(|g| g.epilogue).map_or(0.0, |e| e.alpha());
+    let large = shader == "matmul_large";
     match *finish {
         Finish::Plain { .. } if gate.is_none() => (Kernel::new(shader, entry, 2, 1), 0.0),
-        Finish::Plain { .. } => (
-            Kernel::new("matmul_gated", entry, 3, 1).with("ACT_A", gate_code),
-            gate_alpha,
-        ),
+        Finish::Plain { .. } => {
+            let family = if large {
+                "matmul_large_gated"
+            } else {
+                "matmul_gated"
+            };
+            (
+                Kernel::new(family, entry, 3, 1).with("ACT_A", gate_code),
+                gate_alpha,
+            )
+        }
         Finish::Dense {
             bias,
             epilogue,
@@ -243,16 +251,27 @@ fn stage_kernel(
                 .with("HAS_BIAS", bias.is_some() as u32);
             (kernel, epilogue.map_or(0.0, |e| e.alpha()))
         }
-        Finish::RowSums { .. } if gate.is_none() => (
-            Kernel::new("matmul_row_sums", entry, 2, 2).with("ROW_SUMS", 1),
-            0.0,
-        ),
-        Finish::RowSums { .. } => (
-            Kernel::new("matmul_row_sums_gated", entry, 3, 2)
-                .with("ROW_SUMS", 1)
-                .with("ACT_A", gate_code),
-            gate_alpha,
-        ),
+        Finish::RowSums { .. } if gate.is_none() => {
+            let family = if large {
+                "matmul_large_row_sums"
+            } else {
+                "matmul_row_sums"
+            };
+            (Kernel::new(family, entry, 2, 2).with("ROW_SUMS", 1), 0.0)
+        }
+        Finish::RowSums { .. } => {
+            let family = if large {
+                "matmul_large_row_sums_gated"
+            } else {
+                "matmul_row_sums_gated"
+            };
+            (
+                Kernel::new(family, entry, 3, 2)
+                    .with("ROW_SUMS", 1)
+                    .with("ACT_A", gate_code),
+                gate_alpha,
+            )
+        }
     }
 }
 
@@ -289,7 +308,7 @@ pub(super) fn product(
             ..
         }
     );
-    let plain = !row_sums && gate.is_none() && splits == 1;
+    let whole_k = splits == 1;
     let dropout = match *finish {
         Finish::Dense { dropout, .. } => dropout,
         _ => gate.and_then(|g| g.dropout),
@@ -364,7 +383,7 @@ pub(super) fn product(
         | usize::from(matches!(finish, Finish::Dense { .. })) << 2
         | usize::from(keep_input) << 3;
     let mut scratch = None;
-    let layout = choose_layout(ctx, p, plain, family, |layout, dispatches| {
+    let layout = choose_layout(ctx, p, whole_k, family, |layout, dispatches| {
         if scratch.is_none() {
             scratch = Some(alloc_outputs("autotuning scratch").ok()?);
         }
