@@ -51,6 +51,11 @@ override ACT: u32 = 255u;
 
 //@gemm_tiles
 
+// The 128x128-tile core of `conv2d_large`, fetching A and B as stored (not transposed).
+const TRANS_A: u32 = 0u;
+const TRANS_B: u32 = 0u;
+//@gemm_large
+
 @group(0) @binding(0) var<storage, read> src_a: array<f32>; // W (modes 0, 1) or dy (mode 2)
 @group(0) @binding(1) var<storage, read> src_b: array<f32>; // x (modes 0, 2) or dy (mode 1)
 @group(0) @binding(2) var<storage, read> extra: array<f32>; // bias (mode 0) or y (1, 2)
@@ -186,18 +191,100 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         for (var j = 0u; j < 4u; j = j + 1u) {
             let col = col0 + lid.x + 16u * j;
             if (row < mnk.x && col < mnk.y) {
-                var v = acc[i * 4u + j];
-                let i = out_off + row * mnk.y + col;
-                if (MODE == 0u && P.splits == 1u) {
-                    let z = v + extra[row];
-                    keep_input(i, z);
-                    v = act_forward(ACT, z, P.alpha, 0.0);
-                }
-                out[i] = v;
+                store_output(out_off + row * mnk.y + col, row, acc[i * 4u + j]);
             }
         }
         if (keeps_sums && row < mnk.x) {
             store_row_sum(wid.z * mnk.x + row, sums[i]);
+        }
+    }
+}
+
+// Element i of the output (row `row` of the product) from its sum v: mode 0 adds the bias
+// and applies the activation, keeping the pre-activation where asked, unless v is a
+// split's partial sum (sum_splits finishes those).
+fn store_output(i: u32, row: u32, v: f32) {
+    var y = v;
+    if (MODE == 0u && P.splits == 1u) {
+        let z = v + extra[row];
+        keep_input(i, z);
+        y = act_forward(ACT, z, P.alpha, 0.0);
+    }
+    out[i] = y;
+}
+
+// What `conv2d_large`'s fetches need: the product's (M, N, K), this workgroup's image
+// (modes 0 and 1) and the end of its k range.
+var<private> large_mnk: vec3<u32>;
+var<private> large_image: u32;
+var<private> large_k_end: u32;
+
+// This thread's 4 values of A (row tid / 2, 4 consecutive k) for the step at k0.
+fn large_fetch_a(tid: u32, row0: u32, k0: u32) -> vec4<f32> {
+    let row = row0 + tid / 2u;
+    let k = k0 + (tid % 2u) * 4u;
+    var v = vec4<f32>(0.0);
+    if (row < large_mnk.x) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (k + i < large_k_end) {
+                v[i] = load_a(row, k + i);
+            }
+        }
+    }
+    return v;
+}
+
+// This thread's 4 values of B (k tid / 32, 4 consecutive columns) for the step at k0.
+fn large_fetch_b(tid: u32, col0: u32, k0: u32) -> vec4<f32> {
+    let k = k0 + tid / 32u;
+    let col = col0 + (tid % 32u) * 4u;
+    var v = vec4<f32>(0.0);
+    if (k < large_k_end) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (col + i < large_mnk.y) {
+                v[i] = load_b(k, col + i, large_image);
+            }
+        }
+    }
+    return v;
+}
+
+// `conv2d` on 128x128 tiles, each thread an 8x8 block (shaders/gemm_large.wgsl): the same
+// products, outputs and splits, about 4x the work per workgroup read.
+@compute @workgroup_size(16, 16, 1)
+fn conv2d_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let mnk = dims();
+    large_mnk = mnk;
+    let tid = lid.y * 16u + lid.x;
+    let row0 = wid.y * LARGE_BM;
+    let col0 = wid.x * LARGE_BN;
+    let images = select(P.n, 1u, MODE == 2u);
+    large_image = wid.z % images;
+    let k_begin = (wid.z / images) * P.k_split;
+    large_k_end = min(k_begin + P.k_split, mnk.z);
+    var acc: array<vec4<f32>, 16>;
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    var sums = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+    large_product(tid, lid, row0, col0, k_begin, large_k_end, keeps_sums, &acc, &sums);
+    let out_off = wid.z * mnk.x * mnk.y;
+    for (var r = 0u; r < 8u; r = r + 1u) {
+        let row = row0 + large_row(lid, r);
+        if (row >= mnk.x) {
+            continue;
+        }
+        for (var h = 0u; h < 2u; h = h + 1u) {
+            let col = col0 + large_col(lid, h);
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (col + j < mnk.y) {
+                    store_output(out_off + row * mnk.y + col + j, row, acc[r * 2u + h][j]);
+                }
+            }
+        }
+        if (keeps_sums) {
+            store_row_sum(wid.z * mnk.x + row, sums[r / 4u][r % 4u]);
         }
     }
 }

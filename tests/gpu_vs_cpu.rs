@@ -90,6 +90,32 @@ fn every_product_variant_matches_its_cpu_twin_when_forced() {
     report(failures);
 }
 
+/// The convolutions' 128x128-tile kernel, forced: every conv2d case (forward, both
+/// gradients, split weight gradients) against the CPU.
+#[test]
+fn the_large_tile_convolution_matches_its_cpu_twin_when_forced() {
+    if gpu().is_none() {
+        return;
+    }
+    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
+    let ctx = device.gpu_context().unwrap();
+    let convs: Vec<_> = cases::all()
+        .into_iter()
+        .filter(|c| c.name.starts_with("conv2d"))
+        .collect();
+    ctx.force_variant("conv2d", Some("conv2d_large"));
+    ctx.log_launches(true);
+    let mut failures = mismatches(&convs, &device);
+    let launches = ctx.take_launches();
+    for mode in 0..3 {
+        let entry = format!(".conv2d_large MODE={mode}");
+        if !launches.iter().any(|l| l.kernel.contains(&entry)) {
+            failures.push(format!("no {entry} launch"));
+        }
+    }
+    report(failures);
+}
+
 /// The product variants the tuner chooses among (`GpuContext::tuning_records` names).
 const PRODUCT_VARIANTS: [&str; 8] = [
     "matmul",

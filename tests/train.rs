@@ -562,3 +562,31 @@ fn cpu_training_and_evaluation_on_two_threads_do_not_mix_their_grad_modes() {
         assert_eq!(result.unwrap().epochs.len(), 30);
     });
 }
+
+#[test]
+fn evaluation_whose_batch_outgrows_the_device_buffers_runs_in_smaller_batches() {
+    let Some(gpu) = common::gpu() else { return };
+    // 36,000 samples through Linear(1 -> 1000): a batch of them is 144 MB of logits, over
+    // the 128 MiB a buffer may bind on lavapipe (and under WebGPU's default limits).
+    let limit = gpu.gpu_context().unwrap().max_binding_bytes();
+    let samples = 36_000;
+    if (samples * 1000 * 4) as u64 <= limit {
+        println!("skipped: this adapter binds {limit} bytes");
+        return;
+    }
+    let evaluation = |device: &Device| {
+        wgnn::nn::manual_seed(3);
+        let model = Sequential::new().add(Linear::new(1, 1000, device).unwrap());
+        let x = Tensor::uniform(&[samples, 1], -1.0, 1.0, 4, device).unwrap();
+        let labels: Vec<f32> = (0..samples).map(|i| (i % 1000) as f32).collect();
+        let y = Tensor::from_vec(labels, &[samples], device).unwrap();
+        let data = wgnn::data::Dataset::from_tensors(x, y).unwrap();
+        evaluate(&model, &data, Loss::CrossEntropy, samples).unwrap()
+    };
+    let (on_gpu, on_cpu) = (evaluation(&gpu), evaluation(&Device::Cpu));
+    assert!(
+        (on_gpu.loss - on_cpu.loss).abs() < 1e-4 * on_cpu.loss.abs().max(1.0),
+        "{on_gpu:?} {on_cpu:?}"
+    );
+    assert_eq!(on_gpu.accuracy, on_cpu.accuracy);
+}

@@ -88,6 +88,11 @@ const GEMM_TILES_MARKER: &str = "//@gemm_tiles";
 /// The shared GEMM core (tile sizes, workgroup tiles, multiply_tiles).
 const GEMM_TILES: &str = include_str!("../../shaders/gemm_tiles.wgsl");
 
+/// The marker a shader puts where the 128x128-tile GEMM core goes.
+const GEMM_LARGE_MARKER: &str = "//@gemm_large";
+/// The 128x128-tile GEMM core (large_product and its workgroup tiles).
+const GEMM_LARGE: &str = include_str!("../../shaders/gemm_large.wgsl");
+
 /// The marker a shader puts where the activation functions go.
 const ACTIVATION_MARKER: &str = "//@activation";
 /// Every activation's forward and derivative, selected by op code.
@@ -339,6 +344,7 @@ impl PipelineCache {
                 let body = source
                     .replace(PARAMS_MARKER, declaration)
                     .replace(GEMM_TILES_MARKER, GEMM_TILES)
+                    .replace(GEMM_LARGE_MARKER, GEMM_LARGE)
                     .replace(ACTIVATION_MARKER, ACTIVATION)
                     .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader))
                     .replace(GEMM_INPUT_MARKER, &gemm_input(shader))

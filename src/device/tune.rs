@@ -276,6 +276,9 @@ fn read_cache(path: &Path) -> Option<CacheFile> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// A dispatch this long is timed once in `fast` mode (see [`time_candidates`]).
+const LONG_DISPATCH: Duration = Duration::from_millis(250);
+
 /// Times each of `candidates` with `run(index, dispatches)`, which runs that many
 /// dispatches of a variant in one submission and returns the wall time until it ended
 /// (or None if it could not run), and returns the record of the fastest.
@@ -285,7 +288,8 @@ fn read_cache(path: &Path) -> Option<CacheFile> {
 /// pipeline at the first dispatch: lavapipe takes 100 ms and more), once timed to learn
 /// its cost, and then, unless it is 4x slower than the fastest so far, `mode`'s timed
 /// runs of enough dispatches to cover its least time each; it is kept at its best time
-/// per dispatch.
+/// per dispatch. In `fast` mode a variant whose warm-up took [`LONG_DISPATCH`] or more is
+/// kept at that time.
 pub(crate) fn time_candidates(
     mode: Autotune,
     key: &ShapeKey,
@@ -298,7 +302,13 @@ pub(crate) fn time_candidates(
     let mut best: Vec<Option<Duration>> = vec![None; candidates.len()];
     let mut leader: Option<Duration> = None;
     for (i, slot) in best.iter_mut().enumerate() {
-        if run(i, 1).is_none() {
+        let Some(warm_up) = run(i, 1) else { continue };
+        // A dispatch that long is timed by its warm-up alone (a compile, if any, is
+        // small beside it), in `fast` mode.
+        if mode == Autotune::Fast && warm_up >= LONG_DISPATCH {
+            let fastest = per_dispatch(warm_up, 1);
+            leader = Some(leader.map_or(fastest, |lead| lead.min(fastest)));
+            *slot = Some(fastest);
             continue;
         }
         let Some(first) = run(i, 1) else { continue };

@@ -4,7 +4,7 @@
 
 use super::unary::Epilogue;
 use crate::autograd::{record, will_record};
-use crate::device::{Device, Kernel, Params};
+use crate::device::{Autotune, Device, GpuBuffer, GpuContext, Kernel, Params, ShapeKey};
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 use crate::tensor::{host_pool, Tensor};
@@ -224,14 +224,15 @@ fn gpu_conv(
     // gradient's too), and the forward's epilogue waits for the sum pass.
     let forward_split = mode == 0 && splits > 1;
     let first_family = if forward_split { "conv2d" } else { family };
-    let out = ctx.alloc(out_shape.numel() * splits, "conv2d result")?;
-    let second_buffer = second_shape
-        .as_ref()
-        .filter(|_| !forward_split)
-        .map(|s| ctx.alloc(s.numel() * splits, "conv2d second output"))
-        .transpose()?;
-    let mut outputs = vec![&out];
-    outputs.extend(second_buffer.as_ref());
+    let alloc_outputs = |what: &str| -> Result<(GpuBuffer, Option<GpuBuffer>)> {
+        let out = ctx.alloc(out_shape.numel() * splits, what)?;
+        let second = second_shape
+            .as_ref()
+            .filter(|_| !forward_split)
+            .map(|s| ctx.alloc(s.numel() * splits, "conv2d second output"))
+            .transpose()?;
+        Ok((out, second))
+    };
     let params = Params::new()
         .u(g.n)
         .f(epilogue.map_or(0.0, |e| e.alpha()))
@@ -244,17 +245,56 @@ fn gpu_conv(
                 .with("ACT", Epilogue::code(epilogue)),
         )
     };
-    ctx.dispatch(
-        &kernel(first_family, "conv2d", outputs.len()),
-        &[a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()],
-        &outputs,
-        params.flops(2 * rows * cols * depth * batches),
-        [
-            cols.div_ceil(64) as u32,
-            rows.div_ceil(64) as u32,
+    let inputs = [a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()];
+    let first_pass = |(entry, tile): ConvTile, outputs: &[&GpuBuffer]| {
+        let groups = [
+            cols.div_ceil(tile) as u32,
+            rows.div_ceil(tile) as u32,
             layers as u32,
+        ];
+        let kernel = kernel(first_family, entry, outputs.len());
+        (
+            kernel,
+            params.flops(2 * rows * cols * depth * batches),
+            groups,
+        )
+    };
+    let key = ShapeKey {
+        op: "conv2d",
+        numbers: [
+            mode as usize,
+            rows,
+            cols,
+            depth,
+            batches,
+            splits,
+            g.kh * 16 + g.kw,
+            second as usize,
         ],
+    };
+    let mut scratch = None;
+    let tile = choose_tile(
+        ctx,
+        key,
+        [rows, cols, layers],
+        2 * rows * cols * depth * batches,
+        |tile, dispatches| {
+            if scratch.is_none() {
+                scratch = Some(alloc_outputs("autotuning scratch").ok()?);
+            }
+            let (out, second) = scratch.as_ref()?;
+            let mut outputs = vec![out];
+            outputs.extend(second.as_ref());
+            let (kernel, words, groups) = first_pass(tile, &outputs);
+            ctx.time_alone(&kernel, &inputs, &outputs, words, groups, dispatches)
+        },
     );
+    drop(scratch);
+    let (out, second_buffer) = alloc_outputs("conv2d result")?;
+    let mut outputs = vec![&out];
+    outputs.extend(second_buffer.as_ref());
+    let (first_kernel, words, groups) = first_pass(tile, &outputs);
+    ctx.dispatch(&first_kernel, &inputs, &outputs, words, groups);
     let (out, second_buffer) = if splits == 1 {
         (out, second_buffer)
     } else {
@@ -280,6 +320,46 @@ fn gpu_conv(
         .zip(second_buffer)
         .map(|(s, buffer)| Tensor::from_gpu(s, buffer, &device));
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
+}
+
+/// A convolution's kernel and the side of its square tile of the product.
+type ConvTile = (&'static str, usize);
+
+/// The 64x64-tile kernel (the fixed rule's) and the 128x128-tile one.
+const CONV_TILES: [ConvTile; 2] = [("conv2d", 64), ("conv2d_large", 128)];
+
+/// The tile a convolution's product (`rows` x `cols`, `layers` times; `flops` of work)
+/// takes on `ctx`:
+/// the tuner's choice between [`CONV_TILES`], timed by `run(tile, dispatches)` the first
+/// time `key` meets the device, else the 64x64 one. Where a heavy product must launch
+/// `GpuContext::occupancy` workgroups, a tile that launches fewer is not a candidate.
+fn choose_tile(
+    ctx: &GpuContext,
+    key: ShapeKey,
+    [rows, cols, layers]: [usize; 3],
+    flops: usize,
+    mut run: impl FnMut(ConvTile, u32) -> Option<std::time::Duration>,
+) -> ConvTile {
+    let forced = ctx.is_forced("conv2d");
+    if ctx.autotune() == Autotune::Off && !forced {
+        return CONV_TILES[0];
+    }
+    let fills = |&(_, tile): &ConvTile| {
+        let workgroups = rows.div_ceil(tile) * cols.div_ceil(tile) * layers;
+        flops <= super::OCCUPANCY_FLOPS || workgroups >= ctx.occupancy()
+    };
+    let candidates: Vec<ConvTile> = CONV_TILES
+        .into_iter()
+        .filter(|t| t == &CONV_TILES[0] || fills(t))
+        .collect();
+    let names: Vec<String> = candidates
+        .iter()
+        .map(|(entry, _)| entry.to_string())
+        .collect();
+    let index = ctx.choose_variant(key, &names, 0, |i, dispatches| {
+        run(candidates[i], dispatches)
+    });
+    candidates[index]
 }
 
 /// (k per split, splits) of a convolution's product (rows x cols, K = `depth`): split

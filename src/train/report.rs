@@ -60,7 +60,8 @@ impl ConfusionMatrix {
     }
 
     /// The matrix of a classifier's argmax predictions over `data`, whose targets are class
-    /// indices below `classes`; the model runs in evaluation mode, `batch_size` at a time.
+    /// indices below `classes`; the model runs in evaluation mode, `batch_size` at a time
+    /// (or in halves of it, where a batch's activations outgrow the device's buffers).
     pub fn of_model(
         model: &dyn Module,
         data: &Dataset,
@@ -73,16 +74,18 @@ impl ConfusionMatrix {
                 "the batch size must be at least 1, got 0",
             ));
         }
-        let mut actual = Vec::with_capacity(data.len());
-        let mut predicted = Vec::with_capacity(data.len());
-        for batch in data.batches(batch_size, None, false)? {
-            let (x, y) = batch?;
-            let out = predict(model, &x)?;
-            let labels = no_grad(|| out.argmax(-1, false))?;
-            predicted.extend(labels.to_vec()?.into_iter().map(|v| v as usize));
-            actual.extend(y.to_vec()?.into_iter().map(|v| v.max(0.0) as usize));
-        }
-        ConfusionMatrix::from_labels(&actual, &predicted, classes)
+        super::fit::in_fitting_batches(batch_size, |batch_size| {
+            let mut actual = Vec::with_capacity(data.len());
+            let mut predicted = Vec::with_capacity(data.len());
+            for batch in data.batches(batch_size, None, false)? {
+                let (x, y) = batch?;
+                let out = predict(model, &x)?;
+                let labels = no_grad(|| out.argmax(-1, false))?;
+                predicted.extend(labels.to_vec()?.into_iter().map(|v| v as usize));
+                actual.extend(y.to_vec()?.into_iter().map(|v| v.max(0.0) as usize));
+            }
+            ConfusionMatrix::from_labels(&actual, &predicted, classes)
+        })
     }
 
     /// The number of classes.
