@@ -6,7 +6,7 @@ mod common;
 
 use common::compare::mismatches;
 use common::{cases, check_close, gpu, report};
-use wgnn::device::GpuOptions;
+use wgnn::device::{GpuOptions, Launch};
 use wgnn::{Device, Tensor};
 
 #[test]
@@ -41,29 +41,18 @@ fn every_product_variant_matches_its_cpu_twin_when_forced() {
     if gpu().is_none() {
         return;
     }
-    // A private device: forcing a variant would change the shared device's products.
-    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
-    let ctx = device.gpu_context().unwrap();
-    let products: Vec<_> = cases::all()
-        .into_iter()
-        .filter(|c| c.name.starts_with("matmul") || c.name.starts_with("linear"))
-        .collect();
+    let device = private_device();
+    let products = cases_named(&["matmul", "linear"]);
     let mut failures = Vec::new();
     for variant in PRODUCT_VARIANTS {
-        ctx.force_variant("matmul", Some(variant));
-        ctx.log_launches(true);
-        failures.extend(
-            mismatches(&products, &device)
-                .into_iter()
-                .map(|f| format!("{variant}: {f}")),
-        );
+        let (mismatched, launches) = run_forced(&device, &products, "matmul", variant);
+        failures.extend(mismatched.into_iter().map(|f| format!("{variant}: {f}")));
         let entry = format!(".{}", variant.split(' ').next().unwrap_or(variant));
         let tile = variant
             .split(' ')
             .nth(1)
             .map(|t| t.replace('x', " TN="))
             .map(|t| format!("TM={t}"));
-        let launches = ctx.take_launches();
         let ran = |family: &str| {
             launches.iter().any(|l| {
                 l.kernel.starts_with(family)
@@ -97,16 +86,8 @@ fn the_large_tile_convolution_matches_its_cpu_twin_when_forced() {
     if gpu().is_none() {
         return;
     }
-    let device = Device::gpu_with(&GpuOptions::default()).unwrap();
-    let ctx = device.gpu_context().unwrap();
-    let convs: Vec<_> = cases::all()
-        .into_iter()
-        .filter(|c| c.name.starts_with("conv2d"))
-        .collect();
-    ctx.force_variant("conv2d", Some("conv2d_large"));
-    ctx.log_launches(true);
-    let mut failures = mismatches(&convs, &device);
-    let launches = ctx.take_launches();
+    let convs = cases_named(&["conv2d"]);
+    let (mut failures, launches) = run_forced(&private_device(), &convs, "conv2d", "conv2d_large");
     for mode in 0..3 {
         let entry = format!(".conv2d_large MODE={mode}");
         if !launches.iter().any(|l| l.kernel.contains(&entry)) {
@@ -114,6 +95,35 @@ fn the_large_tile_convolution_matches_its_cpu_twin_when_forced() {
         }
     }
     report(failures);
+}
+
+/// A GPU device of the test's own: forcing a variant on the shared one would change the
+/// kernels other tests run.
+fn private_device() -> Device {
+    Device::gpu_with(&GpuOptions::default()).unwrap()
+}
+
+/// The cases of the table whose names start with one of `prefixes`.
+fn cases_named(prefixes: &[&str]) -> Vec<cases::Case> {
+    cases::all()
+        .into_iter()
+        .filter(|c| prefixes.iter().any(|p| c.name.starts_with(p)))
+        .collect()
+}
+
+/// `cases` run against the CPU on `device` with `op`'s variant `variant` forced: their
+/// mismatches, and the launches they made.
+fn run_forced(
+    device: &Device,
+    cases: &[cases::Case],
+    op: &str,
+    variant: &str,
+) -> (Vec<String>, Vec<Launch>) {
+    let ctx = device.gpu_context().unwrap();
+    ctx.force_variant(op, Some(variant));
+    ctx.log_launches(true);
+    let failures = mismatches(cases, device);
+    (failures, ctx.take_launches())
 }
 
 /// The product variants the tuner chooses among (`GpuContext::tuning_records` names).

@@ -80,6 +80,20 @@ fn env_text(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|s| !s.trim().is_empty())
 }
 
+/// `option` when set, else `$var` parsed by `parse` when set, else `default`.
+fn option_or_env<T>(
+    option: Option<T>,
+    var: &str,
+    parse: impl FnOnce(&str) -> Result<T>,
+    default: T,
+) -> Result<T> {
+    match (option, env_text(var)) {
+        (Some(value), _) => Ok(value),
+        (None, Some(text)) => parse(&text),
+        (None, None) => Ok(default),
+    }
+}
+
 /// Options for opening a GPU device.
 #[derive(Clone, Debug)]
 pub struct GpuOptions {
@@ -128,49 +142,50 @@ impl Default for GpuOptions {
 impl GpuOptions {
     /// The limits chosen, from the options or the environment.
     pub(crate) fn chosen_limits(&self) -> Result<DeviceLimits> {
-        match self.limits {
-            Some(limits) => Ok(limits),
-            None => env_text("WGNN_LIMITS")
-                .map(|text| DeviceLimits::parse(&text))
-                .unwrap_or(Ok(DeviceLimits::Adapter)),
-        }
+        option_or_env(
+            self.limits,
+            "WGNN_LIMITS",
+            DeviceLimits::parse,
+            DeviceLimits::Adapter,
+        )
     }
 
     /// The features left off, from the options or the environment.
     pub(crate) fn features_left_off(&self) -> Result<wgpu::Features> {
-        match self.without_features {
-            Some(features) => Ok(features),
-            None => env_text("WGNN_WITHOUT")
-                .map(|text| parse_features(&text))
-                .unwrap_or(Ok(wgpu::Features::empty())),
-        }
+        option_or_env(
+            self.without_features,
+            "WGNN_WITHOUT",
+            parse_features,
+            wgpu::Features::empty(),
+        )
     }
 
     /// The tuning mode chosen, from the options or the environment.
     pub(crate) fn chosen_autotune(&self) -> Result<Autotune> {
-        match self.autotune {
-            Some(mode) => Ok(mode),
-            None => env_text("WGNN_AUTOTUNE")
-                .map(|text| Autotune::parse(&text))
-                .unwrap_or(Ok(Autotune::Fast)),
-        }
+        option_or_env(
+            self.autotune,
+            "WGNN_AUTOTUNE",
+            Autotune::parse,
+            Autotune::Fast,
+        )
     }
 
     /// The occupancy chosen for `info`'s adapter: the option, else `$WGNN_OCCUPANCY`, else
     /// 256 on hardware and 0 on a software adapter.
     pub(crate) fn chosen_occupancy(&self, info: &wgpu::AdapterInfo) -> Result<usize> {
-        if let Some(workgroups) = self.occupancy {
-            return Ok(workgroups);
-        }
-        match env_text("WGNN_OCCUPANCY") {
-            Some(text) => text.trim().parse().map_err(|_| {
+        let default = if info.device_type == wgpu::DeviceType::Cpu {
+            0
+        } else {
+            256
+        };
+        let parse = |text: &str| {
+            text.trim().parse().map_err(|_| {
                 invalid(format!(
                     "occupancy ($WGNN_OCCUPANCY): expected a number of workgroups, got {text:?}"
                 ))
-            }),
-            None if info.device_type == wgpu::DeviceType::Cpu => Ok(0),
-            None => Ok(256),
-        }
+            })
+        };
+        option_or_env(self.occupancy, "WGNN_OCCUPANCY", parse, default)
     }
 }
 

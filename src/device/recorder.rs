@@ -50,6 +50,36 @@ struct UniformArena {
     staged: Vec<u8>,
 }
 
+/// A uniform buffer of `bytes` for per-dispatch parameters where immediates are missing,
+/// and its bind group (`layout`: the pipeline cache's), binding one `Params` at a dynamic
+/// offset.
+fn params_uniform(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    label: &str,
+    bytes: u32,
+) -> (wgpu::Buffer, wgpu::BindGroup) {
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: u64::from(bytes),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(u64::from(PARAM_BYTES)),
+            }),
+        }],
+    });
+    (buffer, bind_group)
+}
+
 /// Dispatches timed per batch of timestamp queries.
 const TIMED_DISPATCHES: u32 = 2048;
 
@@ -201,24 +231,8 @@ impl Recorder {
         let arena = cache.uniform_layout.as_ref().map(|layout| {
             let slot_bytes = PARAM_BYTES.next_multiple_of(uniform_alignment.max(1));
             let slots = 4096;
-            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("wgnn params arena"),
-                size: (slot_bytes * slots) as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("wgnn params"),
-                layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &buffer,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(PARAM_BYTES as u64),
-                    }),
-                }],
-            });
+            let (buffer, bind_group) =
+                params_uniform(&device, layout, "wgnn params arena", slot_bytes * slots);
             UniformArena {
                 buffer,
                 bind_group,
@@ -419,21 +433,7 @@ impl Recorder {
         let bind_group = self.bind_group(cache, kernel, reads, writes);
         let uniform = cache.uniform_layout.as_ref().map(|layout| {
             let (buffer, group) = self.tuning_params.get_or_insert_with(|| {
-                let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("wgnn tuning params"),
-                    size: u64::from(PARAM_BYTES),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("wgnn tuning params"),
-                    layout,
-                    entries: &[wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: buffer.as_entire_binding(),
-                    }],
-                });
-                (buffer, group)
+                params_uniform(&self.device, layout, "wgnn tuning params", PARAM_BYTES)
             });
             self.queue.write_buffer(buffer, 0, params.bytes());
             group.clone()

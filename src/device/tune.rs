@@ -299,20 +299,15 @@ pub(crate) fn time_candidates(
     let (timed_runs, least) = mode.runs();
     let overhead = (0..3).filter_map(|_| run(0, 0)).min().unwrap_or_default();
     let per_dispatch = |took: Duration, n: u32| took.saturating_sub(overhead) / n;
-    let mut best: Vec<Option<Duration>> = vec![None; candidates.len()];
-    let mut leader: Option<Duration> = None;
-    for (i, slot) in best.iter_mut().enumerate() {
-        let Some(warm_up) = run(i, 1) else { continue };
+    // Candidate i's best time per dispatch, given the fastest so far.
+    let mut time_one = |i: usize, leader: Option<Duration>| {
+        let warm_up = run(i, 1)?;
         // A dispatch that long is timed by its warm-up alone (a compile, if any, is
         // small beside it), in `fast` mode.
         if mode == Autotune::Fast && warm_up >= LONG_DISPATCH {
-            let fastest = per_dispatch(warm_up, 1);
-            leader = Some(leader.map_or(fastest, |lead| lead.min(fastest)));
-            *slot = Some(fastest);
-            continue;
+            return Some(per_dispatch(warm_up, 1));
         }
-        let Some(first) = run(i, 1) else { continue };
-        let mut fastest = per_dispatch(first, 1);
+        let mut fastest = per_dispatch(run(i, 1)?, 1);
         if leader.is_none_or(|lead| fastest < lead * 4) {
             let dispatches = (least.as_secs_f64() / fastest.as_secs_f64().max(1e-7)).ceil();
             let dispatches = dispatches.clamp(1.0, 64.0) as u32;
@@ -323,8 +318,15 @@ pub(crate) fn time_candidates(
                 fastest = fastest.min(per_dispatch(took, dispatches));
             }
         }
-        leader = Some(leader.map_or(fastest, |lead| lead.min(fastest)));
-        *slot = Some(fastest);
+        Some(fastest)
+    };
+    let mut best: Vec<Option<Duration>> = vec![None; candidates.len()];
+    let mut leader: Option<Duration> = None;
+    for (i, slot) in best.iter_mut().enumerate() {
+        *slot = time_one(i, leader);
+        if let Some(fastest) = *slot {
+            leader = Some(leader.map_or(fastest, |lead| lead.min(fastest)));
+        }
     }
     let timings: Vec<(String, Duration)> = candidates
         .iter()

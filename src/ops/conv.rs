@@ -224,7 +224,7 @@ fn gpu_conv(
     // gradient's too), and the forward's epilogue waits for the sum pass.
     let forward_split = mode == 0 && splits > 1;
     let first_family = if forward_split { "conv2d" } else { family };
-    let alloc_outputs = |what: &str| -> Result<(GpuBuffer, Option<GpuBuffer>)> {
+    let alloc_outputs = |what: &str| -> Result<super::Outputs> {
         let out = ctx.alloc(out_shape.numel() * splits, what)?;
         let second = second_shape
             .as_ref()
@@ -246,6 +246,7 @@ fn gpu_conv(
         )
     };
     let inputs = [a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()];
+    let flops = 2 * rows * cols * depth * batches;
     let first_pass = |(entry, tile): ConvTile, outputs: &[&GpuBuffer]| {
         let groups = [
             cols.div_ceil(tile) as u32,
@@ -253,11 +254,7 @@ fn gpu_conv(
             layers as u32,
         ];
         let kernel = kernel(first_family, entry, outputs.len());
-        (
-            kernel,
-            params.flops(2 * rows * cols * depth * batches),
-            groups,
-        )
+        (kernel, params.flops(flops), groups)
     };
     let key = ShapeKey {
         op: "conv2d",
@@ -273,22 +270,11 @@ fn gpu_conv(
         ],
     };
     let mut scratch = None;
-    let tile = choose_tile(
-        ctx,
-        key,
-        [rows, cols, layers],
-        2 * rows * cols * depth * batches,
-        |tile, dispatches| {
-            if scratch.is_none() {
-                scratch = Some(alloc_outputs("autotuning scratch").ok()?);
-            }
-            let (out, second) = scratch.as_ref()?;
-            let mut outputs = vec![out];
-            outputs.extend(second.as_ref());
-            let (kernel, words, groups) = first_pass(tile, &outputs);
-            ctx.time_alone(&kernel, &inputs, &outputs, words, groups, dispatches)
-        },
-    );
+    let tile = choose_tile(ctx, key, [rows, cols, layers], flops, |tile, dispatches| {
+        let alloc = || alloc_outputs("autotuning scratch");
+        let pass = |outputs: &[&GpuBuffer]| first_pass(tile, outputs);
+        super::time_into_scratch(ctx, &mut scratch, alloc, &inputs, pass, dispatches)
+    });
     drop(scratch);
     let (out, second_buffer) = alloc_outputs("conv2d result")?;
     let mut outputs = vec![&out];

@@ -370,7 +370,7 @@ pub(super) fn product(
             layout.workgroups(m, n, layers),
         )
     };
-    let alloc_outputs = |what: &str| -> Result<(GpuBuffer, Option<GpuBuffer>)> {
+    let alloc_outputs = |what: &str| -> Result<super::Outputs> {
         let out = ctx.alloc(splits * count * m * n, what)?;
         let second = second_floats
             .map(|floats| ctx.alloc(floats, "product's second output"))
@@ -384,14 +384,9 @@ pub(super) fn product(
         | usize::from(keep_input) << 3;
     let mut scratch = None;
     let layout = choose_layout(ctx, p, whole_k, family, |layout, dispatches| {
-        if scratch.is_none() {
-            scratch = Some(alloc_outputs("autotuning scratch").ok()?);
-        }
-        let (out, second) = scratch.as_ref()?;
-        let mut outputs = vec![out];
-        outputs.extend(second.as_ref());
-        let (kernel, words, groups) = first_pass(layout);
-        ctx.time_alone(&kernel, &inputs, &outputs, words, groups, dispatches)
+        let alloc = || alloc_outputs("autotuning scratch");
+        let pass = |_: &[&GpuBuffer]| first_pass(layout);
+        super::time_into_scratch(ctx, &mut scratch, alloc, &inputs, pass, dispatches)
     });
     drop(scratch);
     let (kernel, words, groups) = first_pass(&layout);

@@ -27,7 +27,7 @@ pub(crate) use penalty::penalty_gradient;
 pub use pool::Pool2dOptions;
 pub use unary::{Epilogue, UnaryOp};
 
-use crate::device::GpuContext;
+use crate::device::{GpuBuffer, GpuContext, Kernel, Params};
 
 /// Threads per workgroup of the 1-D kernels (`WG` in shaders/common.wgsl).
 pub(crate) const WORKGROUP: usize = 256;
@@ -60,6 +60,31 @@ pub(crate) fn split_k(depth: usize, wanted: usize) -> (usize, usize) {
     }
     let per_split = (depth / wanted / GEMM_STEP * GEMM_STEP).max(GEMM_STEP);
     (per_split, depth.div_ceil(per_split))
+}
+
+/// An op's outputs: its result and, for some kernels, a second one.
+pub(crate) type Outputs = (GpuBuffer, Option<GpuBuffer>);
+
+/// The autotuner's timing of one candidate of an op: `dispatches` of the dispatch that
+/// `pass` gives for these outputs (kernel, parameters, workgroups), on the op's own
+/// `inputs` but into `scratch`, which `alloc` makes at the first timing, so the op's
+/// real outputs are not touched. None where scratch cannot be had or the device failed.
+pub(crate) fn time_into_scratch(
+    ctx: &GpuContext,
+    scratch: &mut Option<Outputs>,
+    alloc: impl FnOnce() -> crate::error::Result<Outputs>,
+    inputs: &[&GpuBuffer],
+    pass: impl FnOnce(&[&GpuBuffer]) -> (Kernel, Params, [u32; 3]),
+    dispatches: u32,
+) -> Option<std::time::Duration> {
+    if scratch.is_none() {
+        *scratch = Some(alloc().ok()?);
+    }
+    let (out, second) = scratch.as_ref()?;
+    let mut outputs = vec![out];
+    outputs.extend(second.as_ref());
+    let (kernel, words, groups) = pass(&outputs);
+    ctx.time_alone(&kernel, inputs, &outputs, words, groups, dispatches)
 }
 
 /// Workgroups for one workgroup per row, folded under the per-dimension limit.
