@@ -33,7 +33,7 @@ fn inv_std(c: u32) -> f32 {
 }
 
 // One workgroup per channel: out[c] = the MODE sum over the channel's M values.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn channel_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_id) lid: vec3<u32>) {
     let c = wid.y * nwg.x + wid.x;

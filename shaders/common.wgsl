@@ -1,8 +1,13 @@
 // Prepended to every wgnn shader: the workgroup size of 1-D kernels, the linear thread
-// index, workgroup-wide reductions and counter-based random numbers.
+// index and counter-based random numbers; then one of the two workgroup reductions,
+// shaders/workgroup_tree.wgsl or shaders/workgroup_subgroups.wgsl.
 
-const WG: u32 = 256u;
+// Threads per workgroup of the 1-D kernels. The reducing kernels (one workgroup per row)
+// declare `@workgroup_size(WG)` and are specialised to 64, 128 or 256 threads; the others
+// keep 256.
+override WG: u32 = 256u;
 
+// Room for one value per thread at the largest WG.
 var<workgroup> scratch: array<f32, 256>;
 
 // Linear index of a thread in a 1-D launch folded into two dimensions.
@@ -20,36 +25,6 @@ fn strided_offset(i: u32, d: vec4<u32>, s: vec4<u32>) -> u32 {
     let i1 = rem % d.y;
     let i0 = rem / d.y;
     return i0 * s.x + i1 * s.y + i2 * s.z + i3 * s.w;
-}
-
-// Sum of `v` over the 256 threads of the workgroup; every thread gets the result.
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            scratch[lid] = scratch[lid] + scratch[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = scratch[0];
-    workgroupBarrier();
-    return total;
-}
-
-// Maximum of `v` over the 256 threads of the workgroup; every thread gets the result.
-fn workgroup_max(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            scratch[lid] = max(scratch[lid], scratch[lid + stride]);
-        }
-        workgroupBarrier();
-    }
-    let best = scratch[0];
-    workgroupBarrier();
-    return best;
 }
 
 // 1 / (1 + e^-x), without overflow for large |x|.

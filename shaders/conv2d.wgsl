@@ -141,6 +141,22 @@ fn load_b(k: u32, col: u32, n: u32) -> f32 {
     }
 }
 
+// A of the product at (row, k), or 0 outside its rows or this split's k range.
+fn guarded_a(row: u32, k: u32, rows: u32, k_end: u32) -> f32 {
+    if (row < rows && k < k_end) {
+        return load_a(row, k);
+    }
+    return 0.0;
+}
+
+// B of the product at (k, col) for image n, or 0 outside its columns or the k range.
+fn guarded_b(k: u32, col: u32, cols: u32, k_end: u32, n: u32) -> f32 {
+    if (col < cols && k < k_end) {
+        return load_b(k, col, n);
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
@@ -162,20 +178,8 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
         for (var r = 0u; r < 4u; r = r + 1u) {
             let e = tid + r * 256u;
-            let ak = e % BK;
-            let am = e / BK;
-            var va = 0.0;
-            if (row0 + am < mnk.x && k0 + ak < k_end) {
-                va = load_a(row0 + am, k0 + ak);
-            }
-            tile_a[ak * BM + am] = va;
-            let bn = e % BN;
-            let bk = e / BN;
-            var vb = 0.0;
-            if (col0 + bn < mnk.y && k0 + bk < k_end) {
-                vb = load_b(k0 + bk, col0 + bn, n);
-            }
-            tile_b[bk * BN + bn] = vb;
+            tile_a[(e % BK) * BM + e / BK] = guarded_a(row0 + e / BK, k0 + e % BK, mnk.x, k_end);
+            tile_b[(e / BN) * BN + e % BN] = guarded_b(k0 + e / BN, col0 + e % BN, mnk.y, k_end, n);
         }
         workgroupBarrier();
         multiply_tiles(lid, &acc);
@@ -195,6 +199,75 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             }
         }
         if (keeps_sums && row < mnk.x) {
+            store_row_sum(wid.z * mnk.x + row, sums[i]);
+        }
+    }
+}
+
+// The 32x128 tile of `conv2d_wide`, for products with few rows (a 32-channel layer's
+// input gradient and forward), where half of a 64-row tile would multiply zeros.
+const WIDE_BM: u32 = 32u;
+const WIDE_BN: u32 = 128u;
+var<workgroup> wide_a: array<f32, 512>; // [BK][WIDE_BM]
+var<workgroup> wide_b: array<f32, 2048>; // [BK][WIDE_BN]
+
+// `conv2d` on 32x128 tiles, each thread a 2x8 block (rows lid.y + 16i, columns
+// lid.x + 16j): the same products, outputs and splits.
+@compute @workgroup_size(16, 16, 1)
+fn conv2d_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let mnk = dims();
+    let tid = lid.y * 16u + lid.x;
+    let row0 = wid.y * WIDE_BM;
+    let col0 = wid.x * WIDE_BN;
+    let images = select(P.n, 1u, MODE == 2u);
+    let n = wid.z % images;
+    let k_begin = (wid.z / images) * P.k_split;
+    let k_end = min(k_begin + P.k_split, mnk.z);
+    var acc: array<f32, 16>; // [2 rows][8 columns]
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = 0.0;
+    }
+    var sums = array<f32, 2>(0.0, 0.0);
+    let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
+        for (var r = 0u; r < 2u; r = r + 1u) {
+            let e = tid + r * 256u;
+            wide_a[(e % BK) * WIDE_BM + e / BK] =
+                guarded_a(row0 + e / BK, k0 + e % BK, mnk.x, k_end);
+        }
+        for (var r = 0u; r < 8u; r = r + 1u) {
+            let e = tid + r * 256u;
+            wide_b[(e / WIDE_BN) * WIDE_BN + e % WIDE_BN] =
+                guarded_b(k0 + e / WIDE_BN, col0 + e % WIDE_BN, mnk.y, k_end, n);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk = kk + 1u) {
+            let ra = array<f32, 2>(wide_a[kk * WIDE_BM + lid.y], wide_a[kk * WIDE_BM + lid.y + 16u]);
+            for (var j = 0u; j < 8u; j = j + 1u) {
+                let b = wide_b[kk * WIDE_BN + lid.x + 16u * j];
+                acc[j] = fma(ra[0], b, acc[j]);
+                acc[8u + j] = fma(ra[1], b, acc[8u + j]);
+            }
+            if (keeps_sums) {
+                sums[0] = sums[0] + ra[0];
+                sums[1] = sums[1] + ra[1];
+            }
+        }
+        workgroupBarrier();
+    }
+    let out_off = wid.z * mnk.x * mnk.y;
+    for (var i = 0u; i < 2u; i = i + 1u) {
+        let row = row0 + lid.y + 16u * i;
+        if (row >= mnk.x) {
+            continue;
+        }
+        for (var j = 0u; j < 8u; j = j + 1u) {
+            let col = col0 + lid.x + 16u * j;
+            if (col < mnk.y) {
+                store_output(out_off + row * mnk.y + col, row, acc[i * 8u + j]);
+            }
+        }
+        if (keeps_sums) {
             store_row_sum(wid.z * mnk.x + row, sums[i]);
         }
     }

@@ -75,7 +75,7 @@ fn pair_loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 
 // A label outside [0, cols) makes that row's loss and gradient NaN.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wid.y * nwg.x + wid.x;
@@ -124,10 +124,10 @@ fn nan_f32() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }
 
-// One workgroup; each thread takes rows lid, lid + 256, ... A row is correct when its
+// One workgroup; each thread takes rows lid, lid + WG, ... A row is correct when its
 // first arg-max (NaN counting as the largest) is its label; a label outside [0, cols)
 // makes the loss and that row's gradient NaN.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn cross_entropy_tracked(@builtin(local_invocation_id) lid: vec3<u32>) {
     var loss_sum = 0.0;
     var hits = 0.0;

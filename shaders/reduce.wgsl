@@ -42,7 +42,7 @@ fn row_reduction(row: u32, lid: vec3<u32>) -> f32 {
     return workgroup_sum(acc, lid.x) * P.scale;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wid.y * nwg.x + wid.x;
@@ -57,7 +57,7 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 
 // One row (a whole tensor, or the partial sums of its chunks) reduced and added to the
 // one value of `plus_base`: a loss plus a penalty in one dispatch.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn reduce_plus(@builtin(local_invocation_id) lid: vec3<u32>) {
     let r = row_reduction(0u, lid);
     if (lid.x == 0u) {

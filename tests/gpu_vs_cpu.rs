@@ -79,19 +79,73 @@ fn every_product_variant_matches_its_cpu_twin_when_forced() {
     report(failures);
 }
 
-/// The convolutions' 128x128-tile kernel, forced: every conv2d case (forward, both
-/// gradients, split weight gradients) against the CPU.
+/// The convolutions' 64x64-, 128x128- and 32x128-tile kernels, each forced: every conv2d
+/// case (forward, both gradients, split weight gradients) against the CPU.
 #[test]
-fn the_large_tile_convolution_matches_its_cpu_twin_when_forced() {
+fn every_convolution_tile_matches_its_cpu_twin_when_forced() {
     if gpu().is_none() {
         return;
     }
+    let device = private_device();
     let convs = cases_named(&["conv2d"]);
-    let (mut failures, launches) = run_forced(&private_device(), &convs, "conv2d", "conv2d_large");
-    for mode in 0..3 {
-        let entry = format!(".conv2d_large MODE={mode}");
-        if !launches.iter().any(|l| l.kernel.contains(&entry)) {
-            failures.push(format!("no {entry} launch"));
+    let mut failures = Vec::new();
+    for tile in ["conv2d", "conv2d_large", "conv2d_wide"] {
+        let (mismatched, launches) = run_forced(&device, &convs, "conv2d", tile);
+        failures.extend(mismatched.into_iter().map(|f| format!("{tile}: {f}")));
+        for mode in 0..3 {
+            let entry = format!(".{tile} MODE={mode}");
+            if !launches.iter().any(|l| l.kernel.contains(&entry)) {
+                failures.push(format!("no {entry} launch"));
+            }
+        }
+    }
+    report(failures);
+}
+
+/// Every variant of the kernels that reduce within a workgroup, forced: 64, 128 and 256
+/// threads, combining by a tree in workgroup memory or (where the adapter has SUBGROUP, as
+/// lavapipe does) through subgroup operations; the sum, softmax, cross-entropy and
+/// batch-norm cases, values and gradients, against the CPU.
+#[test]
+fn every_reduction_variant_matches_its_cpu_twin_when_forced() {
+    if gpu().is_none() {
+        return;
+    }
+    let device = private_device();
+    let ctx = device.gpu_context().unwrap();
+    let ways: &[&str] = if ctx.features().contains(wgnn::wgpu::Features::SUBGROUP) {
+        &["tree", "subgroups"]
+    } else {
+        &["tree"]
+    };
+    let reducing = cases_named(&[
+        "sum",
+        "mean",
+        "l1_l2_penalty",
+        "l2_penalty_two_stage",
+        "plus_l1_l2_penalty",
+        "softmax",
+        "log_softmax",
+        "cross_entropy",
+        "batch_norm",
+    ]);
+    let mut failures = Vec::new();
+    for way in ways {
+        for threads in [64, 128, 256] {
+            let variant = format!("{way}{threads}");
+            let (mismatched, launches) = run_forced(&device, &reducing, "reduction", &variant);
+            failures.extend(mismatched.into_iter().map(|f| format!("{variant}: {f}")));
+            let subgroups = *way == "subgroups";
+            for entry in ["reduce_rows", "softmax", "cross_entropy", "channel_reduce"] {
+                let ran = launches.iter().any(|l| {
+                    l.kernel.contains(&format!(".{entry} "))
+                        && l.kernel.contains(&format!("WG={threads}"))
+                        && l.kernel.contains("_subgroups.") == subgroups
+                });
+                if !ran {
+                    failures.push(format!("{variant}: no {entry} launch"));
+                }
+            }
         }
     }
     report(failures);

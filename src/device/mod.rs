@@ -13,6 +13,7 @@ pub use context::{GpuContext, GpuStats, PendingRead};
 pub use options::{parse_features, DeviceLimits, GpuOptions, OPTIONAL_FEATURES};
 pub use params::Params;
 pub use pipelines::Kernel;
+pub(crate) use pipelines::{SUBGROUPS, SUBGROUP_TWINS};
 pub use pool::GpuBuffer;
 pub use recorder::Launch;
 pub(crate) use tune::ShapeKey;

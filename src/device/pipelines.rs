@@ -80,6 +80,25 @@ const SHADERS: &[(&str, &str)] = &[
 /// Helpers prepended to every shader.
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
+/// Workgroup-wide sum and maximum by a tree in workgroup memory, after `COMMON`.
+const WORKGROUP_TREE: &str = include_str!("../../shaders/workgroup_tree.wgsl");
+/// The same through subgroup operations, in the `_subgroups` families.
+const WORKGROUP_SUBGROUPS: &str = include_str!("../../shaders/workgroup_subgroups.wgsl");
+
+/// The suffix of a family whose workgroup reductions use subgroup operations: the family
+/// named before it, compiled with shaders/workgroup_subgroups.wgsl. Only for adapters with
+/// the SUBGROUP feature. (WGSL's `enable subgroups;` would declare them, but wgpu 30's
+/// naga rejects that directive as not yet supported and takes the builtins without it.)
+pub(crate) const SUBGROUPS: &str = "_subgroups";
+
+/// The families that reduce within a workgroup, and their subgroup twins.
+pub(crate) const SUBGROUP_TWINS: &[(&str, &str)] = &[
+    ("reduce", "reduce_subgroups"),
+    ("softmax", "softmax_subgroups"),
+    ("loss", "loss_subgroups"),
+    ("batch_norm", "batch_norm_subgroups"),
+];
+
 /// The marker each shader puts where its `Params` variable is declared.
 const PARAMS_MARKER: &str = "//@params";
 
@@ -330,10 +349,14 @@ impl PipelineCache {
             .entry(shader)
             .or_insert_with(|| {
                 // The optimizers' step families are generated from their names.
+                let (family, subgroups) = match shader.strip_suffix(SUBGROUPS) {
+                    Some(family) => (family, true),
+                    None => (shader, false),
+                };
                 let generated = crate::optim::step_kernel_source(shader);
                 let source = SHADERS
                     .iter()
-                    .find(|(name, _)| *name == shader)
+                    .find(|(name, _)| *name == family)
                     .map(|(_, src)| *src)
                     .or(generated.as_deref())
                     .unwrap_or_else(|| panic!("wgnn bug: no shader named {shader}"));
@@ -349,7 +372,12 @@ impl PipelineCache {
                     .replace(GEMM_OUTPUT_MARKER, &gemm_output(shader))
                     .replace(GEMM_INPUT_MARKER, &gemm_input(shader))
                     .replace(CONV_OUTPUTS_MARKER, &conv_outputs(shader));
-                let code = format!("{COMMON}\n{body}");
+                let reductions = if subgroups {
+                    WORKGROUP_SUBGROUPS
+                } else {
+                    WORKGROUP_TREE
+                };
+                let code = format!("{COMMON}\n{reductions}\n{body}");
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(shader),
                     source: wgpu::ShaderSource::Wgsl(code.into()),

@@ -247,10 +247,10 @@ fn gpu_conv(
     };
     let inputs = [a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()];
     let flops = 2 * rows * cols * depth * batches;
-    let first_pass = |(entry, tile): ConvTile, outputs: &[&GpuBuffer]| {
+    let first_pass = |(entry, tile_rows, tile_cols): ConvTile, outputs: &[&GpuBuffer]| {
         let groups = [
-            cols.div_ceil(tile) as u32,
-            rows.div_ceil(tile) as u32,
+            cols.div_ceil(tile_cols) as u32,
+            rows.div_ceil(tile_rows) as u32,
             layers as u32,
         ];
         let kernel = kernel(first_family, entry, outputs.len());
@@ -308,17 +308,32 @@ fn gpu_conv(
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
 }
 
-/// A convolution's kernel and the side of its square tile of the product.
-type ConvTile = (&'static str, usize);
+/// A convolution's kernel and its tile of the product: rows, columns.
+type ConvTile = (&'static str, usize, usize);
 
-/// The 64x64-tile kernel (the fixed rule's) and the 128x128-tile one.
-const CONV_TILES: [ConvTile; 2] = [("conv2d", 64), ("conv2d_large", 128)];
+/// The 64x64-tile kernel, the 128x128-tile one and the 32x128-tile one.
+const CONV_TILES: [ConvTile; 3] = [
+    ("conv2d", 64, 64),
+    ("conv2d_large", 128, 128),
+    ("conv2d_wide", 32, 128),
+];
+
+/// The fixed rule's tile for a product of `rows` rows: the 32-row one where a 64-row
+/// tile would be half empty or more, else the 64x64 one.
+fn rule_tile(rows: usize) -> ConvTile {
+    if rows <= 32 {
+        CONV_TILES[2]
+    } else {
+        CONV_TILES[0]
+    }
+}
 
 /// The tile a convolution's product (`rows` x `cols`, `layers` times; `flops` of work)
 /// takes on `ctx`:
 /// the tuner's choice between [`CONV_TILES`], timed by `run(tile, dispatches)` the first
-/// time `key` meets the device, else the 64x64 one. Where a heavy product must launch
-/// `GpuContext::occupancy` workgroups, a tile that launches fewer is not a candidate.
+/// time `key` meets the device, else [`rule_tile`]'s. Where a heavy product must launch
+/// `GpuContext::occupancy` workgroups, a tile that launches fewer is not a candidate (the
+/// rule's always is).
 fn choose_tile(
     ctx: &GpuContext,
     key: ShapeKey,
@@ -327,22 +342,24 @@ fn choose_tile(
     mut run: impl FnMut(ConvTile, u32) -> Option<std::time::Duration>,
 ) -> ConvTile {
     let forced = ctx.is_forced("conv2d");
+    let rule = rule_tile(rows);
     if ctx.autotune() == Autotune::Off && !forced {
-        return CONV_TILES[0];
+        return rule;
     }
-    let fills = |&(_, tile): &ConvTile| {
-        let workgroups = rows.div_ceil(tile) * cols.div_ceil(tile) * layers;
+    let fills = |&(_, tile_rows, tile_cols): &ConvTile| {
+        let workgroups = rows.div_ceil(tile_rows) * cols.div_ceil(tile_cols) * layers;
         flops <= super::OCCUPANCY_FLOPS || workgroups >= ctx.occupancy()
     };
     let candidates: Vec<ConvTile> = CONV_TILES
         .into_iter()
-        .filter(|t| t == &CONV_TILES[0] || fills(t))
+        .filter(|t| t == &rule || fills(t))
         .collect();
     let names: Vec<String> = candidates
         .iter()
-        .map(|(entry, _)| entry.to_string())
+        .map(|(entry, _, _)| entry.to_string())
         .collect();
-    let index = ctx.choose_variant(key, &names, 0, |i, dispatches| {
+    let fallback = candidates.iter().position(|t| t == &rule).unwrap_or(0);
+    let index = ctx.choose_variant(key, &names, fallback, |i, dispatches| {
         run(candidates[i], dispatches)
     });
     candidates[index]

@@ -215,7 +215,9 @@ impl Tensor {
             Device::Gpu(ctx) => {
                 let losses = ctx.alloc(rows, "cross-entropy rows")?;
                 let grad = ctx.alloc(self.numel(), "cross-entropy gradient")?;
-                ctx.dispatch(
+                super::reducing::dispatch_reducing(
+                    ctx,
+                    [rows, cols],
                     &Kernel::new("loss", "cross_entropy", 2, 2),
                     &[self.gpu_buffer(), labels.gpu_buffer()],
                     &[&losses, &grad],
@@ -283,7 +285,9 @@ impl Tensor {
                 let loss = ctx.alloc(1, "cross-entropy loss")?;
                 let grad = ctx.alloc(self.numel(), "cross-entropy gradient")?;
                 let after = ctx.alloc(2, "running sums")?;
-                ctx.dispatch(
+                super::reducing::dispatch_reducing(
+                    ctx,
+                    [1, rows],
                     &Kernel::new("loss", "cross_entropy_tracked", 3, 3),
                     &[self.gpu_buffer(), labels.gpu_buffer(), sums.gpu_buffer()],
                     &[&loss, &grad, &after],

@@ -17,6 +17,7 @@ mod penalty;
 mod pool;
 mod random;
 mod reduce;
+pub(crate) mod reducing;
 mod softmax;
 mod unary;
 mod winograd_cpu;

@@ -115,13 +115,15 @@ impl Layout {
     }
 
     /// Runs one entry point on the GPU into a new tensor of `shape`, declaring `flops`
-    /// where its threads each do more than a few operations.
+    /// where its threads each do more than a few operations; a `reducing` one (one
+    /// workgroup per channel) in the variant chosen for its [channels, values per channel].
     fn dispatch<'a>(
         &self,
         kernel: Kernel,
         ops: Operands<'a>,
         (shape, flops): (Shape, Option<usize>),
         groups: [u32; 3],
+        reducing: Option<[usize; 2]>,
     ) -> Result<Tensor> {
         let device = ops.x.device();
         let ctx = device.gpu_context().expect("called for GPU tensors");
@@ -141,7 +143,18 @@ impl Layout {
             Some(flops) => self.params().flops(flops),
             None => self.params(),
         };
-        ctx.dispatch(&kernel, &reads, &[&out], params, groups);
+        match reducing {
+            Some(shape) => super::reducing::dispatch_reducing(
+                ctx,
+                shape,
+                &kernel,
+                &reads,
+                &[&out],
+                params,
+                groups,
+            ),
+            None => ctx.dispatch(&kernel, &reads, &[&out], params, groups),
+        }
         Ok(Tensor::from_gpu(shape, out, device))
     }
 
@@ -181,7 +194,8 @@ impl Layout {
                     Kernel::new("batch_norm", "channel_reduce", 7, 1).with("MODE", what as u32);
                 // About three operations per value: read, centre or scale, add.
                 let flops = 3 * self.count() * self.c;
-                self.dispatch(kernel, ops, (shape, Some(flops)), groups)
+                let reducing = [self.c, self.count()];
+                self.dispatch(kernel, ops, (shape, Some(flops)), groups, Some(reducing))
             }
         }
     }
@@ -214,7 +228,7 @@ impl Layout {
             Device::Gpu(ctx) => {
                 let groups = ctx.groups_1d(shape.numel(), super::WORKGROUP);
                 let kernel = Kernel::new("batch_norm", entry, 7, 1);
-                self.dispatch(kernel, ops, (shape, None), groups)
+                self.dispatch(kernel, ops, (shape, None), groups, None)
             }
         }
     }

@@ -42,7 +42,9 @@ fn gpu_sum_rows(
 ) -> Result<GpuBuffer> {
     let (op, l1, l2) = summand.code();
     let out = ctx.alloc(rows, "reduction")?;
-    ctx.dispatch(
+    super::reducing::dispatch_reducing(
+        ctx,
+        [rows, len],
         &Kernel::new("reduce", "reduce_rows", 1, 1).with("OP", op),
         &[x],
         &[&out],
@@ -83,7 +85,9 @@ pub(super) fn gpu_sum_all(
     };
     let (op, l1, l2) = summand.code();
     let out = ctx.alloc(1, "reduction")?;
-    ctx.dispatch(
+    super::reducing::dispatch_reducing(
+        ctx,
+        [1, len],
         &Kernel::new("reduce", "reduce_plus", 2, 1).with("OP", op),
         &[source, base],
         &[&out],

@@ -39,7 +39,9 @@ fn forward(x: &Tensor, log: bool) -> Result<Tensor> {
         }
         device @ Device::Gpu(ctx) => {
             let y = ctx.alloc(x.numel(), op)?;
-            ctx.dispatch(
+            super::reducing::dispatch_reducing(
+                ctx,
+                [rows, cols],
                 &Kernel::new("softmax", "softmax", 1, 1).with("OP", log as u32),
                 &[x.gpu_buffer()],
                 &[&y],
@@ -85,7 +87,9 @@ fn backward(y: &Tensor, dy: &Tensor, log: bool, rows: usize, cols: usize) -> Res
         }
         device @ Device::Gpu(ctx) => {
             let dx = ctx.alloc(y.numel(), "softmax gradient")?;
-            ctx.dispatch(
+            super::reducing::dispatch_reducing(
+                ctx,
+                [rows, cols],
                 &Kernel::new("softmax", "softmax_backward", 2, 1).with("OP", log as u32),
                 &[y.gpu_buffer(), dy.gpu_buffer()],
                 &[&dx],
