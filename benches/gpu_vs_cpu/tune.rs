@@ -1,6 +1,6 @@
-//! `--tune`: a full autotuning sweep over the bench's products (the matmul rows) and the
-//! reductions the course models meet (softmax, sums, the tracked cross-entropy, batch-norm
-//! statistics), then each timed with every variant forced in turn and with the tuner's
+//! `--tune`: a full autotuning sweep over the bench's products (the matmul rows), the MNIST
+//! CNN's convolutions and the reductions the course models meet (softmax, sums, the
+//! tracked cross-entropy, batch-norm statistics), then each timed with every variant forced in turn and with the tuner's
 //! choice, in the same minutes: the tuned choice should be no slower than the best fixed
 //! variant. The choices are kept in the device's tuning file, so later runs of any program
 //! start with them.
@@ -30,6 +30,57 @@ fn products(quick: bool, filter: &str, gpu: &Device) -> Result<Vec<Swept<'static
             });
         }
     }
+    Ok(swept)
+}
+
+/// The MNIST CNN's convolutions at batch 128 (named by `filter`): each layer's forward,
+/// and its forward with one gradient (the input's, or the weights'), so that each of the
+/// three products is tuned and timed.
+fn convolutions(filter: &str, gpu: &Device) -> Result<Vec<Swept<'static>>> {
+    let layers = [
+        ("conv1", [128, 1, 28, 28], [32, 1, 3, 3]),
+        ("conv2", [128, 32, 26, 26], [64, 32, 3, 3]),
+    ];
+    let mut swept = Vec::new();
+    for (layer, x, w) in layers {
+        // (what, whether x and the weight need gradients); conv1's input is the images.
+        let calls: &[(&str, bool, bool)] = if layer == "conv1" {
+            &[
+                ("forward", false, false),
+                ("forward + weight gradient", false, true),
+            ]
+        } else {
+            &[
+                ("forward", false, false),
+                ("forward + input gradient", true, false),
+                ("forward + weight gradient", false, true),
+            ]
+        };
+        for &(what, x_grad, w_grad) in calls {
+            let mut input = Tensor::uniform(&x, -1.0, 1.0, 11, gpu)?;
+            let mut weight = Tensor::uniform(&w, -0.1, 0.1, 12, gpu)?;
+            if x_grad {
+                input = input.requires_grad_();
+            }
+            if w_grad {
+                weight = weight.requires_grad_();
+            }
+            swept.push(Swept {
+                name: format!("{layer} {what} {x:?} * {w:?}"),
+                op: "conv2d",
+                call: Box::new(move || {
+                    let y = input.conv2d(&weight, None, wgnn::ops::Conv2dOptions::default())?;
+                    if !(x_grad || w_grad) {
+                        return Ok(y);
+                    }
+                    y.sum()?.backward()?;
+                    let grad = if x_grad { input.grad() } else { weight.grad() };
+                    Ok(grad.expect("a gradient was asked for"))
+                }),
+            });
+        }
+    }
+    swept.retain(|s| s.name.contains(filter));
     Ok(swept)
 }
 
@@ -82,7 +133,8 @@ fn reductions(quick: bool, filter: &str, gpu: &Device) -> Result<Vec<Swept<'stat
 
 /// Runs the sweep on the GPU (calls whose name contains `filter`) and prints, per call,
 /// each variant's time, the tuner's choice and its time against the best fixed
-/// variant's. A call that meets several tuned kernels is reported for its first.
+/// variant's. A call that meets several tuned kernels lists each choice and is timed
+/// with the variants of its first new one for the swept op forced.
 pub fn run(quick: bool, filter: &str, budget: Budget) -> Result<()> {
     let options = GpuOptions {
         autotune: Some(Autotune::Full),
@@ -97,16 +149,21 @@ pub fn run(quick: bool, filter: &str, budget: Budget) -> Result<()> {
     println!("full tuning sweep; choices kept in {kept}\n");
     let mut worst_ratio: f64 = 0.0;
     let mut swept = products(quick, filter, &gpu)?;
+    swept.extend(convolutions(filter, &gpu)?);
     swept.extend(reductions(quick, filter, &gpu)?);
     for Swept { name, op, call } in swept {
         let before = ctx.tuning_records().0.len();
         call()?.to_vec()?;
         let (records, _, _) = ctx.tuning_records();
-        let Some(record) = records.get(before) else {
+        // The variants timed are those of the call's first new choice for `op`.
+        let Some(record) = records[before..].iter().find(|r| r.key.starts_with(op)) else {
             println!("{name}: chosen earlier in this run or one variant only; not timed");
             continue;
         };
-        println!("{name} ({}): tuner chose {}", record.key, record.winner);
+        println!("{name}:");
+        for other in &records[before..] {
+            println!("  ({}): tuner chose {}", other.key, other.winner);
+        }
         let mut best_fixed = f64::INFINITY;
         for (variant, tuned_time) in &record.timings {
             ctx.force_variant(op, Some(variant));

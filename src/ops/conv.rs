@@ -256,6 +256,9 @@ fn gpu_conv(
         let kernel = kernel(first_family, entry, outputs.len());
         (kernel, params.flops(flops), groups)
     };
+    // The batch counts only as its power of two: a last, smaller batch (60,000 images
+    // leave 96 in batches of 128) or an evaluation's batch of 500 or 512 shares the
+    // training batch's or its neighbour's choice instead of being tuned afresh.
     let key = ShapeKey {
         op: "conv2d",
         numbers: [
@@ -263,7 +266,7 @@ fn gpu_conv(
             rows,
             cols,
             depth,
-            batches,
+            batches.next_power_of_two(),
             splits,
             g.kh * 16 + g.kw,
             second as usize,
