@@ -846,3 +846,48 @@ pub fn heavy() -> Vec<Case> {
     }));
     cases
 }
+
+/// The product variants the tuner chooses among (`GpuContext::tuning_records` names),
+/// forced as op `"matmul"` over the cases named `matmul*` and `linear*`.
+pub const PRODUCT_VARIANTS: [&str; 8] = [
+    "matmul",
+    "matmul_vec4",
+    "matmul_large",
+    "matmul_split 16x16",
+    "matmul_split 8x16",
+    "matmul_split 8x8",
+    "matmul_split 4x8",
+    "matmul_split 4x4",
+];
+
+/// The convolution tiles, forced as op `"conv2d"` over the cases named `conv2d*`.
+pub const CONV_TILES: [&str; 3] = ["conv2d", "conv2d_large", "conv2d_wide"];
+
+/// The cases (name prefixes) whose kernels reduce within a workgroup.
+pub const REDUCING_CASES: [&str; 9] = [
+    "sum",
+    "mean",
+    "l1_l2_penalty",
+    "l2_penalty_two_stage",
+    "plus_l1_l2_penalty",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "batch_norm",
+];
+
+/// The reduction variants `gpu` runs, forced as op `"reduction"`: a tree at 64, 128 and
+/// 256 threads, and subgroups at each where the adapter has SUBGROUP.
+pub fn reduction_variants(gpu: &wgnn::Device) -> Vec<String> {
+    let subgroups = gpu
+        .gpu_context()
+        .is_some_and(|c| c.features().contains(wgnn::wgpu::Features::SUBGROUP));
+    let ways: &[&str] = if subgroups {
+        &["tree", "subgroups"]
+    } else {
+        &["tree"]
+    };
+    ways.iter()
+        .flat_map(|way| [64, 128, 256].map(|threads| format!("{way}{threads}")))
+        .collect()
+}
