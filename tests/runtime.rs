@@ -374,6 +374,67 @@ fn a_shape_is_tuned_once_per_adapter_and_its_choice_read_back_by_the_next_proces
     let _ = std::fs::remove_dir_all(&folder);
 }
 
+/// The tuner times by GPU timestamps where the adapter has TIMESTAMP_QUERY (lavapipe
+/// does) and by the host's clock without it; both give every variant a time and the same
+/// product.
+#[test]
+fn tuning_times_by_gpu_timestamps_where_the_adapter_has_them_else_by_the_host_clock() {
+    let Some(shared) = gpu() else { return };
+    let has_timestamps = shared
+        .gpu_context()
+        .unwrap()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    let want = {
+        let a = Tensor::uniform(&[40, 24], -1.0, 1.0, 1, &Device::Cpu).unwrap();
+        let b = Tensor::uniform(&[24, 36], -1.0, 1.0, 2, &Device::Cpu).unwrap();
+        a.matmul(&b).unwrap().to_vec().unwrap()
+    };
+    for without in [wgpu::Features::empty(), wgpu::Features::TIMESTAMP_QUERY] {
+        let options = GpuOptions {
+            autotune: Some(Autotune::Full),
+            tune_file: Some(std::env::temp_dir().join(format!(
+                "wgnn-clock-{}-{}.json",
+                std::process::id(),
+                without.is_empty()
+            ))),
+            without_features: Some(without),
+            ..GpuOptions::default()
+        };
+        let device = Device::gpu_with(&options).unwrap();
+        let ctx = device.gpu_context().unwrap();
+        let by_timestamps = has_timestamps && without.is_empty();
+        assert_eq!(ctx.tunes_by_timestamps(), by_timestamps);
+        let clock = if by_timestamps {
+            "GPU timestamps"
+        } else {
+            "the host's clock"
+        };
+        assert!(ctx.describe().contains(clock), "{}", ctx.describe());
+        let a = Tensor::uniform(&[40, 24], -1.0, 1.0, 1, &device).unwrap();
+        let b = Tensor::uniform(&[24, 36], -1.0, 1.0, 2, &device).unwrap();
+        let got = a.matmul(&b).unwrap().to_vec().unwrap();
+        report(
+            check_close("tuned product", &got, &want, 1e-4, 1e-4)
+                .err()
+                .into_iter()
+                .collect(),
+        );
+        let (records, _, _) = ctx.tuning_records();
+        assert_eq!(records.len(), 1, "{records:?}");
+        let timings = &records[0].timings;
+        assert!(timings.len() >= 3, "{records:?}");
+        // The GPU's clock sees every dispatch's own time; the host's, less the least
+        // empty submit, may round a tiny product to nothing on a busy machine.
+        let timed = timings.iter().filter(|(_, t)| !t.is_zero()).count();
+        let least = if by_timestamps { timings.len() } else { 1 };
+        assert!(timed >= least, "{clock}: {records:?}");
+        if let Some(file) = &options.tune_file {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 #[test]
 fn a_recycled_buffer_is_not_overwritten_before_earlier_work_reads_it() {
     let Some(device) = gpu() else { return };

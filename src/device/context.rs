@@ -277,6 +277,12 @@ impl GpuContext {
         lock(&self.tuner).mode()
     }
 
+    /// Whether the autotuner times variants by GPU timestamps (the adapter has
+    /// TIMESTAMP_QUERY) rather than by the host's clock around a submit and wait.
+    pub fn tunes_by_timestamps(&self) -> bool {
+        lock(&self.recorder).tunes_by_timestamps
+    }
+
     /// The file tuning choices are read from and written to, if any.
     pub fn tune_file(&self) -> Option<std::path::PathBuf> {
         lock(&self.tuner).file().map(Into::into)
@@ -344,8 +350,10 @@ impl GpuContext {
     }
 
     /// Runs `dispatches` dispatches of `kernel` alone and waits for them (after submitting
-    /// what is recorded); returns their wall time, or None if the device failed. For the
-    /// autotuner; counted in no statistic.
+    /// what is recorded); returns their time, or None if the device failed: between GPU
+    /// timestamps at the start and end of their pass where the adapter has TIMESTAMP_QUERY
+    /// ([`GpuContext::tunes_by_timestamps`]), else the host's clock around the submit and
+    /// wait. For the autotuner; counted in no statistic.
     pub(crate) fn time_alone(
         &self,
         kernel: &Kernel,
@@ -384,7 +392,8 @@ impl GpuContext {
         let features: Vec<String> = self.features.iter_names().map(|(n, _)| n.into()).collect();
         format!(
             "GPU: {} ({:?}, {:?})\ndriver: {} {}\nlimits: {}: storage binding {} MiB, buffer {} MiB, \
-             workgroup storage {} KiB, {} invocations\nfeatures: {}\nparameters via: {}",
+             workgroup storage {} KiB, {} invocations\nfeatures: {}\nparameters via: {}\n\
+             autotuning: {:?}, timed by {}",
             self.info.name,
             self.info.backend,
             self.info.device_type,
@@ -407,6 +416,12 @@ impl GpuContext {
                 "immediates"
             } else {
                 "uniform arena"
+            },
+            self.autotune(),
+            if self.tunes_by_timestamps() {
+                "GPU timestamps"
+            } else {
+                "the host's clock"
             }
         )
     }

@@ -83,23 +83,20 @@ fn params_uniform(
 /// Dispatches timed per batch of timestamp queries.
 const TIMED_DISPATCHES: u32 = 2048;
 
-/// GPU timestamps at the start and end of each dispatch, for the profiler
-/// (`WGNN_PROFILE=1`). Each timed dispatch gets its own compute pass; at each submit the
-/// timestamps are resolved, read back (waiting for the GPU) and added to the profile.
-struct KernelTimer {
+/// Pairs of GPU timestamps (start and end of a compute pass) and the buffers that bring
+/// them back: the profiler's kernel timer and the autotuner's stopwatch.
+struct Timestamps {
     queries: wgpu::QuerySet,
     resolved: wgpu::Buffer,
     readback: wgpu::Buffer,
-    /// The kernel of each timed dispatch since the last submit.
-    names: Vec<String>,
     /// Nanoseconds per timestamp tick.
     period_ns: f32,
 }
 
-impl KernelTimer {
-    fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
-        let bytes = u64::from(TIMED_DISPATCHES) * 16;
-        let buffer = |label, usage| {
+impl Timestamps {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue, pairs: u32, label: &str) -> Self {
+        let bytes = u64::from(pairs) * 16;
+        let buffer = |usage| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: bytes,
@@ -107,56 +104,88 @@ impl KernelTimer {
                 mapped_at_creation: false,
             })
         };
-        KernelTimer {
+        Timestamps {
             queries: device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("wgnn profiler"),
+                label: Some(label),
                 ty: wgpu::QueryType::Timestamp,
-                count: TIMED_DISPATCHES * 2,
+                count: pairs * 2,
             }),
-            resolved: buffer(
-                "wgnn profiler timestamps",
-                wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-            ),
-            readback: buffer(
-                "wgnn profiler readback",
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            ),
-            names: Vec::new(),
+            resolved: buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+            readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
             period_ns: queue.get_timestamp_period(),
+        }
+    }
+
+    /// Timestamps `2 * pair` and `2 * pair + 1` at the start and end of a compute pass.
+    fn pass_writes(&self, pair: u32) -> wgpu::ComputePassTimestampWrites<'_> {
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.queries,
+            beginning_of_pass_write_index: Some(pair * 2),
+            end_of_pass_write_index: Some(pair * 2 + 1),
+        }
+    }
+
+    /// Records copying the first `pairs` pairs to the readback buffer.
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder, pairs: u32) {
+        let count = pairs * 2;
+        encoder.resolve_query_set(&self.queries, 0..count, &self.resolved, 0);
+        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, u64::from(count) * 8);
+    }
+
+    /// The time between the two timestamps of each of the first `pairs` pairs, once the
+    /// GPU has written them (`wait` waits for it); None if waiting or mapping failed.
+    fn read(&self, pairs: u32, wait: impl FnOnce() -> bool) -> Option<Vec<std::time::Duration>> {
+        let slice = self.readback.slice(0..u64::from(pairs) * 16);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        let times = if wait() {
+            slice.get_mapped_range().ok().map(|view| {
+                let ticks: &[u64] = bytemuck::cast_slice(&view);
+                ticks
+                    .chunks_exact(2)
+                    .map(|t| {
+                        let ns = t[1].saturating_sub(t[0]) as f64 * f64::from(self.period_ns);
+                        std::time::Duration::from_nanos(ns as u64)
+                    })
+                    .collect()
+            })
+        } else {
+            None
+        };
+        self.readback.unmap();
+        times
+    }
+}
+
+/// GPU timestamps at the start and end of each dispatch, for the profiler
+/// (`WGNN_PROFILE=1`). Each timed dispatch gets its own compute pass; at each submit the
+/// timestamps are resolved, read back (waiting for the GPU) and added to the profile.
+struct KernelTimer {
+    stamps: Timestamps,
+    /// The kernel of each timed dispatch since the last submit.
+    names: Vec<String>,
+}
+
+impl KernelTimer {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
+        KernelTimer {
+            stamps: Timestamps::new(device, queue, TIMED_DISPATCHES, "wgnn profiler"),
+            names: Vec::new(),
         }
     }
 
     /// Records copying this batch's timestamps to the readback buffer.
     fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        let count = self.names.len() as u32 * 2;
-        encoder.resolve_query_set(&self.queries, 0..count, &self.resolved, 0);
-        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, u64::from(count) * 8);
+        self.stamps.resolve(encoder, self.names.len() as u32);
     }
 
     /// Waits for the submitted batch and adds its kernel times to the profile.
     fn collect(&mut self, device: &wgpu::Device, waits: &HostWaits) {
-        let bytes = self.names.len() as u64 * 16;
-        let slice = self.readback.slice(0..bytes);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        if waits.wait(device).is_err() {
-            crate::profile::note_gpu("waiting for the timestamps failed".into());
-            self.names.clear();
-            return;
-        }
-        if let Ok(view) = slice.get_mapped_range() {
-            let ticks: &[u64] = bytemuck::cast_slice(&view);
-            let times = self
-                .names
-                .drain(..)
-                .zip(ticks.chunks_exact(2))
-                .map(|(name, t)| {
-                    let ns = t[1].saturating_sub(t[0]) as f64 * f64::from(self.period_ns);
-                    (name, std::time::Duration::from_nanos(ns as u64))
-                });
-            crate::profile::add_kernel_times(times);
+        let pairs = self.names.len() as u32;
+        match self.stamps.read(pairs, || waits.wait(device).is_ok()) {
+            Some(times) => crate::profile::add_kernel_times(self.names.drain(..).zip(times)),
+            None => crate::profile::note_gpu("waiting for the timestamps failed".into()),
         }
         self.names.clear();
-        self.readback.unmap();
     }
 }
 
@@ -206,6 +235,11 @@ pub(crate) struct Recorder {
     /// The parameters of a timed dispatch where immediates are missing
     /// ([`Recorder::time_alone`]), made at the first.
     tuning_params: Option<(wgpu::Buffer, wgpu::BindGroup)>,
+    /// Whether the autotuner times by GPU timestamps (the adapter has TIMESTAMP_QUERY)
+    /// rather than by the host's clock around a submit and wait.
+    pub(crate) tunes_by_timestamps: bool,
+    /// The autotuner's pair of timestamps, made at its first timing.
+    tuning_stamps: Option<Timestamps>,
     pub(crate) dispatches: u64,
     pub(crate) submits: u64,
 }
@@ -254,6 +288,8 @@ impl Recorder {
             waits,
             launches: None,
             tuning_params: None,
+            tunes_by_timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            tuning_stamps: None,
             dispatches: 0,
             submits: 0,
         }
@@ -318,14 +354,10 @@ impl Recorder {
         if self.pass.is_none() {
             self.encoder();
             let encoder = self.encoder.as_mut().expect("encoder just created");
-            let timestamp_writes = self.timer.as_ref().map(|t| {
-                let first = t.names.len() as u32 * 2;
-                wgpu::ComputePassTimestampWrites {
-                    query_set: &t.queries,
-                    beginning_of_pass_write_index: Some(first),
-                    end_of_pass_write_index: Some(first + 1),
-                }
-            });
+            let timestamp_writes = self
+                .timer
+                .as_ref()
+                .map(|t| t.stamps.pass_writes(t.names.len() as u32));
             let pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("wgnn"),
@@ -443,10 +475,15 @@ impl Recorder {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgnn tuning"),
             });
+        let stamps = self.tunes_by_timestamps.then(|| {
+            &*self
+                .tuning_stamps
+                .get_or_insert_with(|| Timestamps::new(&self.device, &self.queue, 1, "wgnn tuning"))
+        });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("wgnn tuning"),
-                timestamp_writes: None,
+                timestamp_writes: stamps.map(|s| s.pass_writes(0)),
             });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
@@ -458,15 +495,27 @@ impl Recorder {
                 pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
             }
         }
+        if let Some(stamps) = stamps {
+            stamps.resolve(&mut encoder, 1);
+        }
         let commands = encoder.finish();
-        let idle = self.device.poll(wgpu::PollType::wait_indefinitely());
-        idle.ok()?;
-        super::tune::timed(|| {
-            self.queue.submit([commands]);
+        let wait = || {
             self.device
                 .poll(wgpu::PollType::wait_indefinitely())
                 .is_ok()
-        })
+        };
+        wait().then_some(())?;
+        match stamps {
+            // The GPU's own clock around the pass: no submission or wait is counted.
+            Some(stamps) => {
+                self.queue.submit([commands]);
+                stamps.read(1, wait)?.first().copied()
+            }
+            None => super::tune::timed(|| {
+                self.queue.submit([commands]);
+                wait()
+            }),
+        }
     }
 
     /// Records a buffer-to-buffer copy.
