@@ -297,7 +297,7 @@ fn large_fetch_a(tid: u32, row0: u32, k0: u32) -> vec4<f32> {
     let row = row0 + tid / 2u;
     let k = k0 + (tid % 2u) * 4u;
     var v = vec4<f32>(0.0);
-    if (row < large_mnk.x) {
+    if (large_fetches_a(tid) && row < large_mnk.x) {
         for (var i = 0u; i < 4u; i = i + 1u) {
             if (k + i < large_k_end) {
                 v[i] = load_a(row, k + i);
@@ -322,8 +322,9 @@ fn large_fetch_b(tid: u32, col0: u32, k0: u32) -> vec4<f32> {
     return v;
 }
 
-// `conv2d` on 128x128 tiles, each thread an 8x8 block (shaders/gemm_large.wgsl): the same
-// products, outputs and splits, about 4x the work per workgroup read.
+// `conv2d` on 128x128 tiles, each thread an 8x8 block, or (LARGE_BM 64) on 64x128 tiles,
+// each thread a 4x8 block (shaders/gemm_large.wgsl): the same products, outputs and
+// splits, 2-4x the work per workgroup read.
 @compute @workgroup_size(16, 16, 1)
 fn conv2d_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
@@ -343,7 +344,7 @@ fn conv2d_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var sums = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
     large_product(tid, lid, row0, col0, k_begin, large_k_end, keeps_sums, &acc, &sums);
     let out_off = wid.z * mnk.x * mnk.y;
-    for (var r = 0u; r < 8u; r = r + 1u) {
+    for (var r = 0u; r < LARGE_BM / 16u; r = r + 1u) {
         let row = row0 + large_row(lid, r);
         if (row >= mnk.x) {
             continue;

@@ -1,19 +1,29 @@
 // The 128x128-tile GEMM core shared by matmul_large.wgsl and conv2d.wgsl's large entry
 // (included where a shader has the gemm_large marker): each workgroup of 256 threads
 // computes a 128x128 tile of C, each thread an 8x8 block held as sixteen vec4
-// accumulators; K advances in steps of 8 through two workgroup buffers (one being read
+// accumulators; or, with LARGE_BM 64, a 64x128 tile, each thread a 4x8 block (rows
+// large_row(r) for r < 4: a product of 64 rows, such as a 64-channel convolution, fills
+// it instead of leaving half of a 128-row tile zeros); K advances in steps of 8 through two workgroup buffers (one being read
 // while the next is filled, one barrier per step), every workgroup read a vec4. The
 // including shader gives the TRANS_A and TRANS_B constants (the layout of the vec4s it
 // fetches) and `large_fetch_a(tid, row0, k0)` / `large_fetch_b(tid, col0, k0)`: this
 // thread's vec4 of A and of B for the step at k0, zero outside the product.
 
-const LARGE_BM: u32 = 128u;
+// Rows of the tile: 128, or 64 (the pipeline's choice).
+override LARGE_BM: u32 = 128u;
 const LARGE_BN: u32 = 128u;
 const LARGE_BK: u32 = 8u;
 
 // [buffer * LARGE_BK + k][m / 4] and [buffer * LARGE_BK + k][n / 4]
 var<workgroup> large_a: array<array<vec4<f32>, 32>, 16>;
 var<workgroup> large_b: array<array<vec4<f32>, 32>, 16>;
+
+// Whether this thread fetches A's values (TRANS_A 0: row tid / 2; TRANS_A 1: rows
+// 4 (tid % 32) and on) for the step: only the tile's rows, so a 64-row tile skips the
+// fetches of rows it does not hold.
+fn large_fetches_a(tid: u32) -> bool {
+    return select(tid / 2u, (tid % 32u) * 4u, TRANS_A == 1u) < LARGE_BM;
+}
 
 // Writes this thread's fetched vec4s into workgroup buffer `buf`, k-major. A's vec4 holds
 // 4 k of row tid / 2 (TRANS_A 0) or 4 rows of k tid / 32 (TRANS_A 1); B's holds 4 columns
@@ -37,7 +47,7 @@ fn large_stash(tid: u32, buf: u32, va: vec4<f32>, vb: vec4<f32>) {
     }
 }
 
-// The row of C that acc[r * 2 + h] holds (r < 8), relative to the tile.
+// The row of C that acc[r * 2 + h] holds (r < LARGE_BM / 16), relative to the tile.
 fn large_row(lid: vec3<u32>, r: u32) -> u32 {
     return select(64u + lid.y * 4u + r - 4u, lid.y * 4u + r, r < 4u);
 }
@@ -70,18 +80,24 @@ fn large_product(tid: u32, lid: vec3<u32>, row0: u32, col0: u32, k_begin: u32, k
         for (var kk = 0u; kk < LARGE_BK; kk = kk + 1u) {
             let row_k = cur * LARGE_BK + kk;
             let a_lo = large_a[row_k][lid.y];
-            let a_hi = large_a[row_k][lid.y + 16u];
             let b_lo = large_b[row_k][lid.x];
             let b_hi = large_b[row_k][lid.x + 16u];
             if (keeps_row_sums) {
                 (*sums)[0] = (*sums)[0] + a_lo;
-                (*sums)[1] = (*sums)[1] + a_hi;
             }
             for (var r = 0u; r < 4u; r = r + 1u) {
                 (*acc)[r * 2u] = fma(vec4<f32>(a_lo[r]), b_lo, (*acc)[r * 2u]);
                 (*acc)[r * 2u + 1u] = fma(vec4<f32>(a_lo[r]), b_hi, (*acc)[r * 2u + 1u]);
-                (*acc)[(r + 4u) * 2u] = fma(vec4<f32>(a_hi[r]), b_lo, (*acc)[(r + 4u) * 2u]);
-                (*acc)[(r + 4u) * 2u + 1u] = fma(vec4<f32>(a_hi[r]), b_hi, (*acc)[(r + 4u) * 2u + 1u]);
+            }
+            if (LARGE_BM == 128u) {
+                let a_hi = large_a[row_k][lid.y + 16u];
+                if (keeps_row_sums) {
+                    (*sums)[1] = (*sums)[1] + a_hi;
+                }
+                for (var r = 0u; r < 4u; r = r + 1u) {
+                    (*acc)[(r + 4u) * 2u] = fma(vec4<f32>(a_hi[r]), b_lo, (*acc)[(r + 4u) * 2u]);
+                    (*acc)[(r + 4u) * 2u + 1u] = fma(vec4<f32>(a_hi[r]), b_hi, (*acc)[(r + 4u) * 2u + 1u]);
+                }
             }
         }
         if (more) {

@@ -42,13 +42,13 @@ fn large_fetch_a(tid: u32, row0: u32, k0: u32) -> vec4<f32> {
     if (TRANS_A == 1u) {
         let gk = k0 + tid / 32u;
         let gm = row0 + (tid % 32u) * 4u;
-        if (gk < P.k && gm < P.m) {
+        if (large_fetches_a(tid) && gk < P.k && gm < P.m) {
             return load_a4((a_off + gk * P.m + gm) / 4u);
         }
     } else {
         let gm = row0 + tid / 2u;
         let gk = k0 + (tid % 2u) * 4u;
-        if (gm < P.m && gk < P.k) {
+        if (large_fetches_a(tid) && gm < P.m && gk < P.k) {
             return load_a4((a_off + gm * P.k + gk) / 4u);
         }
     }
@@ -90,7 +90,7 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var sums = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
     large_product(tid, lid, row0, col0, 0u, P.k, keeps_row_sums, &acc, &sums);
     if (keeps_row_sums) {
-        for (var r = 0u; r < 8u; r = r + 1u) {
+        for (var r = 0u; r < LARGE_BM / 16u; r = r + 1u) {
             let row = row0 + large_row(lid, r);
             if (row < P.m) {
                 store_row_sum(wid.z * P.m + row, sums[r / 4u][r % 4u]);
@@ -98,7 +98,7 @@ fn matmul_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         }
     }
     let c_off = wid.z * P.batch_c;
-    for (var r = 0u; r < 8u; r = r + 1u) {
+    for (var r = 0u; r < LARGE_BM / 16u; r = r + 1u) {
         let row = row0 + large_row(lid, r);
         for (var h = 0u; h < 2u; h = h + 1u) {
             let col = col0 + large_col(lid, h);

@@ -92,10 +92,19 @@ fn every_convolution_tile_matches_its_cpu_twin_when_forced() {
     for tile in cases::CONV_TILES {
         let (mismatched, launches) = run_forced(&device, &convs, "conv2d", tile);
         failures.extend(mismatched.into_iter().map(|f| format!("{tile}: {f}")));
+        // conv2d_large_64 is conv2d_large with 64-row tiles (LARGE_BM 64).
+        let (entry, rows) = match tile {
+            "conv2d_large_64" => ("conv2d_large", Some("LARGE_BM=64")),
+            "conv2d_large" => ("conv2d_large", Some("LARGE_BM=128")),
+            _ => (tile, None),
+        };
         for mode in 0..3 {
-            let entry = format!(".{tile} MODE={mode}");
-            if !launches.iter().any(|l| l.kernel.contains(&entry)) {
-                failures.push(format!("no {entry} launch"));
+            let entry = format!(".{entry} MODE={mode}");
+            let ran = launches
+                .iter()
+                .any(|l| l.kernel.contains(&entry) && rows.is_none_or(|r| l.kernel.contains(r)));
+            if !ran {
+                failures.push(format!("no {entry} launch of {tile}"));
             }
         }
     }

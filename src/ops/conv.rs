@@ -247,13 +247,16 @@ fn gpu_conv(
     };
     let inputs = [a.gpu_buffer(), b.gpu_buffer(), extra.gpu_buffer()];
     let flops = 2 * rows * cols * depth * batches;
-    let first_pass = |(entry, tile_rows, tile_cols): ConvTile, outputs: &[&GpuBuffer]| {
+    let first_pass = |tile: ConvTile, outputs: &[&GpuBuffer]| {
         let groups = [
-            cols.div_ceil(tile_cols) as u32,
-            rows.div_ceil(tile_rows) as u32,
+            cols.div_ceil(tile.cols) as u32,
+            rows.div_ceil(tile.rows) as u32,
             layers as u32,
         ];
-        let kernel = kernel(first_family, entry, outputs.len());
+        let mut kernel = kernel(first_family, tile.entry, outputs.len());
+        if tile.entry == "conv2d_large" {
+            kernel = kernel.with("LARGE_BM", tile.rows as u32);
+        }
         (kernel, params.flops(flops), groups)
     };
     // The batch counts only as its power of two: a last, smaller batch (60,000 images
@@ -311,21 +314,39 @@ fn gpu_conv(
     Ok((Tensor::from_gpu(out_shape, out, &device), second))
 }
 
-/// A convolution's kernel and its tile of the product: rows, columns.
-type ConvTile = (&'static str, usize, usize);
+/// A convolution's kernel variant: its name (as the tuner, its file and the tests know
+/// it), its entry point, and its tile of the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ConvTile {
+    name: &'static str,
+    entry: &'static str,
+    rows: usize,
+    cols: usize,
+}
 
-/// The 64x64-tile kernel, the 128x128-tile one and the 32x128-tile one.
-const CONV_TILES: [ConvTile; 3] = [
-    ("conv2d", 64, 64),
-    ("conv2d_large", 128, 128),
-    ("conv2d_wide", 32, 128),
+const fn tile(name: &'static str, entry: &'static str, rows: usize, cols: usize) -> ConvTile {
+    ConvTile {
+        name,
+        entry,
+        rows,
+        cols,
+    }
+}
+
+/// The 64x64-tile kernel (4x4 per thread), the 128x128- and 64x128-tile ones (8x8 and 4x8
+/// per thread, read as vec4s: shaders/gemm_large.wgsl) and the 32x128-tile one (2x8).
+const CONV_TILES: [ConvTile; 4] = [
+    tile("conv2d", "conv2d", 64, 64),
+    tile("conv2d_large", "conv2d_large", 128, 128),
+    tile("conv2d_large_64", "conv2d_large", 64, 128),
+    tile("conv2d_wide", "conv2d_wide", 32, 128),
 ];
 
 /// The fixed rule's tile for a product of `rows` rows: the 32-row one where a 64-row
 /// tile would be half empty or more, else the 64x64 one.
 fn rule_tile(rows: usize) -> ConvTile {
     if rows <= 32 {
-        CONV_TILES[2]
+        CONV_TILES[3]
     } else {
         CONV_TILES[0]
     }
@@ -349,8 +370,8 @@ fn choose_tile(
     if ctx.autotune() == Autotune::Off && !forced {
         return rule;
     }
-    let fills = |&(_, tile_rows, tile_cols): &ConvTile| {
-        let workgroups = rows.div_ceil(tile_rows) * cols.div_ceil(tile_cols) * layers;
+    let fills = |tile: &ConvTile| {
+        let workgroups = rows.div_ceil(tile.rows) * cols.div_ceil(tile.cols) * layers;
         flops <= super::OCCUPANCY_FLOPS || workgroups >= ctx.occupancy()
     };
     let candidates: Vec<ConvTile> = CONV_TILES
@@ -359,7 +380,7 @@ fn choose_tile(
         .collect();
     let names: Vec<String> = candidates
         .iter()
-        .map(|(entry, _, _)| entry.to_string())
+        .map(|tile| tile.name.to_string())
         .collect();
     let fallback = candidates.iter().position(|t| t == &rule).unwrap_or(0);
     let index = ctx.choose_variant(key, &names, fallback, |i, dispatches| {

@@ -861,7 +861,7 @@ pub const PRODUCT_VARIANTS: [&str; 8] = [
 ];
 
 /// The convolution tiles, forced as op `"conv2d"` over the cases named `conv2d*`.
-pub const CONV_TILES: [&str; 3] = ["conv2d", "conv2d_large", "conv2d_wide"];
+pub const CONV_TILES: [&str; 4] = ["conv2d", "conv2d_large", "conv2d_large_64", "conv2d_wide"];
 
 /// The cases (name prefixes) whose kernels reduce within a workgroup.
 pub const REDUCING_CASES: [&str; 9] = [
