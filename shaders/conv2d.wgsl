@@ -157,17 +157,25 @@ fn guarded_b(k: u32, col: u32, cols: u32, k_end: u32, n: u32) -> f32 {
     return 0.0;
 }
 
+// What workgroup layer z computes, for a product of depth K: (the image, in modes 0 and 1
+// (unused in mode 2), and the k range [begin, end) of its split). Layer z is split
+// z / images of image z % images; mode 2 sums over every image.
+fn layer_work(z: u32, depth: u32) -> vec3<u32> {
+    let images = select(P.n, 1u, MODE == 2u);
+    let k_begin = (z / images) * P.k_split;
+    return vec3<u32>(z % images, k_begin, min(k_begin + P.k_split, depth));
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    // Layer z is split z / images of image z % images (mode 2 sums over every image).
-    let images = select(P.n, 1u, MODE == 2u);
-    let n = wid.z % images; // the image in modes 0 and 1 (unused in mode 2)
-    let k_begin = (wid.z / images) * P.k_split;
-    let k_end = min(k_begin + P.k_split, mnk.z);
+    let work = layer_work(wid.z, mnk.z);
+    let n = work.x;
+    let k_begin = work.y;
+    let k_end = work.z;
     var acc: array<f32, 16>;
     var sums = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
@@ -219,10 +227,10 @@ fn conv2d_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * WIDE_BM;
     let col0 = wid.x * WIDE_BN;
-    let images = select(P.n, 1u, MODE == 2u);
-    let n = wid.z % images;
-    let k_begin = (wid.z / images) * P.k_split;
-    let k_end = min(k_begin + P.k_split, mnk.z);
+    let work = layer_work(wid.z, mnk.z);
+    let n = work.x;
+    let k_begin = work.y;
+    let k_end = work.z;
     var acc: array<f32, 16>; // [2 rows][8 columns]
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = 0.0;
@@ -332,10 +340,10 @@ fn conv2d_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * LARGE_BM;
     let col0 = wid.x * LARGE_BN;
-    let images = select(P.n, 1u, MODE == 2u);
-    large_image = wid.z % images;
-    let k_begin = (wid.z / images) * P.k_split;
-    large_k_end = min(k_begin + P.k_split, mnk.z);
+    let work = layer_work(wid.z, mnk.z);
+    large_image = work.x;
+    let k_begin = work.y;
+    large_k_end = work.z;
     var acc: array<vec4<f32>, 16>;
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = vec4<f32>(0.0);
