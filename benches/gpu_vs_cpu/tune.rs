@@ -1,16 +1,16 @@
 //! `--tune`: a full autotuning sweep over the bench's products (the matmul rows), the MNIST
 //! CNN's convolutions and the reductions the course models meet (softmax, sums, the
-//! tracked cross-entropy, batch-norm statistics), then each timed with every variant forced in turn and with the tuner's
-//! choice, in the same minutes: the tuned choice should be no slower than the best fixed
-//! variant. The choices are kept in the device's tuning file, so later runs of any program
-//! start with them.
+//! tracked cross-entropy, batch-norm statistics), then each timed with every variant forced
+//! in turn and with the tuner's choice, in the same minutes: the tuned choice should be no
+//! slower than the best fixed variant. The choices are kept in the device's tuning file, so
+//! later runs of any program start with them.
 
 use super::{operands, shapes, time, Budget};
 use wgnn::device::{Autotune, GpuOptions};
 use wgnn::{Device, Result, Tensor};
 
 /// One call the sweep tunes and times: its name, the op whose variants it forces
-/// (`"matmul"` or `"reduction"`), and the call.
+/// (`"matmul"`, `"conv2d"` or `"reduction"`), and the call.
 struct Swept<'a> {
     name: String,
     op: &'static str,
