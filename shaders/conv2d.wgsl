@@ -51,8 +51,9 @@ override ACT: u32 = 255u;
 
 //@gemm_tiles
 
-// The 128x128-tile core of `conv2d_large`, fetching A and B as stored (not transposed).
-const TRANS_A: u32 = 0u;
+// The 128x128-tile core of `conv2d_large`, fetching a vec4 of 4 rows of A at one depth (as
+// a transposed A is stored) and of 4 columns of B.
+const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 0u;
 //@gemm_large
 
@@ -80,81 +81,132 @@ fn dims() -> vec3<u32> {
     }
 }
 
-// col_n[k, p]: the input pixel tap k sees at output position p, or 0 in the padding.
-fn im2col(n: u32, k: u32, p: u32) -> f32 {
+// An element of A or B in two parts: the part fixed for a thread across the k loop (its
+// row of A, its column of B), found once, and the part that moves with k, found once a
+// step for all the thread's rows or columns. Each holds part of the element's offset and,
+// for B, of the 2-D coordinates that find the padding (the input pixel in modes 0 and 2,
+// the output position before the stride in mode 1); the element is where the two parts
+// add up, so that the gathers do no division or modulo per element. A moving part past
+// its split's k range is not `inside` and reads as 0.
+struct Part {
+    off: i32,
+    y: i32,
+    x: i32,
+    inside: bool,
+}
+
+// Kernel tap t = (c, kh, kw): the channel's plane of the image, the tap's place in the window.
+fn tap_part(t: u32) -> Part {
     let taps = K_H * K_W;
-    let c = k / taps;
-    let tap = k % taps;
-    let ih = i32((p / OUT_W) * STRIDE_H + (tap / K_W) * DIL_H) - i32(PAD_H);
-    let iw = i32((p % OUT_W) * STRIDE_W + (tap % K_W) * DIL_W) - i32(PAD_W);
-    if (ih < 0 || iw < 0 || ih >= i32(IN_H) || iw >= i32(IN_W)) {
-        return 0.0;
-    }
-    return src_b[((n * IN_C + c) * IN_H + u32(ih)) * IN_W + u32(iw)];
+    let tap = t % taps;
+    return Part(i32((t / taps) * IN_H * IN_W), i32((tap / K_W) * DIL_H), i32((tap % K_W) * DIL_W), true);
 }
 
-// dy[n, o, oh, ow] for the output position that input pixel q sees through tap (kh, kw).
-fn dy_through_tap(n: u32, o: u32, tap: u32, q: u32) -> f32 {
-    let y = i32(q / IN_W) + i32(PAD_H) - i32((tap / K_W) * DIL_H);
-    let x = i32(q % IN_W) + i32(PAD_W) - i32((tap % K_W) * DIL_W);
-    if (y < 0 || x < 0 || y % i32(STRIDE_H) != 0 || x % i32(STRIDE_W) != 0) {
-        return 0.0;
-    }
-    let oy = u32(y) / STRIDE_H;
-    let ox = u32(x) / STRIDE_W;
-    if (oy >= OUT_H || ox >= OUT_W) {
-        return 0.0;
-    }
-    let i = ((n * OUT_C + o) * OUT_H + oy) * OUT_W + ox;
-    return gated_dy(src_b[i], i);
+// Output position p of image n: the image, and its window's top-left input pixel.
+fn position_part(n: u32, p: u32) -> Part {
+    let y = i32((p / OUT_W) * STRIDE_H) - i32(PAD_H);
+    let x = i32((p % OUT_W) * STRIDE_W) - i32(PAD_W);
+    return Part(i32(n * IN_C * IN_H * IN_W), y, x, true);
 }
 
-fn load_a(row: u32, k: u32) -> f32 {
-    let taps = K_H * K_W;
+// Row `row` of A, clamped into the product (a row past it only feeds outputs never stored).
+fn a_row(row: u32) -> Part {
+    let r = min(row, dims().x - 1u);
     switch MODE {
-        case 0u: { return src_a[row * IN_C * taps + k]; }
-        case 1u: {
-            // row = c, k = (o, tap)
-            return src_a[((k / taps) * IN_C + row) * taps + k % taps];
-        }
-        default: {
-            // row = o, k = (n, p)
-            let positions = OUT_H * OUT_W;
-            let i = ((k / positions) * OUT_C + row) * positions + k % positions;
-            return gated_dy(src_a[i], i);
-        }
+        case 0u: { return Part(i32(r * IN_C * K_H * K_W), 0, 0, true); } // W[o, k]
+        case 1u: { return Part(i32(r * K_H * K_W), 0, 0, true); } // W[o, c, tap], row = c
+        default: { return Part(i32(r * OUT_H * OUT_W), 0, 0, true); } // dy[n, o, p], row = o
     }
 }
 
-fn load_b(k: u32, col: u32, n: u32) -> f32 {
+// Depth k of A (not inside from k_end on).
+fn a_k(k: u32, k_end: u32) -> Part {
+    var part = Part(i32(k), 0, 0, k < k_end);
     switch MODE {
-        case 0u: { return im2col(n, k, col); }
         case 1u: {
             let taps = K_H * K_W;
-            return dy_through_tap(n, k / taps, k % taps, col);
+            part.off = i32((k / taps) * IN_C * taps + k % taps); // k = (o, tap)
+        }
+        case 2u: {
+            let positions = OUT_H * OUT_W;
+            part.off = i32((k / positions) * OUT_C * positions + k % positions); // k = (n, p)
+        }
+        default: {}
+    }
+    return part;
+}
+
+// A at (row, k): mode 2's dy is gated by the activation's derivative.
+fn a_value(row: Part, k: Part) -> f32 {
+    if (!k.inside) {
+        return 0.0;
+    }
+    let i = u32(row.off + k.off);
+    if (MODE == 2u) {
+        return gated_dy(src_a[i], i);
+    }
+    return src_a[i];
+}
+
+// Column `col` of B for image n, clamped into the product as in a_row.
+fn b_col(col: u32, n: u32) -> Part {
+    let c = min(col, dims().y - 1u);
+    switch MODE {
+        case 0u: { return position_part(n, c); }
+        case 1u: {
+            // input pixel q = c of image n, shifted by the padding into dy's coordinates
+            let y = i32(c / IN_W + PAD_H);
+            let x = i32(c % IN_W + PAD_W);
+            return Part(i32(n * OUT_C * OUT_H * OUT_W), y, x, true);
+        }
+        default: { return tap_part(c); }
+    }
+}
+
+// Depth k of B (not inside from k_end on).
+fn b_k(k: u32, k_end: u32) -> Part {
+    var part: Part;
+    switch MODE {
+        case 0u: { part = tap_part(k); }
+        case 1u: {
+            // k = (o, tap): dy's plane o, and the tap's step back from the input pixel
+            let taps = K_H * K_W;
+            let tap = k % taps;
+            let y = -i32((tap / K_W) * DIL_H);
+            let x = -i32((tap % K_W) * DIL_W);
+            part = Part(i32((k / taps) * OUT_H * OUT_W), y, x, true);
         }
         default: {
-            // k = (n, p), col = tap index into C·KH·KW
             let positions = OUT_H * OUT_W;
-            return im2col(k / positions, col, k % positions);
+            part = position_part(k / positions, k % positions); // k = (n, p)
         }
     }
+    part.inside = k < k_end;
+    return part;
 }
 
-// A of the product at (row, k), or 0 outside its rows or this split's k range.
-fn guarded_a(row: u32, k: u32, rows: u32, k_end: u32) -> f32 {
-    if (row < rows && k < k_end) {
-        return load_a(row, k);
+// B at (k, col): col_n[k, p] in modes 0 and 2 (0 in the padding); in mode 1, the gated dy
+// at the output position that sees the input pixel through the tap, or 0 where none does.
+fn b_value(col: Part, k: Part) -> f32 {
+    let y = col.y + k.y;
+    let x = col.x + k.x;
+    if (MODE == 1u) {
+        if (!k.inside || y < 0 || x < 0 || y % i32(STRIDE_H) != 0 || x % i32(STRIDE_W) != 0) {
+            return 0.0;
+        }
+        let oy = u32(y) / STRIDE_H;
+        let ox = u32(x) / STRIDE_W;
+        if (oy >= OUT_H || ox >= OUT_W) {
+            return 0.0;
+        }
+        let i = u32(col.off + k.off) + oy * OUT_W + ox;
+        return gated_dy(src_b[i], i);
     }
-    return 0.0;
-}
-
-// B of the product at (k, col) for image n, or 0 outside its columns or the k range.
-fn guarded_b(k: u32, col: u32, cols: u32, k_end: u32, n: u32) -> f32 {
-    if (col < cols && k < k_end) {
-        return load_b(k, col, n);
+    let padded = PAD_H > 0u || PAD_W > 0u;
+    if (!k.inside || (padded && (u32(y) >= IN_H || u32(x) >= IN_W))) {
+        return 0.0;
     }
-    return 0.0;
+    return src_b[u32(col.off + k.off + y * i32(IN_W) + x)];
 }
 
 // What workgroup layer z computes, for a product of depth K: (the image, in modes 0 and 1
@@ -169,7 +221,6 @@ fn layer_work(z: u32, depth: u32) -> vec3<u32> {
 @compute @workgroup_size(16, 16, 1)
 fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
-    let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     let work = layer_work(wid.z, mnk.z);
@@ -183,11 +234,20 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
     // The first thread of each row group in the first column of workgroups sees every k.
     let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    // Each step, thread (lid.x, lid.y) fetches depth k0 + lid.y of the tile's rows and
+    // columns lid.x + 16i, whose fixed parts it finds once.
+    var rows: array<Part, 4>;
+    var cols: array<Part, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        rows[i] = a_row(row0 + lid.x + 16u * i);
+        cols[i] = b_col(col0 + lid.x + 16u * i, n);
+    }
     for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
-        for (var r = 0u; r < 4u; r = r + 1u) {
-            let e = tid + r * 256u;
-            tile_a[(e % BK) * BM + e / BK] = guarded_a(row0 + e / BK, k0 + e % BK, mnk.x, k_end);
-            tile_b[(e / BN) * BN + e % BN] = guarded_b(k0 + e / BN, col0 + e % BN, mnk.y, k_end, n);
+        let ka = a_k(k0 + lid.y, k_end);
+        let kb = b_k(k0 + lid.y, k_end);
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            tile_a[lid.y * BM + lid.x + 16u * i] = a_value(rows[i], ka);
+            tile_b[lid.y * BN + lid.x + 16u * i] = b_value(cols[i], kb);
         }
         workgroupBarrier();
         multiply_tiles(lid, &acc);
@@ -224,7 +284,6 @@ var<workgroup> wide_b: array<f32, 2048>; // [BK][WIDE_BN]
 @compute @workgroup_size(16, 16, 1)
 fn conv2d_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
-    let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * WIDE_BM;
     let col0 = wid.x * WIDE_BN;
     let work = layer_work(wid.z, mnk.z);
@@ -237,16 +296,23 @@ fn conv2d_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
     var sums = array<f32, 2>(0.0, 0.0);
     let keeps_sums = ROW_SUMS && wid.x == 0u && lid.x == 0u;
+    // As in `conv2d`: depth k0 + lid.y of rows and columns lid.x + 16i each step.
+    var rows: array<Part, 2>;
+    var cols: array<Part, 8>;
+    for (var i = 0u; i < 2u; i = i + 1u) {
+        rows[i] = a_row(row0 + lid.x + 16u * i);
+    }
+    for (var i = 0u; i < 8u; i = i + 1u) {
+        cols[i] = b_col(col0 + lid.x + 16u * i, n);
+    }
     for (var k0 = k_begin; k0 < k_end; k0 = k0 + BK) {
-        for (var r = 0u; r < 2u; r = r + 1u) {
-            let e = tid + r * 256u;
-            wide_a[(e % BK) * WIDE_BM + e / BK] =
-                guarded_a(row0 + e / BK, k0 + e % BK, mnk.x, k_end);
+        let ka = a_k(k0 + lid.y, k_end);
+        let kb = b_k(k0 + lid.y, k_end);
+        for (var i = 0u; i < 2u; i = i + 1u) {
+            wide_a[lid.y * WIDE_BM + lid.x + 16u * i] = a_value(rows[i], ka);
         }
-        for (var r = 0u; r < 8u; r = r + 1u) {
-            let e = tid + r * 256u;
-            wide_b[(e / WIDE_BN) * WIDE_BN + e % WIDE_BN] =
-                guarded_b(k0 + e / WIDE_BN, col0 + e % WIDE_BN, mnk.y, k_end, n);
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            wide_b[lid.y * WIDE_BN + lid.x + 16u * i] = b_value(cols[i], kb);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk = kk + 1u) {
@@ -294,38 +360,30 @@ fn store_output(i: u32, row: u32, v: f32) {
     out[i] = y;
 }
 
-// What `conv2d_large`'s fetches need: the product's (M, N, K), this workgroup's image
-// (modes 0 and 1) and the end of its k range.
-var<private> large_mnk: vec3<u32>;
-var<private> large_image: u32;
+// What `conv2d_large`'s fetches need: the fixed parts of this thread's 4 rows of A and 4
+// columns of B, and the end of its k range.
+var<private> large_rows: array<Part, 4>;
+var<private> large_cols: array<Part, 4>;
 var<private> large_k_end: u32;
 
-// This thread's 4 values of A (row tid / 2, 4 consecutive k) for the step at k0.
+// This thread's 4 values of A (rows 4 (tid % 32) and on, depth k0 + tid / 32).
 fn large_fetch_a(tid: u32, row0: u32, k0: u32) -> vec4<f32> {
-    let row = row0 + tid / 2u;
-    let k = k0 + (tid % 2u) * 4u;
     var v = vec4<f32>(0.0);
-    if (large_fetches_a(tid) && row < large_mnk.x) {
+    if (large_fetches_a(tid)) {
+        let k = a_k(k0 + tid / 32u, large_k_end);
         for (var i = 0u; i < 4u; i = i + 1u) {
-            if (k + i < large_k_end) {
-                v[i] = load_a(row, k + i);
-            }
+            v[i] = a_value(large_rows[i], k);
         }
     }
     return v;
 }
 
-// This thread's 4 values of B (k tid / 32, 4 consecutive columns) for the step at k0.
+// This thread's 4 values of B (columns 4 (tid % 32) and on, depth k0 + tid / 32).
 fn large_fetch_b(tid: u32, col0: u32, k0: u32) -> vec4<f32> {
-    let k = k0 + tid / 32u;
-    let col = col0 + (tid % 32u) * 4u;
+    let k = b_k(k0 + tid / 32u, large_k_end);
     var v = vec4<f32>(0.0);
-    if (k < large_k_end) {
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            if (col + i < large_mnk.y) {
-                v[i] = load_b(k, col + i, large_image);
-            }
-        }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        v[i] = b_value(large_cols[i], k);
     }
     return v;
 }
@@ -336,14 +394,16 @@ fn large_fetch_b(tid: u32, col0: u32, k0: u32) -> vec4<f32> {
 @compute @workgroup_size(16, 16, 1)
 fn conv2d_large(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let mnk = dims();
-    large_mnk = mnk;
     let tid = lid.y * 16u + lid.x;
     let row0 = wid.y * LARGE_BM;
     let col0 = wid.x * LARGE_BN;
     let work = layer_work(wid.z, mnk.z);
-    large_image = work.x;
     let k_begin = work.y;
     large_k_end = work.z;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        large_rows[i] = a_row(row0 + (tid % 32u) * 4u + i);
+        large_cols[i] = b_col(col0 + (tid % 32u) * 4u + i, work.x);
+    }
     var acc: array<vec4<f32>, 16>;
     for (var i = 0u; i < 16u; i = i + 1u) {
         acc[i] = vec4<f32>(0.0);
