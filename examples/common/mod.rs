@@ -248,8 +248,13 @@ pub fn print_tuning(ctx: &wgnn::device::GpuContext) {
     let kept = ctx
         .tune_file()
         .map_or("nowhere".to_string(), |f| f.display().to_string());
+    let cut_short = records.iter().filter(|r| !r.complete).count();
+    let cut_short = match cut_short {
+        0 => String::new(),
+        n => format!("; {n} cut short by the time budget, for this run only"),
+    };
     println!(
-        "autotune: {} shapes tuned in {:.3} s (choices kept in {kept})",
+        "autotune: {} shapes tuned in {:.3} s (choices kept in {kept}{cut_short})",
         records.len(),
         spent.as_secs_f64()
     );

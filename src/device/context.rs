@@ -296,6 +296,12 @@ impl GpuContext {
         lock(&self.tuner).force(op, variant);
     }
 
+    /// Pauses the autotuner (`true`) or ends one pause (`false`); see
+    /// [`Device::without_tuning`](crate::Device::without_tuning).
+    pub(crate) fn pause_tuning(&self, paused: bool) {
+        lock(&self.tuner).pause(paused);
+    }
+
     /// Whether a variant of `op` is forced ([`GpuContext::force_variant`]).
     pub(crate) fn is_forced(&self, op: &str) -> bool {
         lock(&self.tuner).is_forced(op)
@@ -320,22 +326,25 @@ impl GpuContext {
         fallback: usize,
         run: impl FnMut(usize, u32) -> Option<std::time::Duration>,
     ) -> usize {
-        let mode = {
+        let (mode, time_left) = {
             let mut tuner = lock(&self.tuner);
             if let Some(known) = tuner.known(&key, candidates, fallback) {
                 return known;
+            }
+            if tuner.is_paused() {
+                return fallback;
             }
             if candidates.len() < 2 || !tuner.may_tune() {
                 tuner.settle(key, fallback);
                 return fallback;
             }
-            tuner.mode()
+            (tuner.mode(), tuner.time_left())
         };
         // The GPU finishes what is recorded first (a host wait), so that its time is
         // not counted as tuning's.
         let _ = self.synchronize();
         let start = std::time::Instant::now();
-        let tuned = super::tune::time_candidates(mode, &key, candidates, run);
+        let tuned = super::tune::time_candidates(mode, &key, candidates, fallback, time_left, run);
         let mut tuner = lock(&self.tuner);
         match tuned {
             Some((index, record)) => {

@@ -107,6 +107,27 @@ impl Device {
         }
     }
 
+    /// Runs `f` with the autotuner paused on this device: a shape met for the first time
+    /// takes the fixed rule's variant and is not remembered, so that a later call tunes
+    /// it. For work whose shapes training never meets, such as a model summary's batch
+    /// of one, which would otherwise spend the first run's tuning budget. The CPU has
+    /// nothing to tune.
+    pub fn without_tuning<T>(&self, f: impl FnOnce() -> T) -> T {
+        let Device::Gpu(ctx) = self else {
+            return f();
+        };
+        /// Ends the pause however `f` leaves.
+        struct Resume<'a>(&'a GpuContext);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.pause_tuning(false);
+            }
+        }
+        ctx.pause_tuning(true);
+        let _resume = Resume(ctx);
+        f()
+    }
+
     /// Waits until every recorded GPU operation has finished (no-op on the CPU), and
     /// reports any error the GPU raised meanwhile.
     pub fn synchronize(&self) -> Result<()> {

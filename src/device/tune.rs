@@ -19,7 +19,8 @@ pub enum Autotune {
     /// Fixed rules choose every variant; nothing is timed, read or written.
     Off,
     /// Each new shape's variants are timed briefly (a few runs each), and a process spends
-    /// at most [`FAST_BUDGET`] tuning; later shapes take the fixed rule.
+    /// about [`FAST_BUDGET`] tuning (it stops after the variant that spends it); later
+    /// shapes take the fixed rule.
     Fast,
     /// Each shape met is timed afresh (choices on disk are not read, only written), every
     /// variant over more runs, with no time bound (the bench's `--tune`).
@@ -65,6 +66,11 @@ pub struct TuneRecord {
     pub timings: Vec<(String, Duration)>,
     /// The variant chosen.
     pub winner: String,
+    /// Whether every variant was timed. Under [`Autotune::Fast`] a shape met as the
+    /// budget runs out stops after the variant that spent it, and takes the fastest
+    /// timed so far (the fixed rule's is timed first) in this process only: the choice is
+    /// not written to disk, so a later run tunes the shape in full.
+    pub complete: bool,
 }
 
 /// The cache file's contents.
@@ -111,6 +117,8 @@ pub(crate) struct Tuner {
     spent: Duration,
     /// Why the cache file could not be written, once.
     write_error: Option<String>,
+    /// How many [`crate::Device::without_tuning`] calls are under way.
+    pauses: usize,
 }
 
 /// The adapter's identity as the cache keys it.
@@ -161,6 +169,7 @@ impl Tuner {
             records: Vec::new(),
             spent: Duration::ZERO,
             write_error: None,
+            pauses: 0,
         }
     }
 
@@ -224,20 +233,45 @@ impl Tuner {
         self.memo.insert(key, index);
     }
 
-    /// Whether a new shape may be tuned now: tuning is on and, in `fast` mode, the
-    /// process has time left in its budget.
-    pub(crate) fn may_tune(&self) -> bool {
+    /// The tuning time this process has left: none under `off`, unbounded (None) under
+    /// `full`, what [`FAST_BUDGET`] leaves under `fast`.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
         match self.mode {
-            Autotune::Off => false,
-            Autotune::Fast => self.spent < FAST_BUDGET,
-            Autotune::Full => true,
+            Autotune::Off => Some(Duration::ZERO),
+            Autotune::Fast => Some(FAST_BUDGET.saturating_sub(self.spent)),
+            Autotune::Full => None,
         }
     }
 
-    /// Keeps `record`'s winner (candidate `index`) for `key`, in memory and on disk.
+    /// Whether a new shape may be tuned now: tuning is on and, in `fast` mode, the
+    /// process has time left in its budget.
+    pub(crate) fn may_tune(&self) -> bool {
+        self.time_left() != Some(Duration::ZERO)
+    }
+
+    /// Pauses tuning (`true`) or ends one pause (`false`); pauses nest.
+    pub(crate) fn pause(&mut self, paused: bool) {
+        if paused {
+            self.pauses += 1;
+        } else {
+            self.pauses = self.pauses.saturating_sub(1);
+        }
+    }
+
+    /// Whether tuning is paused: a new shape then takes the fixed rule, unremembered.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.pauses > 0
+    }
+
+    /// Keeps `record`'s winner (candidate `index`) for `key`: in memory, and on disk
+    /// where the record is complete.
     pub(crate) fn keep(&mut self, key: ShapeKey, index: usize, record: TuneRecord, took: Duration) {
         self.memo.insert(key, index);
         self.spent += took;
+        if !record.complete {
+            self.records.push(record);
+            return;
+        }
         self.cache
             .choices
             .insert(record.key.clone(), record.winner.clone());
@@ -281,7 +315,9 @@ const LONG_DISPATCH: Duration = Duration::from_millis(250);
 
 /// Times each of `candidates` with `run(index, dispatches)`, which runs that many
 /// dispatches of a variant in one submission and returns the wall time until it ended
-/// (or None if it could not run), and returns the record of the fastest.
+/// (or None if it could not run), and returns the record of the fastest. Candidate
+/// `first` (the fixed rule's) is timed first; with a `time_left`, the others are timed
+/// only while that time lasts (the record is then not complete).
 ///
 /// A submission's fixed cost (submit and wait, with no dispatch: the least of three) is
 /// taken off every time. Each variant runs once untimed (a driver may compile its
@@ -294,8 +330,11 @@ pub(crate) fn time_candidates(
     mode: Autotune,
     key: &ShapeKey,
     candidates: &[String],
+    first: usize,
+    time_left: Option<Duration>,
     mut run: impl FnMut(usize, u32) -> Option<Duration>,
 ) -> Option<(usize, TuneRecord)> {
+    let start = Instant::now();
     let (timed_runs, least) = mode.runs();
     let overhead = (0..3).filter_map(|_| run(0, 0)).min().unwrap_or_default();
     let per_dispatch = |took: Duration, n: u32| took.saturating_sub(overhead) / n;
@@ -322,9 +361,15 @@ pub(crate) fn time_candidates(
     };
     let mut best: Vec<Option<Duration>> = vec![None; candidates.len()];
     let mut leader: Option<Duration> = None;
-    for (i, slot) in best.iter_mut().enumerate() {
-        *slot = time_one(i, leader);
-        if let Some(fastest) = *slot {
+    let order = std::iter::once(first).chain((0..candidates.len()).filter(|&i| i != first));
+    let mut complete = true;
+    for (timed, i) in order.enumerate() {
+        if timed > 0 && time_left.is_some_and(|left| start.elapsed() >= left) {
+            complete = false;
+            break;
+        }
+        best[i] = time_one(i, leader);
+        if let Some(fastest) = best[i] {
             leader = Some(leader.map_or(fastest, |lead| lead.min(fastest)));
         }
     }
@@ -342,6 +387,7 @@ pub(crate) fn time_candidates(
         key: key.text(),
         timings,
         winner: candidates[winner].clone(),
+        complete,
     };
     Some((winner, record))
 }
@@ -381,11 +427,16 @@ mod tests {
     }
 
     fn keep(tuner: &mut Tuner, n: usize, index: usize) {
+        keep_record(tuner, n, index, true);
+    }
+
+    fn keep_record(tuner: &mut Tuner, n: usize, index: usize, complete: bool) {
         let candidates = ["a", "b"];
         let record = TuneRecord {
             key: key(n).text(),
             timings: vec![(candidates[index].into(), Duration::from_micros(5))],
             winner: candidates[index].into(),
+            complete,
         };
         tuner.keep(key(n), index, record, Duration::from_millis(1));
     }
@@ -403,6 +454,10 @@ mod tests {
 
         assert_eq!(open("gpu").known(&key(3), &candidates, 0), Some(1));
         assert_eq!(open("gpu").known(&key(4), &candidates, 0), None);
+        // A choice cut short by the budget holds in this process only.
+        keep_record(&mut tuner, 5, 1, false);
+        assert_eq!(tuner.known(&key(5), &candidates, 0), Some(1));
+        assert_eq!(open("gpu").known(&key(5), &candidates, 0), None);
         // A choice that is no longer a candidate is not taken.
         assert_eq!(open("gpu").known(&key(3), &candidates[..1], 0), None);
         // A forced variant wins; one that is not a candidate gives the fallback.
@@ -437,14 +492,24 @@ mod tests {
         ];
         let overhead = Duration::from_micros(50);
         let run = |i: usize, n: u32| (i != 1).then(|| overhead + cost[i] * n);
-        let (winner, record) = time_candidates(Autotune::Fast, &key(1), &candidates, run).unwrap();
+        let tune = |first, time_left| {
+            time_candidates(Autotune::Fast, &key(1), &candidates, first, time_left, run)
+        };
+        let (winner, record) = tune(0, None).unwrap();
         assert_eq!((winner, record.winner.as_str()), (2, "fast"));
+        assert!(record.complete);
         assert_eq!(record.timings.len(), 2);
         assert_eq!(
             record.timings[1],
             ("fast".to_string(), Duration::from_micros(100))
         );
-        assert!(time_candidates(Autotune::Fast, &key(1), &candidates, |_, _| None).is_none());
+        let none = |_, _| None;
+        assert!(time_candidates(Autotune::Fast, &key(1), &candidates, 0, None, none).is_none());
+        // With the budget spent, only the first candidate (the rule's) is timed.
+        let (winner, record) = tune(0, Some(Duration::ZERO)).unwrap();
+        assert_eq!((winner, record.complete), (0, false));
+        assert_eq!(record.timings.len(), 1);
+        assert_eq!(tune(2, Some(Duration::ZERO)).unwrap().1.winner, "fast");
     }
 
     #[test]

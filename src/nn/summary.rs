@@ -45,7 +45,8 @@ fn count(named: Vec<(String, Tensor)>) -> usize {
 
 impl Sequential {
     /// The summary of this model for samples of shape `sample_dims` (without the batch
-    /// axis), found by running one zero sample through it in evaluation mode.
+    /// axis), found by running one zero sample through it in evaluation mode, with the
+    /// autotuner paused (a batch of one is no shape to tune for).
     pub fn summary(&self, sample_dims: &[usize]) -> Result<Summary> {
         let device = self
             .named_parameters()
@@ -54,19 +55,21 @@ impl Sequential {
         let mut dims = vec![1];
         dims.extend_from_slice(sample_dims);
         self.set_training(false);
-        let layers = no_grad(|| {
-            let mut x = Tensor::zeros(&dims, &device)?;
-            let mut layers = Vec::new();
-            for (i, layer) in self.layers().iter().enumerate() {
-                x = layer.forward(&x)?;
-                layers.push(LayerSummary {
-                    layer: format!("{i} {}", layer.describe()),
-                    output_dims: x.dims()[1..].to_vec(),
-                    parameters: count(layer.named_parameters()),
-                    buffers: count(layer.named_buffers()),
-                });
-            }
-            Ok(layers)
+        let layers = device.without_tuning(|| {
+            no_grad(|| {
+                let mut x = Tensor::zeros(&dims, &device)?;
+                let mut layers = Vec::new();
+                for (i, layer) in self.layers().iter().enumerate() {
+                    x = layer.forward(&x)?;
+                    layers.push(LayerSummary {
+                        layer: format!("{i} {}", layer.describe()),
+                        output_dims: x.dims()[1..].to_vec(),
+                        parameters: count(layer.named_parameters()),
+                        buffers: count(layer.named_buffers()),
+                    });
+                }
+                Ok(layers)
+            })
         });
         self.set_training(true);
         Ok(Summary { layers: layers? })
