@@ -268,14 +268,17 @@ impl Tuner {
     pub(crate) fn keep(&mut self, key: ShapeKey, index: usize, record: TuneRecord, took: Duration) {
         self.memo.insert(key, index);
         self.spent += took;
-        if !record.complete {
-            self.records.push(record);
-            return;
+        if record.complete {
+            self.cache
+                .choices
+                .insert(record.key.clone(), record.winner.clone());
+            self.write_cache();
         }
-        self.cache
-            .choices
-            .insert(record.key.clone(), record.winner.clone());
         self.records.push(record);
+    }
+
+    /// Writes the cache file, where there is one, noting the first failure.
+    fn write_cache(&mut self) {
         if let Some(path) = &self.file {
             let written = serde_json::to_vec_pretty(&self.cache)
                 .map_err(|e| e.to_string())
